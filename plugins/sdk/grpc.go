@@ -1,0 +1,392 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk/pb"
+)
+
+// GRPCPlugin joins a plugin factory to go-plugin: the plugin process serves
+// it, the host dispenses a *GRPCClient that implements every plugin
+// interface, so the core never sees the transport.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Factory func() Plugin // plugin side only
+}
+
+var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+
+func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	RegisterServer(s, p.Factory())
+	return nil
+}
+
+func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return NewGRPCClient(cc), nil
+}
+
+// MaxMessageBytes bounds one gRPC message both ways: large enough for a
+// camera picture of several MB and a poll of thousands of points.
+const MaxMessageBytes = 64 << 20
+
+// ServerOptions and DialOptions carry the message size limit; production and
+// the conformance tests use the same ones.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+}
+
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
+}
+
+// RegisterServer serves impl on s.
+func RegisterServer(s *grpc.Server, impl Plugin) {
+	pb.RegisterPluginServer(s, &grpcServer{impl: impl})
+}
+
+// grpcServer runs in the plugin process and calls the plugin.
+type grpcServer struct {
+	pb.UnimplementedPluginServer
+	impl  Plugin
+	state *MemState
+}
+
+func (s *grpcServer) changes() []*pb.StateChange {
+	if s.state == nil {
+		return nil
+	}
+	return stateToPB(s.state.TakeChanges())
+}
+
+func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitResponse, error) {
+	s.state = NewMemState(r.State)
+	req := &InitRequest{Config: r.Config, File: r.File, Line: int(r.Line), Name: r.Name, Alias: r.Alias,
+		Points: schemaFromPB(r.Points), State: s.state}
+	if a := r.Agent; a != nil {
+		req.Agent = AgentInfo{DeviceID: a.DeviceId, TopicPrefix: a.TopicPrefix, DataDir: a.DataDir}
+	}
+	resp, err := s.impl.Init(ctx, req)
+	out := &pb.InitResponse{}
+	if err != nil {
+		for _, e := range AsConfigErrors(err) {
+			out.ConfigErrors = append(out.ConfigErrors, &pb.ConfigError{File: e.File, Line: int32(e.Line), Path: e.Path, Msg: e.Msg})
+		}
+		return out, nil
+	}
+	if resp != nil {
+		out.Points = schemaToPB(resp.Points)
+	}
+	c := CapsOf(s.impl)
+	out.Caps = &pb.Caps{Stream: c.Stream, Write: c.Write, Commands: c.Commands}
+	out.State = s.changes()
+	return out, nil
+}
+
+func (s *grpcServer) Close(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	return &pb.Empty{}, toStatus(s.impl.Close(ctx))
+}
+
+func (s *grpcServer) Gather(ctx context.Context, _ *pb.Empty) (*pb.FrameResponse, error) {
+	in, ok := s.impl.(Input)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "plugin is not a polled input")
+	}
+	f, err := in.Gather(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.FrameResponse{Frame: FrameToPB(f), State: s.changes()}, nil
+}
+
+func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
+	in, ok := s.impl.(StreamingInput)
+	if !ok {
+		return status.Error(codes.Unimplemented, "plugin is not a streaming input")
+	}
+	var mu sync.Mutex
+	var sendErr error
+	err := in.Stream(stream.Context(), func(f *Frame) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sendErr == nil {
+			sendErr = stream.Send(&pb.FrameResponse{Frame: FrameToPB(f), State: s.changes()})
+		}
+	})
+	if err == nil {
+		err = sendErr
+	}
+	return toStatus(err)
+}
+
+func (s *grpcServer) Process(ctx context.Context, f *pb.Frame) (*pb.FrameResponse, error) {
+	p, ok := s.impl.(Processor)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "plugin is not a processor")
+	}
+	out, err := p.Process(ctx, FrameFromPB(f))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.FrameResponse{Frame: FrameToPB(out), State: s.changes()}, nil
+}
+
+func (s *grpcServer) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.StateResponse, error) {
+	o, ok := s.impl.(Output)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "plugin is not an output")
+	}
+	if err := o.Publish(ctx, messagesFromPB(r.Messages)); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.StateResponse{State: s.changes()}, nil
+}
+
+func (s *grpcServer) Write(ctx context.Context, r *pb.WriteRequest) (*pb.WriteResponse, error) {
+	w, ok := s.impl.(Writer)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "plugin accepts no writes")
+	}
+	reqs := make([]WriteRequest, len(r.Items))
+	for i, it := range r.Items {
+		reqs[i] = WriteRequest{Device: it.Device, Name: it.Name, Value: valueFromPB(it.Value)}
+	}
+	res, err := w.Write(ctx, reqs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.WriteResponse{Errors: make([]string, len(reqs)), State: s.changes()}
+	for i := range out.Errors {
+		if i < len(res) {
+			out.Errors[i] = res[i].Error
+		} else {
+			out.Errors[i] = "no result from plugin"
+		}
+	}
+	return out, nil
+}
+
+func (s *grpcServer) Commands(_ *pb.Empty, stream pb.Plugin_CommandsServer) error {
+	cs, ok := s.impl.(CommandSource)
+	if !ok {
+		return status.Error(codes.Unimplemented, "plugin is no command source")
+	}
+	var mu sync.Mutex
+	var sendErr error
+	err := cs.Commands(stream.Context(), func(c Command) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sendErr == nil {
+			sendErr = stream.Send(&pb.Command{Kind: c.Kind, Topic: c.Topic, Payload: c.Payload})
+		}
+	})
+	if err == nil {
+		err = sendErr
+	}
+	return toStatus(err)
+}
+
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, err.Error())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+// fromStatus turns a plugin's error back into a plain error carrying its
+// message; transport failures stay gRPC statuses so that the supervisor can
+// tell a crashed process (codes.Unavailable) from a failed call.
+func fromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unknown:
+		return errors.New(st.Message())
+	case codes.Canceled:
+		return fmt.Errorf("%w: %s", context.Canceled, st.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
+	}
+	return err
+}
+
+// IsTransportError reports whether err says the plugin process could not be
+// reached (crashed, exited), as opposed to the plugin reporting a failure.
+func IsTransportError(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable
+}
+
+// GRPCClient is the host's view of a plugin in another process. It
+// implements every plugin interface; calls the remote plugin does not
+// support fail with codes.Unimplemented, and Caps tells which are real.
+type GRPCClient struct {
+	c     pb.PluginClient
+	caps  Caps
+	state State
+}
+
+// NewGRPCClient wraps a connection to a plugin server.
+func NewGRPCClient(cc grpc.ClientConnInterface) *GRPCClient {
+	return &GRPCClient{c: pb.NewPluginClient(cc)}
+}
+
+var (
+	_ Input          = (*GRPCClient)(nil)
+	_ StreamingInput = (*GRPCClient)(nil)
+	_ Writer         = (*GRPCClient)(nil)
+	_ Processor      = (*GRPCClient)(nil)
+	_ Output         = (*GRPCClient)(nil)
+	_ CommandSource  = (*GRPCClient)(nil)
+)
+
+// Caps is what the remote plugin can do, learnt in Init.
+func (c *GRPCClient) Caps() Caps { return c.caps }
+
+func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse, error) {
+	r := &pb.InitRequest{Config: req.Config, File: req.File, Line: int32(req.Line), Name: req.Name, Alias: req.Alias,
+		Agent:  &pb.AgentInfo{DeviceId: req.Agent.DeviceID, TopicPrefix: req.Agent.TopicPrefix, DataDir: req.Agent.DataDir},
+		Points: schemaToPB(req.Points)}
+	c.state = req.State
+	if req.State != nil {
+		r.State = map[string][]byte{}
+		for _, k := range req.State.Keys() {
+			if v, ok := req.State.Get(k); ok {
+				r.State[k] = v
+			}
+		}
+	}
+	resp, err := c.c.Init(ctx, r)
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	if len(resp.ConfigErrors) > 0 {
+		errs := make(ConfigErrors, len(resp.ConfigErrors))
+		for i, e := range resp.ConfigErrors {
+			errs[i] = ConfigError{File: e.File, Line: int(e.Line), Path: e.Path, Msg: e.Msg}
+		}
+		return nil, errs
+	}
+	if cp := resp.Caps; cp != nil {
+		c.caps = Caps{Stream: cp.Stream, Write: cp.Write, Commands: cp.Commands}
+	}
+	return &InitResponse{Points: schemaFromPB(resp.Points)}, nil
+}
+
+func (c *GRPCClient) Close(ctx context.Context) error {
+	_, err := c.c.Close(ctx, &pb.Empty{})
+	return fromStatus(err)
+}
+
+func (c *GRPCClient) Gather(ctx context.Context) (*Frame, error) {
+	resp, err := c.c.Gather(ctx, &pb.Empty{})
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	return FrameFromPB(resp.Frame), nil
+}
+
+func (c *GRPCClient) Stream(ctx context.Context, emit func(*Frame)) error {
+	stream, err := c.c.Stream(ctx, &pb.Empty{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fromStatus(err)
+		}
+		applyState(c.state, resp.State)
+		emit(FrameFromPB(resp.Frame))
+	}
+}
+
+func (c *GRPCClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
+	resp, err := c.c.Process(ctx, FrameToPB(f))
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	return FrameFromPB(resp.Frame), nil
+}
+
+func (c *GRPCClient) Publish(ctx context.Context, msgs []Message) error {
+	resp, err := c.c.Publish(ctx, &pb.PublishRequest{Messages: messagesToPB(msgs)})
+	if err != nil {
+		return fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	return nil
+}
+
+func (c *GRPCClient) Write(ctx context.Context, reqs []WriteRequest) ([]WriteResult, error) {
+	r := &pb.WriteRequest{Items: make([]*pb.WriteItem, len(reqs))}
+	for i, w := range reqs {
+		r.Items[i] = &pb.WriteItem{Device: w.Device, Name: w.Name, Value: valueToPB(w.Value)}
+	}
+	resp, err := c.c.Write(ctx, r)
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	out := make([]WriteResult, len(reqs))
+	for i := range out {
+		if i < len(resp.Errors) {
+			out[i].Error = resp.Errors[i]
+		} else {
+			out[i].Error = "no result from plugin"
+		}
+	}
+	return out, nil
+}
+
+func (c *GRPCClient) Commands(ctx context.Context, handle func(Command)) error {
+	stream, err := c.c.Commands(ctx, &pb.Empty{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		cmd, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fromStatus(err)
+		}
+		handle(Command{Kind: cmd.Kind, Topic: cmd.Topic, Payload: cmd.Payload})
+	}
+}

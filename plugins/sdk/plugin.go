@@ -1,0 +1,125 @@
+package sdk
+
+import "context"
+
+// Plugin lifecycle, the same in the core's process and behind gRPC:
+//
+//  1. new: the registry's factory returns a zero plugin (no I/O).
+//  2. Init: the plugin decodes its configuration (DecodeConfig), validates
+//     it, opens nothing slow, and returns the points it offers (inputs) or
+//     nothing. Configuration errors come back as ConfigErrors so the core can
+//     print FILE:LINE.
+//  3. use: Gather / Stream / Process / Publish are called, never
+//     concurrently with each other on one plugin instance, except Write,
+//     Commands and Stream which run beside the main call.
+//  4. Close: release connections; called once, also after a failed Init.
+//
+// Optional abilities are one-method interfaces (Writer, CommandSource,
+// StreamingInput); the core discovers them with CapsOf, which works for
+// in-process plugins and gRPC clients alike.
+type Plugin interface {
+	Init(ctx context.Context, req *InitRequest) (*InitResponse, error)
+	Close(ctx context.Context) error
+}
+
+// AgentInfo is the part of the [agent] table plugins may need.
+type AgentInfo struct {
+	DeviceID    string
+	TopicPrefix string
+	DataDir     string
+}
+
+// InitRequest carries a plugin's configuration and context.
+type InitRequest struct {
+	// Config is the plugin's own TOML table as text: its header line is
+	// blanked and its sub-table headers are relative ("[[devices]]"), so the
+	// plugin decodes it into its own struct. Line 1 of Config is line Line of
+	// File.
+	Config []byte
+	File   string
+	Line   int
+	// Name is the plugin's registered name ("inputs.modbus"), Alias its
+	// configured alias or a generated one ("inputs.modbus#1").
+	Name  string
+	Alias string
+	Agent AgentInfo
+	// Points is the point registry (every input's schema); empty for
+	// inputs, which are initialised first.
+	Points []PointSchema
+	// State is the plugin's small persisted state (last reported values,
+	// raised alarms). Changes made through it are saved by the core.
+	State State
+}
+
+// InitResponse tells the core what the plugin offers.
+type InitResponse struct {
+	Points []PointSchema // inputs: the points they report or accept writes for
+}
+
+// Input is polled: the core calls Gather every interval, never overlapping
+// two calls. A read that fails for some points returns their points with
+// QualityBad; an error return means nothing could be read at all.
+type Input interface {
+	Plugin
+	Gather(ctx context.Context) (*Frame, error)
+}
+
+// StreamingInput produces data on its own (a scale that talks by itself).
+// Stream runs until ctx is cancelled and calls emit for each frame; emit
+// must not be called after Stream returns.
+type StreamingInput interface {
+	Plugin
+	Stream(ctx context.Context, emit func(*Frame)) error
+}
+
+// Writer is an input that accepts writes from the server. Results are in
+// the order of the requests.
+type Writer interface {
+	Write(ctx context.Context, reqs []WriteRequest) ([]WriteResult, error)
+}
+
+// Processor transforms frames in configuration order. It may modify the
+// frame in place and return it, or return a new one; returning nil or an
+// empty frame drops it.
+type Processor interface {
+	Plugin
+	Process(ctx context.Context, f *Frame) (*Frame, error)
+}
+
+// Output delivers rendered messages. Publish returns nil only once every
+// message is confirmed (PUBACK at QoS 1): the core's queue forgets them then
+// and not before, which is the whole at-least-once promise. On error the
+// core keeps the messages and offers them again later.
+type Output interface {
+	Plugin
+	Publish(ctx context.Context, msgs []Message) error
+}
+
+// CommandSource is an output that receives commands from the server. It
+// runs until ctx is cancelled, calling handle for each command.
+type CommandSource interface {
+	Commands(ctx context.Context, handle func(Command)) error
+}
+
+// Caps lists what a plugin instance can do beyond its kind's main call.
+type Caps struct {
+	Stream   bool // StreamingInput: Stream instead of Gather
+	Write    bool // Writer
+	Commands bool // CommandSource
+}
+
+// capser is implemented by gRPC clients, which learn the remote plugin's
+// abilities in the Init handshake.
+type capser interface{ Caps() Caps }
+
+// CapsOf tells what p can do. Call it after Init: gRPC clients only know
+// the remote abilities then.
+func CapsOf(p any) Caps {
+	if c, ok := p.(capser); ok {
+		return c.Caps()
+	}
+	_, s := p.(StreamingInput)
+	_, w := p.(Writer)
+	_, c := p.(CommandSource)
+	return Caps{Stream: s, Write: w, Commands: c}
+}

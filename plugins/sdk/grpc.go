@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -85,6 +86,7 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 	}
 	if resp != nil {
 		out.Points = schemaToPB(resp.Points)
+		out.IntervalNs = int64(resp.Interval)
 	}
 	c := CapsOf(s.impl)
 	out.Caps = &pb.Caps{Stream: c.Stream, Write: c.Write, Commands: c.Commands}
@@ -294,7 +296,7 @@ func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 	if cp := resp.Caps; cp != nil {
 		c.caps = Caps{Stream: cp.Stream, Write: cp.Write, Commands: cp.Commands}
 	}
-	return &InitResponse{Points: schemaFromPB(resp.Points)}, nil
+	return &InitResponse{Points: schemaFromPB(resp.Points), Interval: time.Duration(resp.IntervalNs)}, nil
 }
 
 func (c *GRPCClient) Close(ctx context.Context) error {

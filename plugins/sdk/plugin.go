@@ -1,6 +1,9 @@
 package sdk
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Plugin lifecycle, the same in the core's process and behind gRPC:
 //
@@ -54,6 +57,11 @@ type InitRequest struct {
 // InitResponse tells the core what the plugin offers.
 type InitResponse struct {
 	Points []PointSchema // inputs: the points they report or accept writes for
+	// Interval is how often a polled input wants Gather called (inputs
+	// own their `interval` key). An input whose devices have different
+	// intervals asks for the shortest and returns only the devices that are
+	// due. Zero means the core's default of one second.
+	Interval time.Duration
 }
 
 // Input is polled: the core calls Gather every interval, never overlapping

@@ -1007,6 +1007,7 @@ type InitResponse struct {
 	ConfigErrors  []*ConfigError         `protobuf:"bytes,2,rep,name=config_errors,json=configErrors,proto3" json:"config_errors,omitempty"`
 	Caps          *Caps                  `protobuf:"bytes,3,opt,name=caps,proto3" json:"caps,omitempty"`
 	State         []*StateChange         `protobuf:"bytes,4,rep,name=state,proto3" json:"state,omitempty"`
+	IntervalNs    int64                  `protobuf:"varint,5,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1067,6 +1068,13 @@ func (x *InitResponse) GetState() []*StateChange {
 		return x.State
 	}
 	return nil
+}
+
+func (x *InitResponse) GetIntervalNs() int64 {
+	if x != nil {
+		return x.IntervalNs
+	}
+	return 0
 }
 
 type FrameResponse struct {
@@ -1509,12 +1517,14 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\vStateChange\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
-	"\adeleted\x18\x03 \x01(\bR\adeleted\"\xf2\x01\n" +
+	"\adeleted\x18\x03 \x01(\bR\adeleted\"\x93\x02\n" +
 	"\fInitResponse\x127\n" +
 	"\x06points\x18\x01 \x03(\v2\x1f.edgepipe.plugin.v1.PointSchemaR\x06points\x12D\n" +
 	"\rconfig_errors\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.ConfigErrorR\fconfigErrors\x12,\n" +
 	"\x04caps\x18\x03 \x01(\v2\x18.edgepipe.plugin.v1.CapsR\x04caps\x125\n" +
-	"\x05state\x18\x04 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"w\n" +
+	"\x05state\x18\x04 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\x12\x1f\n" +
+	"\vinterval_ns\x18\x05 \x01(\x03R\n" +
+	"intervalNs\"w\n" +
 	"\rFrameResponse\x12/\n" +
 	"\x05frame\x18\x01 \x01(\v2\x19.edgepipe.plugin.v1.FrameR\x05frame\x125\n" +
 	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"I\n" +

@@ -1,0 +1,105 @@
+package queue
+
+import (
+	"sync"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// Memory is a queue in RAM: it survives broker outages and reloads, not
+// restarts of the gateway.
+type Memory struct {
+	mu      sync.Mutex
+	msgs    []sdk.Message // ring: msgs[head:] then wraps
+	head    int
+	n       int
+	bytes   int64
+	limit   int64 // bytes; 0 means unlimited
+	dropped uint64
+	// inflightDropped counts messages dropped from the front while a
+	// consumer holds a Peek, so that its Ack skips them.
+	inflightDropped int
+	ready           chan struct{}
+}
+
+// NewMemory returns a queue holding at most limit bytes (0: no limit).
+func NewMemory(limit int64) *Memory {
+	return &Memory{limit: limit, msgs: make([]sdk.Message, 64), ready: make(chan struct{}, 1)}
+}
+
+func (q *Memory) at(i int) *sdk.Message { return &q.msgs[(q.head+i)%len(q.msgs)] }
+
+func (q *Memory) grow() {
+	next := make([]sdk.Message, 2*len(q.msgs))
+	for i := 0; i < q.n; i++ {
+		next[i] = *q.at(i)
+	}
+	q.msgs, q.head = next, 0
+}
+
+func (q *Memory) Push(msgs []sdk.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	for _, m := range msgs {
+		if q.n == len(q.msgs) {
+			q.grow()
+		}
+		*q.at(q.n) = m
+		q.n++
+		q.bytes += MessageSize(&m)
+	}
+	for q.limit > 0 && q.bytes > q.limit && q.n > 1 {
+		old := q.at(0)
+		q.bytes -= MessageSize(old)
+		*old = sdk.Message{}
+		q.head = (q.head + 1) % len(q.msgs)
+		q.n--
+		q.dropped++
+		q.inflightDropped++
+	}
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (q *Memory) Peek(max int) ([]sdk.Message, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.inflightDropped = 0
+	n := min(max, q.n)
+	out := make([]sdk.Message, n)
+	for i := range out {
+		out[i] = *q.at(i)
+	}
+	return out, nil
+}
+
+func (q *Memory) Ack(n int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n -= q.inflightDropped
+	q.inflightDropped = 0
+	for ; n > 0 && q.n > 0; n-- {
+		m := q.at(0)
+		q.bytes -= MessageSize(m)
+		*m = sdk.Message{}
+		q.head = (q.head + 1) % len(q.msgs)
+		q.n--
+	}
+	return nil
+}
+
+func (q *Memory) Ready() <-chan struct{} { return q.ready }
+
+func (q *Memory) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return Stats{Depth: q.n, Bytes: q.bytes, Dropped: q.dropped}
+}
+
+func (q *Memory) Close() error { return nil }

@@ -89,7 +89,7 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 		out.IntervalNs = int64(resp.Interval)
 	}
 	c := CapsOf(s.impl)
-	out.Caps = &pb.Caps{Stream: c.Stream, Write: c.Write, Commands: c.Commands}
+	out.Caps = &pb.Caps{Stream: c.Stream, Write: c.Write, Commands: c.Commands, Health: c.Health}
 	out.State = s.changes()
 	return out, nil
 }
@@ -197,6 +197,18 @@ func (s *grpcServer) Commands(_ *pb.Empty, stream pb.Plugin_CommandsServer) erro
 	return toStatus(err)
 }
 
+func (s *grpcServer) Health(ctx context.Context, _ *pb.Empty) (*pb.HealthResponse, error) {
+	hr, ok := s.impl.(HealthReporter)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "plugin reports no health")
+	}
+	h, err := hr.Health(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.HealthResponse{Ok: h.OK, Reason: h.Reason, Counters: h.Counters}, nil
+}
+
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -263,6 +275,7 @@ var (
 	_ Processor      = (*GRPCClient)(nil)
 	_ Output         = (*GRPCClient)(nil)
 	_ CommandSource  = (*GRPCClient)(nil)
+	_ HealthReporter = (*GRPCClient)(nil)
 )
 
 // Caps is what the remote plugin can do, learnt in Init.
@@ -294,7 +307,7 @@ func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 		return nil, errs
 	}
 	if cp := resp.Caps; cp != nil {
-		c.caps = Caps{Stream: cp.Stream, Write: cp.Write, Commands: cp.Commands}
+		c.caps = Caps{Stream: cp.Stream, Write: cp.Write, Commands: cp.Commands, Health: cp.Health}
 	}
 	return &InitResponse{Points: schemaFromPB(resp.Points), Interval: time.Duration(resp.IntervalNs)}, nil
 }
@@ -391,4 +404,12 @@ func (c *GRPCClient) Commands(ctx context.Context, handle func(Command)) error {
 		}
 		handle(Command{Kind: cmd.Kind, Topic: cmd.Topic, Payload: cmd.Payload})
 	}
+}
+
+func (c *GRPCClient) Health(ctx context.Context) (Health, error) {
+	resp, err := c.c.Health(ctx, &pb.Empty{})
+	if err != nil {
+		return Health{}, fromStatus(err)
+	}
+	return Health{OK: resp.Ok, Reason: resp.Reason, Counters: resp.Counters}, nil
 }

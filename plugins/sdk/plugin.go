@@ -18,7 +18,7 @@ import (
 //  4. Close: release connections; called once, also after a failed Init.
 //
 // Optional abilities are one-method interfaces (Writer, CommandSource,
-// StreamingInput); the core discovers them with CapsOf, which works for
+// HealthReporter, StreamingInput); the core discovers them with CapsOf, which works for
 // in-process plugins and gRPC clients alike.
 type Plugin interface {
 	Init(ctx context.Context, req *InitRequest) (*InitResponse, error)
@@ -109,11 +109,27 @@ type CommandSource interface {
 	Commands(ctx context.Context, handle func(Command)) error
 }
 
+// Health is a plugin's own account of itself: an output says whether it is
+// connected and why not (the CONNACK reason), and any plugin may expose
+// counters (reconnects, frames dropped) that the core adds to /metrics.
+type Health struct {
+	OK       bool
+	Reason   string            // why not OK, for /healthz; no secrets
+	Counters map[string]uint64 // monotonic counters, by snake_case name
+}
+
+// HealthReporter is a plugin that reports its health; the core asks for it
+// when /healthz or /metrics is read, and at most about once a second.
+type HealthReporter interface {
+	Health(ctx context.Context) (Health, error)
+}
+
 // Caps lists what a plugin instance can do beyond its kind's main call.
 type Caps struct {
 	Stream   bool // StreamingInput: Stream instead of Gather
 	Write    bool // Writer
 	Commands bool // CommandSource
+	Health   bool // HealthReporter
 }
 
 // capser is implemented by gRPC clients, which learn the remote plugin's
@@ -129,5 +145,6 @@ func CapsOf(p any) Caps {
 	_, s := p.(StreamingInput)
 	_, w := p.(Writer)
 	_, c := p.(CommandSource)
-	return Caps{Stream: s, Write: w, Commands: c}
+	_, h := p.(HealthReporter)
+	return Caps{Stream: s, Write: w, Commands: c, Health: h}
 }

@@ -784,6 +784,7 @@ type Caps struct {
 	Stream        bool                   `protobuf:"varint,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	Write         bool                   `protobuf:"varint,2,opt,name=write,proto3" json:"write,omitempty"`
 	Commands      bool                   `protobuf:"varint,3,opt,name=commands,proto3" json:"commands,omitempty"`
+	Health        bool                   `protobuf:"varint,4,opt,name=health,proto3" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -835,6 +836,13 @@ func (x *Caps) GetWrite() bool {
 func (x *Caps) GetCommands() bool {
 	if x != nil {
 		return x.Commands
+	}
+	return false
+}
+
+func (x *Caps) GetHealth() bool {
+	if x != nil {
+		return x.Health
 	}
 	return false
 }
@@ -1433,6 +1441,66 @@ func (x *Command) GetPayload() []byte {
 	return nil
 }
 
+type HealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Counters      map[string]uint64      `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthResponse) Reset() {
+	*x = HealthResponse{}
+	mi := &file_edgepipe_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthResponse) ProtoMessage() {}
+
+func (x *HealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
+func (*HealthResponse) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HealthResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *HealthResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HealthResponse) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
 var File_edgepipe_proto protoreflect.FileDescriptor
 
 const file_edgepipe_proto_rawDesc = "" +
@@ -1496,11 +1564,12 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\tAgentInfo\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
 	"\ftopic_prefix\x18\x02 \x01(\tR\vtopicPrefix\x12\x19\n" +
-	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"P\n" +
+	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"h\n" +
 	"\x04Caps\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\bR\x06stream\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x1a\n" +
-	"\bcommands\x18\x03 \x01(\bR\bcommands\"\xe1\x02\n" +
+	"\bcommands\x18\x03 \x01(\bR\bcommands\x12\x16\n" +
+	"\x06health\x18\x04 \x01(\bR\x06health\"\xe1\x02\n" +
 	"\vInitRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x12\n" +
@@ -1544,7 +1613,14 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\aCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload2\xd3\x04\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\"\xc3\x01\n" +
+	"\x0eHealthResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12L\n" +
+	"\bcounters\x18\x03 \x03(\v20.edgepipe.plugin.v1.HealthResponse.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\x9c\x05\n" +
 	"\x06Plugin\x12I\n" +
 	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12=\n" +
 	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a\x19.edgepipe.plugin.v1.Empty\x12F\n" +
@@ -1553,7 +1629,8 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\aProcess\x12\x19.edgepipe.plugin.v1.Frame\x1a!.edgepipe.plugin.v1.FrameResponse\x12P\n" +
 	"\aPublish\x12\".edgepipe.plugin.v1.PublishRequest\x1a!.edgepipe.plugin.v1.StateResponse\x12L\n" +
 	"\x05Write\x12 .edgepipe.plugin.v1.WriteRequest\x1a!.edgepipe.plugin.v1.WriteResponse\x12D\n" +
-	"\bCommands\x12\x19.edgepipe.plugin.v1.Empty\x1a\x1b.edgepipe.plugin.v1.Command0\x01B-Z+github.com/edgepipe/edgepipe/plugins/sdk/pbb\x06proto3"
+	"\bCommands\x12\x19.edgepipe.plugin.v1.Empty\x1a\x1b.edgepipe.plugin.v1.Command0\x01\x12G\n" +
+	"\x06Health\x12\x19.edgepipe.plugin.v1.Empty\x1a\".edgepipe.plugin.v1.HealthResponseB-Z+github.com/edgepipe/edgepipe/plugins/sdk/pbb\x06proto3"
 
 var (
 	file_edgepipe_proto_rawDescOnce sync.Once
@@ -1567,7 +1644,7 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*Batch)(nil),          // 1: edgepipe.plugin.v1.Batch
@@ -1590,7 +1667,9 @@ var file_edgepipe_proto_goTypes = []any{
 	(*WriteRequest)(nil),   // 18: edgepipe.plugin.v1.WriteRequest
 	(*WriteResponse)(nil),  // 19: edgepipe.plugin.v1.WriteResponse
 	(*Command)(nil),        // 20: edgepipe.plugin.v1.Command
-	nil,                    // 21: edgepipe.plugin.v1.InitRequest.StateEntry
+	(*HealthResponse)(nil), // 21: edgepipe.plugin.v1.HealthResponse
+	nil,                    // 22: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 23: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
 	2,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
@@ -1600,7 +1679,7 @@ var file_edgepipe_proto_depIdxs = []int32{
 	5,  // 4: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
 	9,  // 5: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
 	7,  // 6: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	21, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	22, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
 	7,  // 8: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
 	8,  // 9: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
 	10, // 10: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
@@ -1612,27 +1691,30 @@ var file_edgepipe_proto_depIdxs = []int32{
 	2,  // 16: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
 	17, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
 	12, // 18: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	11, // 19: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
-	0,  // 20: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 21: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 22: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	6,  // 23: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	15, // 24: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	18, // 25: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
-	0,  // 26: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
-	13, // 27: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	0,  // 28: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.Empty
-	14, // 29: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 30: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 31: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 32: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	19, // 33: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	20, // 34: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	23, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	11, // 20: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	0,  // 21: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 22: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 23: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
+	6,  // 24: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	15, // 25: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	18, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
+	13, // 29: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	0,  // 30: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.Empty
+	14, // 31: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	14, // 32: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	14, // 33: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 34: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	19, // 35: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	20, // 36: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	21, // 37: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_edgepipe_proto_init() }
@@ -1646,7 +1728,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,7 @@ const (
 	Plugin_Publish_FullMethodName  = "/edgepipe.plugin.v1.Plugin/Publish"
 	Plugin_Write_FullMethodName    = "/edgepipe.plugin.v1.Plugin/Write"
 	Plugin_Commands_FullMethodName = "/edgepipe.plugin.v1.Plugin/Commands"
+	Plugin_Health_FullMethodName   = "/edgepipe.plugin.v1.Plugin/Health"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -54,6 +55,7 @@ type PluginClient interface {
 	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*StateResponse, error)
 	Write(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*WriteResponse, error)
 	Commands(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Command], error)
+	Health(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HealthResponse, error)
 }
 
 type pluginClient struct {
@@ -162,6 +164,16 @@ func (c *pluginClient) Commands(ctx context.Context, in *Empty, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_CommandsClient = grpc.ServerStreamingClient[Command]
 
+func (c *pluginClient) Health(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HealthResponse)
+	err := c.cc.Invoke(ctx, Plugin_Health_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -174,6 +186,7 @@ type PluginServer interface {
 	Publish(context.Context, *PublishRequest) (*StateResponse, error)
 	Write(context.Context, *WriteRequest) (*WriteResponse, error)
 	Commands(*Empty, grpc.ServerStreamingServer[Command]) error
+	Health(context.Context, *Empty) (*HealthResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -207,6 +220,9 @@ func (UnimplementedPluginServer) Write(context.Context, *WriteRequest) (*WriteRe
 }
 func (UnimplementedPluginServer) Commands(*Empty, grpc.ServerStreamingServer[Command]) error {
 	return status.Error(codes.Unimplemented, "method Commands not implemented")
+}
+func (UnimplementedPluginServer) Health(context.Context, *Empty) (*HealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -359,6 +375,24 @@ func _Plugin_Commands_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_CommandsServer = grpc.ServerStreamingServer[Command]
 
+func _Plugin_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Health(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Health_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Health(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -389,6 +423,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Write",
 			Handler:    _Plugin_Write_Handler,
+		},
+		{
+			MethodName: "Health",
+			Handler:    _Plugin_Health_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,136 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
+)
+
+// echo is a processor that records its config, keeps state and returns
+// the frame it got, so a test can compare what crossed the wire.
+type echo struct {
+	Greeting string `toml:"greeting"`
+	Limit    int    `toml:"limit"`
+	state    sdk.State
+}
+
+func (e *echo) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
+	src, err := sdk.DecodeConfig(req, e)
+	if err != nil {
+		return nil, err
+	}
+	if e.Limit < 0 {
+		return nil, sdk.ConfigErrors{src.Errorf("limit", "must not be negative, got %d", e.Limit)}
+	}
+	e.state = req.State
+	return &sdk.InitResponse{Points: []sdk.PointSchema{{Device: "d", Name: "p", Kind: sdk.KindFloat, Access: sdk.AccessPubSub, Min: ptr(1.5)}}}, nil
+}
+func (e *echo) Close(context.Context) error { return nil }
+func (e *echo) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
+	if len(f.Batches) > 0 && f.Batches[0].Device == "fail" {
+		return nil, errors.New("device fail refused")
+	}
+	e.state.Set("seen", []byte(e.Greeting))
+	return f, nil
+}
+
+func ptr(f float64) *float64 { return &f }
+
+func sampleFrame() *sdk.Frame {
+	return &sdk.Frame{
+		Batches: []sdk.Batch{{Device: "plc1", TS: 1000, Points: []sdk.Point{
+			{Name: "b", Value: sdk.Bool(true), TS: 1000},
+			{Name: "i", Value: sdk.Int(-42), Quality: sdk.QualityGood, TS: 1001},
+			{Name: "u", Value: sdk.Uint(math.MaxUint64), TS: 999},
+			{Name: "f", Value: sdk.Float(math.Inf(-1)), TS: 1000},
+			{Name: "nan", Value: sdk.Float(math.NaN()), TS: 1000},
+			{Name: "s", Value: sdk.String("héllo\x00\""), TS: 1000},
+			{Name: "bad", Quality: sdk.QualityBad, TS: 1000},
+			{Name: "s2", Value: sdk.String(""), TS: 1000},
+		}}},
+		Alarms:   []sdk.Alarm{{TS: 5, Rule: "r", Point: "plc1.f", Level: "critical", State: "raised", Value: sdk.Float(93.2), Message: "m"}},
+		Pictures: []sdk.Picture{{TS: 6, Device: "cam1", Format: "jpeg", Data: make([]byte, 5<<20)}},
+		Messages: []sdk.Message{{Topic: "t", Payload: []byte("{}"), QoS: 1, Retain: true}},
+	}
+}
+
+func TestRoundTripBothWays(t *testing.T) {
+	sdktest.Run(t, func() sdk.Plugin { return &echo{} }, func(t *testing.T, p sdk.Plugin) {
+		req := sdktest.Request("greeting = \"hi\"\nlimit = 3\n")
+		resp, err := p.Init(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Points) != 1 || *resp.Points[0].Min != 1.5 || resp.Points[0].Max != nil || resp.Points[0].Access != sdk.AccessPubSub {
+			t.Fatalf("schema did not survive: %+v", resp.Points)
+		}
+		in := sampleFrame()
+		want := sampleFrame()
+		out, err := p.(sdk.Processor).Process(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Batches[0].Points) != len(want.Batches[0].Points) {
+			t.Fatalf("points: got %d", len(out.Batches[0].Points))
+		}
+		for i, w := range want.Batches[0].Points {
+			g := out.Batches[0].Points[i]
+			if g.Name != w.Name || !g.Value.Equal(w.Value) || g.Quality != w.Quality || g.TS != w.TS {
+				t.Errorf("point %d: got %#v want %#v", i, g, w)
+			}
+		}
+		if !reflect.DeepEqual(out.Alarms, want.Alarms) || !reflect.DeepEqual(out.Messages, want.Messages) {
+			t.Errorf("alarms/messages differ: %+v %+v", out.Alarms, out.Messages)
+		}
+		if len(out.Pictures) != 1 || len(out.Pictures[0].Data) != 5<<20 {
+			t.Errorf("picture did not cross")
+		}
+		if v, ok := req.State.Get("seen"); !ok || string(v) != "hi" {
+			t.Errorf("state change did not reach the host store: %q %v", v, ok)
+		}
+		_, err = p.(sdk.Processor).Process(context.Background(), &sdk.Frame{Batches: []sdk.Batch{{Device: "fail"}}})
+		if err == nil || !strings.Contains(err.Error(), "device fail refused") || sdk.IsTransportError(err) {
+			t.Errorf("plugin error not carried as such: %v", err)
+		}
+	})
+}
+
+func TestConfigErrorsCarryLines(t *testing.T) {
+	sdktest.Run(t, func() sdk.Plugin { return &echo{} }, func(t *testing.T, p sdk.Plugin) {
+		req := sdktest.Request("\ngreeting = \"hi\"\ncolour = 1\n\nlimit = -1\n")
+		req.File, req.Line = "gw.toml", 10
+		_, err := p.Init(context.Background(), req)
+		ces := sdk.AsConfigErrors(err)
+		if len(ces) != 1 || ces[0].Error() != "gw.toml:12: colour: unknown key" {
+			t.Fatalf("got %q", err)
+		}
+		req = sdktest.Request("\n\n\n\nlimit = -1\n")
+		req.File, req.Line = "gw.toml", 10
+		_, err = p.Init(context.Background(), req)
+		if err == nil || err.Error() != "gw.toml:14: limit: must not be negative, got -1" {
+			t.Fatalf("got %q", err)
+		}
+		req = sdktest.Request("limit = \"x\"\n")
+		_, err = p.Init(context.Background(), req)
+		if ces := sdk.AsConfigErrors(err); len(ces) != 1 || ces[0].Line != 1 {
+			t.Fatalf("type error: %#v", ces)
+		}
+	})
+}
+
+func TestCapsCrossTheWire(t *testing.T) {
+	c := sdktest.Connect(t, &echo{})
+	sdktest.Init(t, c, "")
+	if got := sdk.CapsOf(c); got != (sdk.Caps{}) {
+		t.Fatalf("echo has no optional abilities, got %+v", got)
+	}
+	if _, err := c.Gather(context.Background()); err == nil {
+		t.Fatal("Gather on a processor must fail")
+	}
+}

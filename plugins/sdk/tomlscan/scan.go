@@ -28,6 +28,12 @@ type Index struct {
 	Headers []Header
 	lines   map[string]int   // "devices[0].points[2].type" -> line
 	bare    map[string][]int // "devices.points.type" -> lines in order
+	keys    []keyAt
+}
+
+type keyAt struct {
+	table, key string
+	line       int
 }
 
 // Line returns the line of a key or table path such as
@@ -45,6 +51,25 @@ func (ix *Index) Line(path string) int {
 		path = path[:i]
 	}
 	return 0
+}
+
+// KeyLine is a key defined directly in a table, with its line.
+type KeyLine struct {
+	Key  string
+	Line int
+}
+
+// BareLinesUnder returns the keys defined directly in table (a path
+// without indices; "" for the root, before any header) with their lines,
+// in document order. Dotted keys count under their first part.
+func (ix *Index) BareLinesUnder(table string) []KeyLine {
+	var out []KeyLine
+	for _, k := range ix.keys {
+		if k.table == table {
+			out = append(out, KeyLine{Key: k.key, Line: k.line})
+		}
+	}
+	return out
 }
 
 // BareLines returns the lines where a key path without indices
@@ -75,7 +100,8 @@ func Scan(doc []byte) *Index {
 				s.skipLine()
 				continue
 			}
-			h.Path, table = resolve(arrCount, h.Parts, h.Array)
+			h.Path = resolve(arrCount, h.Parts, h.Array)
+			table = h.Path
 			tableBare = strings.Join(h.Parts, ".")
 			ix.Headers = append(ix.Headers, h)
 			if _, seen := ix.lines[table]; !seen {
@@ -94,6 +120,7 @@ func Scan(doc []byte) *Index {
 			if _, seen := ix.lines[full]; !seen {
 				ix.lines[full] = line
 			}
+			ix.keys = append(ix.keys, keyAt{table: tableBare, key: strings.Join(parts, "."), line: line})
 			bare := joinPath(tableBare, strings.Join(parts, "."))
 			ix.bare[bare] = append(ix.bare[bare], line)
 			s.value()
@@ -110,7 +137,7 @@ func joinPath(a, b string) string {
 }
 
 // resolve turns header parts into an indexed path, counting array tables.
-func resolve(arrCount map[string]int, parts []string, array bool) (string, string) {
+func resolve(arrCount map[string]int, parts []string, array bool) string {
 	cur := ""
 	for i, p := range parts {
 		cur = joinPath(cur, p)
@@ -122,7 +149,7 @@ func resolve(arrCount map[string]int, parts []string, array bool) (string, strin
 			cur += "[" + strconv.Itoa(n-1) + "]"
 		}
 	}
-	return cur, cur
+	return cur
 }
 
 type scanner struct {

@@ -1,0 +1,430 @@
+// Package config loads an edgepipe TOML file: it substitutes environment
+// variables, checks the file's syntax, decodes [agent], and cuts every
+// plugin's table out as text with the line it starts on. Plugins decode
+// their own tables (in the core's process or in their own), so this
+// package knows only the keys common to all plugins.
+//
+// Every mistake found is reported, each as FILE:LINE: message, rather than
+// stopping at the first.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/tomlscan"
+)
+
+// DefaultTopicPrefix is FBox's default topic prefix.
+const DefaultTopicPrefix = "Topic/flexem/fbox/"
+
+// Agent is the [agent] table.
+type Agent struct {
+	DeviceID    string `toml:"device_id"`
+	TopicPrefix string `toml:"topic_prefix"`
+	DataDir     string `toml:"data_dir"`
+	LogLevel    string `toml:"log_level"`
+	HTTPListen  string `toml:"http_listen"`
+}
+
+// Plugin is one plugin table of the file.
+type Plugin struct {
+	Kind     sdk.PluginKind
+	Name     string // "modbus", or "external"
+	Alias    string // as configured
+	ID       string // unique: the alias, or "inputs.modbus#2"
+	Isolated bool   // run in its own process
+	// External plugins only.
+	Command string
+	Args    []string
+	SHA256  string
+	// Text is the plugin's own table (header blanked, common keys blanked,
+	// sub-table headers made relative); its line 1 is Line of the file.
+	Text []byte
+	File string
+	Line int
+}
+
+// FullName is "inputs.modbus".
+func (p *Plugin) FullName() string { return string(p.Kind) + "." + p.Name }
+
+// External reports whether the plugin is a third-party executable.
+func (p *Plugin) External() bool { return p.Name == "external" }
+
+// Config is a loaded file.
+type Config struct {
+	File       string
+	Agent      Agent
+	Inputs     []*Plugin
+	Processors []*Plugin
+	Outputs    []*Plugin
+}
+
+// Plugins returns every plugin in pipeline order: inputs, processors,
+// outputs.
+func (c *Config) Plugins() []*Plugin {
+	out := append([]*Plugin{}, c.Inputs...)
+	out = append(out, c.Processors...)
+	return append(out, c.Outputs...)
+}
+
+// Load reads and parses a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// envRE matches ${NAME} with an upper-case environment variable name.
+// Lower-case ${...} are template placeholders and are left alone; $${X}
+// writes a literal ${X}.
+var envRE = regexp.MustCompile(`\$?\$\{([A-Z_][A-Z0-9_]*)\}`)
+
+// substituteEnv replaces ${VAR} line by line, so line numbers hold.
+func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, sdk.ConfigErrors) {
+	var errs sdk.ConfigErrors
+	lines := bytes.Split(data, []byte("\n"))
+	for i, line := range lines {
+		if !bytes.Contains(line, []byte("${")) {
+			continue
+		}
+		lines[i] = envRE.ReplaceAllFunc(line, func(m []byte) []byte {
+			if m[0] == '$' && m[1] == '$' {
+				return m[1:]
+			}
+			name := string(m[2 : len(m)-1])
+			v, ok := lookup(name)
+			if !ok {
+				errs = append(errs, sdk.ConfigError{File: file, Line: i + 1, Msg: fmt.Sprintf("environment variable %s is not set", name)})
+				return m
+			}
+			return []byte(escapeTOML(v))
+		})
+	}
+	return bytes.Join(lines, []byte("\n")), errs
+}
+
+// escapeTOML keeps a substituted value inside its string: a password with
+// a quote or backslash must not end the string or start an escape.
+func escapeTOML(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return r.Replace(v)
+}
+
+// Parse parses configuration text; file names it in errors.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, errs := substituteEnv(file, data, lookupEnv)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	var syntax map[string]any
+	if _, err := toml.Decode(string(data), &syntax); err != nil {
+		ce := sdk.ConfigError{File: file, Msg: err.Error()}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			ce.Line, ce.Msg = pe.Position.Line, pe.Message
+		}
+		return nil, sdk.ConfigErrors{ce}
+	}
+	cfg := &Config{File: file}
+	lines := bytes.Split(data, []byte("\n"))
+	ix := tomlscan.Scan(data)
+
+	// Keys before the first header belong to no table.
+	for _, l := range ix.BareLinesUnder("") {
+		errs = append(errs, sdk.ConfigError{File: file, Line: l.Line, Path: l.Key,
+			Msg: "unknown key outside any table; settings go under [agent] or a plugin table"})
+	}
+
+	counts := map[string]int{}
+	aliases := map[string]int{}
+	sawAgent := false
+	hs := ix.Headers
+	for i := 0; i < len(hs); i++ {
+		h := hs[i]
+		end := len(lines) + 1 // first line after the section
+		j := i + 1
+		for ; j < len(hs); j++ {
+			if !belongsTo(hs[j], h) {
+				break
+			}
+		}
+		if j < len(hs) {
+			end = hs[j].Line
+		}
+		switch {
+		case h.Parts[0] == "agent" && len(h.Parts) == 1 && !h.Array:
+			sawAgent = true
+			text := section(lines, h.Line, end, h, i, hs[i+1:j], 1)
+			if _, err := sdk.DecodeConfig(&sdk.InitRequest{Config: text, File: file, Line: h.Line}, &cfg.Agent); err != nil {
+				errs = append(errs, prefixed(sdk.AsConfigErrors(err), "agent")...)
+			}
+		case len(h.Parts) == 2 && isKind(h.Parts[0]):
+			if !h.Array {
+				errs = append(errs, sdk.ConfigError{File: file, Line: h.Line,
+					Msg: fmt.Sprintf("write [[%s]] (double brackets): a plugin table may appear several times", strings.Join(h.Parts, "."))})
+				i = j - 1
+				continue
+			}
+			p, perrs := plugin(file, lines, h, hs[i+1:j], end, counts)
+			errs = append(errs, perrs...)
+			if p != nil {
+				if p.Alias != "" {
+					if prev, dup := aliases[p.Alias]; dup {
+						errs = append(errs, sdk.ConfigError{File: file, Line: h.Line,
+							Msg: fmt.Sprintf("alias %q is already used at line %d", p.Alias, prev)})
+					}
+					aliases[p.Alias] = h.Line
+				}
+				switch p.Kind {
+				case sdk.KindInput:
+					cfg.Inputs = append(cfg.Inputs, p)
+				case sdk.KindProcessor:
+					cfg.Processors = append(cfg.Processors, p)
+				case sdk.KindOutput:
+					cfg.Outputs = append(cfg.Outputs, p)
+				}
+			}
+		default:
+			errs = append(errs, sdk.ConfigError{File: file, Line: h.Line,
+				Msg: fmt.Sprintf("unknown table %q; want [agent], [[inputs.NAME]], [[processors.NAME]] or [[outputs.NAME]]", strings.Join(h.Parts, "."))})
+		}
+		i = j - 1
+	}
+	if !sawAgent {
+		errs = append(errs, sdk.ConfigError{File: file, Line: 1, Msg: "missing [agent] table with device_id"})
+	} else {
+		errs = append(errs, cfg.Agent.validate(file, ix)...)
+	}
+	if len(cfg.Inputs) == 0 {
+		errs = append(errs, sdk.ConfigError{File: file, Msg: "no inputs configured; add at least one [[inputs.NAME]]"})
+	}
+	return cfg, errs.Err()
+}
+
+func isKind(s string) bool {
+	switch sdk.PluginKind(s) {
+	case sdk.KindInput, sdk.KindProcessor, sdk.KindOutput:
+		return true
+	}
+	return false
+}
+
+// belongsTo reports whether header h is a sub-table of section header s.
+func belongsTo(h, s tomlscan.Header) bool {
+	if len(h.Parts) <= len(s.Parts) {
+		return false
+	}
+	for k := range s.Parts {
+		if h.Parts[k] != s.Parts[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func prefixed(errs sdk.ConfigErrors, prefix string) sdk.ConfigErrors {
+	for i := range errs {
+		if errs[i].Path != "" {
+			errs[i].Path = prefix + "." + errs[i].Path
+		} else {
+			errs[i].Path = prefix
+		}
+	}
+	return errs
+}
+
+// section returns lines [start, end) of the file as the plugin's text: the
+// header blanked and sub-table headers stripped of their first `strip`
+// parts, so that line 1 of the text is line start of the file.
+func section(lines [][]byte, start, end int, h tomlscan.Header, _ int, subs []tomlscan.Header, strip int) []byte {
+	out := make([][]byte, 0, end-start)
+	for l := start; l < end && l-1 < len(lines); l++ {
+		out = append(out, lines[l-1])
+	}
+	out[0] = nil
+	for _, s := range subs {
+		parts := make([]string, 0, len(s.Parts)-strip)
+		for _, p := range s.Parts[strip:] {
+			parts = append(parts, tomlscan.QuoteKey(p))
+		}
+		hdr := "[" + strings.Join(parts, ".") + "]"
+		if s.Array {
+			hdr = "[" + hdr + "]"
+		}
+		out[s.Line-start] = []byte(hdr)
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+// common holds the keys every plugin table accepts; the core reads them and
+// blanks them before the plugin sees its table.
+type common struct {
+	Alias    string `toml:"alias"`
+	Isolated *bool  `toml:"isolated"`
+	// external plugins
+	Command string   `toml:"command"`
+	Args    []string `toml:"args"`
+	SHA256  string   `toml:"sha256"`
+}
+
+var commonKeys = []string{"alias", "isolated"}
+var externalKeys = []string{"alias", "isolated", "command", "args", "sha256"}
+
+func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Header, end int, counts map[string]int) (*Plugin, sdk.ConfigErrors) {
+	p := &Plugin{Kind: sdk.PluginKind(h.Parts[0]), Name: h.Parts[1], File: file, Line: h.Line}
+	counts[p.FullName()]++
+	p.ID = fmt.Sprintf("%s#%d", p.FullName(), counts[p.FullName()])
+	text := section(lines, h.Line, end, h, 0, subs, 2)
+	var errs sdk.ConfigErrors
+	if !p.External() {
+		if _, ok := sdk.Lookup(p.FullName()); !ok {
+			return nil, sdk.ConfigErrors{{File: file, Line: h.Line, Msg: fmt.Sprintf("unknown plugin %s (see `edgepipe plugins`)", p.FullName())}}
+		}
+	}
+	// Decode the common keys leniently: the rest is the plugin's business.
+	var c common
+	if _, err := toml.Decode(string(text), &c); err != nil {
+		errs = append(errs, sdk.ConfigError{File: file, Line: h.Line, Msg: err.Error()})
+	}
+	p.Alias = c.Alias
+	if p.Alias != "" {
+		p.ID = p.Alias
+	}
+	if c.Isolated != nil {
+		p.Isolated = *c.Isolated
+	}
+	ix := tomlscan.Scan(text)
+	keys := commonKeys
+	if p.External() {
+		keys = externalKeys
+		p.Isolated = true
+		p.Command, p.Args, p.SHA256 = c.Command, c.Args, strings.ToLower(strings.TrimSpace(c.SHA256))
+		if p.Command == "" {
+			errs = append(errs, sdk.ConfigError{File: file, Line: h.Line, Path: p.FullName(), Msg: "command is required: the path of the plugin executable"})
+		}
+		if p.SHA256 != "" && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p.SHA256) {
+			errs = append(errs, sdk.ConfigError{File: file, Line: h.Line + ix.Line("sha256") - 1, Path: p.FullName() + ".sha256", Msg: "want 64 hexadecimal digits"})
+		}
+		if c.Isolated != nil && !*c.Isolated {
+			errs = append(errs, sdk.ConfigError{File: file, Line: h.Line + ix.Line("isolated") - 1, Path: p.FullName() + ".isolated", Msg: "external plugins always run isolated"})
+		}
+	}
+	tl := bytes.Split(text, []byte("\n"))
+	for _, k := range keys {
+		for _, l := range ix.BareLines(k) {
+			tl[l-1] = nil
+		}
+	}
+	if p.External() {
+		// The plugin's configuration is the [config] sub-table; anything
+		// else in the table is a mistake.
+		p.Text = externalConfig(tl, ix)
+		for _, l := range ix.BareLinesUnder("") {
+			if tl[l.Line-1] != nil {
+				errs = append(errs, sdk.ConfigError{File: file, Line: h.Line + l.Line - 1, Path: p.FullName() + "." + l.Key,
+					Msg: "unknown key; the plugin's own settings go under [" + p.FullName() + ".config]"})
+			}
+		}
+	} else {
+		p.Text = bytes.Join(tl, []byte("\n"))
+	}
+	return p, errs
+}
+
+// externalConfig keeps only the [config] sub-table (and its sub-tables,
+// made relative) of an external plugin's text, blanking everything else.
+func externalConfig(tl [][]byte, ix *tomlscan.Index) []byte {
+	out := make([][]byte, len(tl))
+	in := false
+	hi := 0
+	for l := 1; l <= len(tl); l++ {
+		if hi < len(ix.Headers) && ix.Headers[hi].Line == l {
+			h := ix.Headers[hi]
+			hi++
+			in = h.Parts[0] == "config"
+			if in && len(h.Parts) > 1 {
+				parts := make([]string, 0, len(h.Parts)-1)
+				for _, p := range h.Parts[1:] {
+					parts = append(parts, tomlscan.QuoteKey(p))
+				}
+				hdr := "[" + strings.Join(parts, ".") + "]"
+				if h.Array {
+					hdr = "[" + hdr + "]"
+				}
+				out[l-1] = []byte(hdr)
+			}
+			continue
+		}
+		if in {
+			out[l-1] = tl[l-1]
+		}
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+func (a *Agent) validate(file string, ix *tomlscan.Index) sdk.ConfigErrors {
+	var errs sdk.ConfigErrors
+	at := func(key, format string, args ...any) {
+		errs = append(errs, sdk.ConfigError{File: file, Line: ix.Line("agent." + key), Path: "agent." + key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if err := ValidateClientID(a.DeviceID); err != nil {
+		at("device_id", "%v", err)
+	}
+	if a.TopicPrefix == "" && !ixHas(ix, "agent.topic_prefix") {
+		a.TopicPrefix = DefaultTopicPrefix
+	}
+	if !strings.HasSuffix(a.TopicPrefix, "/") {
+		at("topic_prefix", "must end with \"/\", got %q", a.TopicPrefix)
+	}
+	if strings.ContainsAny(a.TopicPrefix, "+#\x00") {
+		at("topic_prefix", "must not contain MQTT wildcards + or #")
+	}
+	if strings.ContainsAny(a.DeviceID, "+#/") {
+		at("device_id", "must not contain + # or / since it is part of every topic")
+	}
+	if a.DataDir == "" {
+		a.DataDir = "./data"
+	}
+	switch strings.ToLower(a.LogLevel) {
+	case "":
+		a.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+		a.LogLevel = strings.ToLower(a.LogLevel)
+	default:
+		at("log_level", "want debug, info, warn or error, got %q", a.LogLevel)
+	}
+	if !ixHas(ix, "agent.http_listen") {
+		a.HTTPListen = "127.0.0.1:9273"
+	}
+	return errs
+}
+
+func ixHas(ix *tomlscan.Index, path string) bool { return len(ix.BareLines(path)) > 0 }
+
+// ValidateClientID applies FBox's device ID rule, which is also the MQTT
+// ClientID rule edgepipe uses: 1 to 64 characters of valid UTF-8, no NUL.
+func ValidateClientID(id string) error {
+	n := utf8.RuneCountInString(id)
+	switch {
+	case id == "":
+		return errors.New("is required: 1-64 UTF-8 characters")
+	case !utf8.ValidString(id):
+		return errors.New("is not valid UTF-8")
+	case n > 64:
+		return fmt.Errorf("is %d characters long; at most 64 are allowed", n)
+	case strings.ContainsRune(id, 0):
+		return errors.New("must not contain NUL")
+	}
+	return nil
+}

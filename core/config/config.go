@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -42,6 +43,10 @@ type Plugin struct {
 	Alias    string // as configured
 	ID       string // unique: the alias, or "inputs.modbus#2"
 	Isolated bool   // run in its own process
+	// Outputs only: the store-and-forward queue the core keeps for it.
+	Buffer      string // disk | memory | none
+	BufferLimit int64  // bytes
+	Enabled     bool
 	// External plugins only.
 	Command string
 	Args    []string
@@ -276,10 +281,18 @@ type common struct {
 	Command string   `toml:"command"`
 	Args    []string `toml:"args"`
 	SHA256  string   `toml:"sha256"`
+	// outputs
+	Buffer      string   `toml:"buffer"`
+	BufferLimit sdk.Size `toml:"buffer_limit"`
+	Enabled     *bool    `toml:"enabled"`
 }
 
+// DefaultBufferLimit bounds an output's queue unless buffer_limit says
+// otherwise.
+const DefaultBufferLimit = 256 << 20
+
 var commonKeys = []string{"alias", "isolated"}
-var externalKeys = []string{"alias", "isolated", "command", "args", "sha256"}
+var outputKeys = []string{"alias", "isolated", "buffer", "buffer_limit", "enabled"}
 
 func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Header, end int, counts map[string]int) (*Plugin, sdk.ConfigErrors) {
 	p := &Plugin{Kind: sdk.PluginKind(h.Parts[0]), Name: h.Parts[1], File: file, Line: h.Line}
@@ -306,8 +319,24 @@ func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Head
 	}
 	ix := tomlscan.Scan(text)
 	keys := commonKeys
+	if p.Kind == sdk.KindOutput {
+		keys = outputKeys
+		p.Buffer, p.BufferLimit, p.Enabled = strings.ToLower(c.Buffer), int64(c.BufferLimit), c.Enabled == nil || *c.Enabled
+		if p.Buffer == "" {
+			p.Buffer = "disk"
+		}
+		if p.BufferLimit == 0 {
+			p.BufferLimit = DefaultBufferLimit
+		}
+		switch p.Buffer {
+		case "disk", "memory", "none":
+		default:
+			errs = append(errs, sdk.ConfigError{File: file, Line: h.Line + ix.Line("buffer") - 1, Path: p.FullName() + ".buffer",
+				Msg: fmt.Sprintf("want disk, memory or none, got %q", c.Buffer)})
+		}
+	}
 	if p.External() {
-		keys = externalKeys
+		keys = slices.Concat(keys, []string{"command", "args", "sha256"})
 		p.Isolated = true
 		p.Command, p.Args, p.SHA256 = c.Command, c.Args, strings.ToLower(strings.TrimSpace(c.SHA256))
 		if p.Command == "" {

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/edgepipe/edgepipe/core/agent"
+	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+func init() {
+	register("run", "run the gateway: `edgepipe run --config FILE`", runRun)
+	register("check", "validate a configuration and show what it does: `edgepipe check --config FILE`", runCheck)
+	register("once", "poll every input once and print the messages: `edgepipe once --config FILE`", runOnce)
+}
+
+// configFlag parses the --config option every pipeline command takes.
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (TOML)")
+	fs.StringVar(path, "c", "", "shorthand for --config")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if *path == "" {
+		fmt.Fprintf(stderr, "edgepipe %s: --config FILE is required\n", name)
+		return "", false
+	}
+	return *path, true
+}
+
+// loadConfig loads a file, printing every error as FILE:LINE: message.
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func printErrors(w io.Writer, err error) {
+	for _, e := range sdk.AsConfigErrors(err) {
+		fmt.Fprintln(w, e.Error())
+	}
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// shutdownGrace is how long a stopping gateway keeps delivering what is
+// queued; the rest stays in the queues.
+const shutdownGrace = 5 * time.Second
+
+func runRun(args []string, _, stderr io.Writer) int {
+	path, ok := configFlag("run", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, ok := loadConfig(path, stderr)
+	if !ok {
+		return 1
+	}
+	log := newLogger(cfg.Agent.LogLevel, stderr)
+	slog.SetDefault(log)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	for {
+		a := agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
+			if _, err := config.Load(path); err != nil {
+				return fmt.Errorf("configuration refused, the running one stays: %v", err)
+			}
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+			return nil
+		}})
+		ctx := context.Background()
+		if err := a.Open(ctx, true); err != nil {
+			printErrors(stderr, err)
+			return 1
+		}
+		a.Start()
+		log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", version)
+		var next *config.Config
+		for next == nil {
+			select {
+			case s := <-sigs:
+				if s != syscall.SIGHUP {
+					log.Info("stopping", "signal", s.String())
+					sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+					a.Stop(sctx)
+					cancel()
+					return 0
+				}
+			case <-reload:
+			}
+			c, err := config.Load(path)
+			if err != nil {
+				log.Error("reload refused, the running configuration stays", "err", err)
+				continue
+			}
+			next = c
+		}
+		log.Info("reloading configuration")
+		sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+		a.Stop(sctx)
+		cancel()
+		cfg = next
+	}
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		printErrors(stderr, err)
+		if cfg == nil {
+			return 1
+		}
+		// Keep going with what loaded, so plugin errors show too.
+		a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
+		if oerr := a.Open(context.Background(), true); oerr != nil {
+			printErrors(stderr, oerr)
+		} else {
+			a.Close(context.Background())
+		}
+		return 1
+	}
+	a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
+	ctx := context.Background()
+	if err := a.Open(ctx, true); err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	defer a.Close(ctx)
+	fmt.Fprintf(stdout, "%s: OK (device_id %q, topic prefix %q)\n\nPlugins:\n", path, cfg.Agent.DeviceID, cfg.Agent.TopicPrefix)
+	for _, p := range cfg.Plugins() {
+		mode := "in-process"
+		if p.Isolated {
+			mode = "isolated"
+		}
+		fmt.Fprintf(stdout, "  %-28s %-22s %s\n", p.ID, p.FullName(), mode)
+	}
+	fmt.Fprintln(stdout, "\nPoints:")
+	for _, s := range a.Points() {
+		unit := ""
+		if s.Unit != "" {
+			unit = " [" + s.Unit + "]"
+		}
+		fmt.Fprintf(stdout, "  %-32s %-8s %-6s%s\n", s.FullName(), s.Type, s.Access, unit)
+	}
+	msgs, err := a.Samples(ctx)
+	fmt.Fprintln(stdout, "\nSample messages:")
+	if err != nil {
+		fmt.Fprintf(stdout, "  (rendering failed: %v)\n", err)
+	}
+	for _, m := range msgs {
+		printMessage(stdout, m)
+	}
+	return 0
+}
+
+func runOnce(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("once", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, ok := loadConfig(path, stderr)
+	if !ok {
+		return 1
+	}
+	a := agent.New(cfg, agent.Options{Logger: newLogger(cfg.Agent.LogLevel, stderr), DryRun: true})
+	ctx := context.Background()
+	if err := a.Open(ctx, false); err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	defer a.Close(ctx)
+	msgs, err := a.Once(ctx, 5*time.Second)
+	for _, m := range msgs {
+		printMessage(stdout, m)
+	}
+	if err != nil {
+		for _, e := range unwrapAll(err) {
+			fmt.Fprintln(stderr, e)
+		}
+		return 1
+	}
+	return 0
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

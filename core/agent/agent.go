@@ -1,0 +1,452 @@
+// Package agent runs a configured pipeline: it opens every plugin (in the
+// core's process or isolated), polls the inputs on their intervals, runs
+// each frame through the processors in order, and fans the rendered
+// messages out to one store-and-forward queue per output, from which an
+// output worker publishes and acknowledges.
+//
+//	inputs ──► frames ──► processors (in order) ──► queue per output ──► outputs
+//
+// Nothing downstream can block polling for long: the frame channel is
+// bounded, and queues drop their oldest messages past their limit rather
+// than push back on the processors.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/queue"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// DefaultTemplate is the processor appended to a chain that has no
+// template, so that points become the messages of SPEC section 4.
+const DefaultTemplate = "processors.template"
+
+// Options tune an Agent.
+type Options struct {
+	Logger *slog.Logger
+	// Isolation, when set, decides for every built-in plugin whether it runs
+	// in its own process, overriding the configuration (tests, benchmarks).
+	Isolation func(*config.Plugin) bool
+	// DryRun keeps state in memory and opens no outputs' queues on disk
+	// (check, once).
+	DryRun bool
+	// OnMessage, when set, sees every message handed to the outputs'
+	// queues (demo printing, tests).
+	OnMessage func(sdk.Message)
+	// OnReboot serves the server's Reboot command (reload in place).
+	OnReboot func() error
+}
+
+// Agent is a running (or runnable) pipeline.
+type Agent struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+
+	inputs     []*instance
+	processors []*instance
+	outputs    []*outputRunner
+	registry   *Registry
+
+	frames  chan *sdk.Frame
+	cancel  context.CancelFunc
+	inputWG sync.WaitGroup
+	procWG  sync.WaitGroup
+	outWG   sync.WaitGroup
+	stats   counters
+}
+
+// New prepares an agent; nothing is started.
+func New(cfg *config.Config, opts Options) *Agent {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Agent{cfg: cfg, opts: opts, log: opts.Logger}
+}
+
+// Open starts and initialises every plugin, inputs first so that their
+// point schemas can be lent to processors and outputs. It reports every
+// configuration error of every plugin at once. withOutputs false leaves the
+// outputs closed (check without side effects, once).
+func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
+	var errs sdk.ConfigErrors
+	add := func(err error) {
+		errs = append(errs, sdk.AsConfigErrors(err)...)
+	}
+	for _, p := range a.cfg.Inputs {
+		in, err := a.open(ctx, p, nil)
+		if err != nil {
+			add(err)
+			continue
+		}
+		a.inputs = append(a.inputs, in)
+	}
+	reg, rerrs := buildRegistry(a.inputs)
+	errs = append(errs, rerrs...)
+	a.registry = reg
+	points := reg.Schemas()
+	procs := a.cfg.Processors
+	if !hasPlugin(procs, DefaultTemplate) {
+		if _, ok := sdk.Lookup(DefaultTemplate); ok {
+			procs = append(procs, &config.Plugin{Kind: sdk.KindProcessor, Name: "template",
+				ID: DefaultTemplate + "#default", File: a.cfg.File})
+		}
+	}
+	for _, p := range procs {
+		in, err := a.open(ctx, p, points)
+		if err != nil {
+			add(err)
+			continue
+		}
+		a.processors = append(a.processors, in)
+	}
+	if withOutputs {
+		for _, p := range a.cfg.Outputs {
+			in, err := a.open(ctx, p, points)
+			if err != nil {
+				add(err)
+				continue
+			}
+			r, err := a.newOutputRunner(in)
+			if err != nil {
+				in.close(ctx)
+				add(err)
+				continue
+			}
+			a.outputs = append(a.outputs, r)
+		}
+	}
+	if len(errs) > 0 {
+		a.Close(context.Background())
+		return errs
+	}
+	return nil
+}
+
+func hasPlugin(ps []*config.Plugin, fullName string) bool {
+	for _, p := range ps {
+		if p.FullName() == fullName {
+			return true
+		}
+	}
+	return false
+}
+
+// Start runs the pipeline in the background; Open must have succeeded.
+func (a *Agent) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.frames = make(chan *sdk.Frame, 16)
+	for _, in := range a.inputs {
+		a.inputWG.Add(1)
+		if in.caps.Stream {
+			go a.streamLoop(ctx, in)
+		} else {
+			go a.pollLoop(ctx, in)
+		}
+	}
+	a.procWG.Add(1)
+	go a.processLoop()
+	for _, o := range a.outputs {
+		a.outWG.Add(1)
+		go o.run(&a.outWG)
+		if o.in.caps.Commands {
+			go a.commandLoop(o)
+		}
+	}
+}
+
+// Stop stops polling, lets the processors finish what they hold, gives the
+// outputs until ctx ends to deliver their queues, then closes everything.
+// What is left stays in the queues (on disk with buffer = "disk").
+func (a *Agent) Stop(ctx context.Context) {
+	if a.cancel != nil {
+		a.cancel()
+		a.inputWG.Wait()
+		close(a.frames)
+		a.procWG.Wait()
+		for _, o := range a.outputs {
+			o.drain(ctx)
+		}
+		a.outWG.Wait()
+	}
+	a.Close(ctx)
+}
+
+// Close closes every plugin and queue.
+func (a *Agent) Close(ctx context.Context) {
+	for _, in := range a.inputs {
+		in.close(ctx)
+	}
+	for _, in := range a.processors {
+		in.close(ctx)
+	}
+	for _, o := range a.outputs {
+		o.in.close(ctx)
+		if err := o.q.Close(); err != nil {
+			a.log.Warn("closing queue", "output", o.in.cfg.ID, "err", err)
+		}
+	}
+	a.inputs, a.processors, a.outputs = nil, nil, nil
+}
+
+// Run opens the pipeline, runs it until ctx is cancelled and stops it,
+// allowing up to grace for delivery of what is queued.
+func (a *Agent) Run(ctx context.Context, grace time.Duration) error {
+	if err := a.Open(ctx, true); err != nil {
+		return err
+	}
+	a.Start()
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	a.Stop(sctx)
+	return nil
+}
+
+// pollLoop gathers an input every interval. Calls never overlap: a poll
+// slower than the interval delays the next tick instead of stacking up
+// (time.Ticker drops the ticks it could not deliver), and the schedule
+// does not drift because ticks keep their phase.
+func (a *Agent) pollLoop(ctx context.Context, in *instance) {
+	defer a.inputWG.Done()
+	t := time.NewTicker(in.interval)
+	defer t.Stop()
+	timeout := max(5*in.interval, 30*time.Second)
+	for {
+		gctx, cancel := context.WithTimeout(ctx, timeout)
+		f, err := in.impl.(sdk.Input).Gather(gctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			in.errors.Add(1)
+			a.stats.gatherErrors.Add(1)
+			in.log.Warn("gather failed", "err", err)
+		} else {
+			a.accept(ctx, in, f)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-in.pollNow:
+		}
+	}
+}
+
+// streamLoop runs a streaming input, reopening its stream after an error.
+func (a *Agent) streamLoop(ctx context.Context, in *instance) {
+	defer a.inputWG.Done()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := in.impl.(sdk.StreamingInput).Stream(ctx, func(f *sdk.Frame) { a.accept(ctx, in, f) })
+		if ctx.Err() != nil {
+			return
+		}
+		in.errors.Add(1)
+		in.log.Warn("stream ended, reopening", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// accept stamps, filters and forwards a frame from an input.
+func (a *Agent) accept(ctx context.Context, in *instance, f *sdk.Frame) {
+	if err := in.persist(); err != nil {
+		in.log.Warn("saving plugin state failed", "err", err)
+	}
+	if f.Empty() {
+		return
+	}
+	now := time.Now().UnixMilli()
+	n := 0
+	for i := range f.Batches {
+		b := &f.Batches[i]
+		if b.TS == 0 {
+			b.TS = now
+		}
+		for j := range b.Points {
+			if b.Points[j].TS == 0 {
+				b.Points[j].TS = b.TS
+			}
+		}
+		a.registry.filterUnpublished(b)
+		n += len(b.Points)
+	}
+	in.gathered.Add(uint64(n))
+	a.stats.gathered.Add(uint64(n))
+	select {
+	case a.frames <- f:
+	case <-ctx.Done():
+	}
+}
+
+// processLoop runs every frame through the processors, in order, in one
+// goroutine: processors see frames one at a time and need no locking.
+func (a *Agent) processLoop() {
+	defer a.procWG.Done()
+	ctx := context.Background()
+	for f := range a.frames {
+		msgs, err := a.process(ctx, f)
+		if err != nil {
+			continue
+		}
+		a.deliver(msgs)
+	}
+}
+
+// process runs one frame through the chain and returns its messages.
+func (a *Agent) process(ctx context.Context, f *sdk.Frame) ([]sdk.Message, error) {
+	for _, p := range a.processors {
+		out, err := p.impl.(sdk.Processor).Process(ctx, f)
+		if perr := p.persist(); perr != nil {
+			p.log.Warn("saving plugin state failed", "err", perr)
+		}
+		if err != nil {
+			p.errors.Add(1)
+			a.stats.dropped.Add(uint64(f.NumPoints()))
+			p.log.Warn("process failed, frame dropped", "err", err, "points", f.NumPoints())
+			return nil, err
+		}
+		f = out
+		if f.Empty() {
+			return nil, nil
+		}
+	}
+	n := 0
+	for i := range f.Batches {
+		n += len(f.Batches[i].Points)
+	}
+	a.stats.reported.Add(uint64(f.NumPoints()))
+	return f.Messages, nil
+}
+
+func (a *Agent) deliver(msgs []sdk.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	a.stats.messages.Add(uint64(len(msgs)))
+	if a.opts.OnMessage != nil {
+		for _, m := range msgs {
+			a.opts.OnMessage(m)
+		}
+	}
+	for _, o := range a.outputs {
+		if err := o.q.Push(msgs); err != nil {
+			a.log.Error("queue push failed", "output", o.in.cfg.ID, "err", err)
+		}
+	}
+}
+
+// Once polls every input once, runs the processors and returns the
+// messages the outputs would publish. Streaming inputs contribute what
+// they emit within wait.
+func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, error) {
+	var out []sdk.Message
+	var errs []error
+	for _, in := range a.inputs {
+		var frames []*sdk.Frame
+		if in.caps.Stream {
+			sctx, cancel := context.WithTimeout(ctx, wait)
+			var mu sync.Mutex
+			_ = in.impl.(sdk.StreamingInput).Stream(sctx, func(f *sdk.Frame) {
+				mu.Lock()
+				frames = append(frames, f)
+				mu.Unlock()
+				cancel()
+			})
+			cancel()
+		} else {
+			f, err := in.impl.(sdk.Input).Gather(ctx)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", in.cfg.ID, err))
+				continue
+			}
+			frames = append(frames, f)
+		}
+		for _, f := range frames {
+			for i := range f.Batches {
+				a.registry.filterUnpublished(&f.Batches[i])
+			}
+			msgs, err := a.process(ctx, f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, msgs...)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Points is the point registry, for check's listing.
+func (a *Agent) Points() []sdk.PointSchema { return a.registry.Schemas() }
+
+// Samples runs the processors on a synthetic frame (one batch per device
+// with a value for each point, one alarm, one small picture) so that check
+// can show a rendered message of every template.
+func (a *Agent) Samples(ctx context.Context) ([]sdk.Message, error) {
+	now := time.Now().UnixMilli()
+	f := &sdk.Frame{}
+	var first string
+	var firstVal sdk.Value
+	for _, s := range a.registry.Schemas() {
+		if !s.Access.Publishes() {
+			continue
+		}
+		if len(f.Batches) == 0 || f.Batches[len(f.Batches)-1].Device != s.Device {
+			f.Batches = append(f.Batches, sdk.Batch{Device: s.Device, TS: now})
+		}
+		v := sampleValue(s.Kind)
+		b := &f.Batches[len(f.Batches)-1]
+		b.Points = append(b.Points, sdk.Point{Name: s.Name, Value: v, TS: now})
+		if first == "" {
+			first, firstVal = s.FullName(), v
+		}
+	}
+	if first != "" {
+		f.Alarms = []sdk.Alarm{{TS: now, Rule: "sample_rule", Point: first, Level: "warning", State: "raised",
+			Value: firstVal, Message: "sample alarm"}}
+	}
+	f.Pictures = []sdk.Picture{{TS: now, Device: "sample_camera", Format: "jpeg", Data: []byte{0xFF, 0xD8, 0xFF, 0xD9}}}
+	return a.process(ctx, f)
+}
+
+func sampleValue(k sdk.Kind) sdk.Value {
+	switch k {
+	case sdk.KindBool:
+		return sdk.Bool(true)
+	case sdk.KindInt:
+		return sdk.Int(-7)
+	case sdk.KindUint:
+		return sdk.Uint(42)
+	case sdk.KindString:
+		return sdk.String("text")
+	}
+	return sdk.Float(21.5)
+}
+
+// outputOf finds the output runner for tests and commands.
+func (a *Agent) outputByID(id string) *outputRunner {
+	for _, o := range a.outputs {
+		if o.in.cfg.ID == id {
+			return o
+		}
+	}
+	return nil
+}
+
+var _ = queue.Stats{}

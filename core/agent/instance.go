@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/isolate"
+	"github.com/edgepipe/edgepipe/core/statestore"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// instance is one configured plugin, running in the core's process or
+// supervised in its own.
+type instance struct {
+	cfg      *config.Plugin
+	impl     sdk.Plugin
+	sup      *isolate.Supervised // nil when in-process
+	state    sdk.State
+	flush    func() error // persists state changes; nil when not persisted
+	caps     sdk.Caps
+	points   []sdk.PointSchema
+	interval time.Duration
+	log      *slog.Logger
+	pollNow  chan struct{} // polled inputs: poll at once (read back a write)
+
+	// counters, read by Stats
+	gathered  atomic.Uint64 // points gathered (inputs)
+	errors    atomic.Uint64 // failed calls
+	published atomic.Uint64 // messages delivered (outputs)
+}
+
+// open creates, starts and initialises a plugin.
+func (a *Agent) open(ctx context.Context, p *config.Plugin, registry []sdk.PointSchema) (*instance, error) {
+	in := &instance{cfg: p, log: a.log.With("plugin", p.ID), pollNow: make(chan struct{}, 1)}
+	if a.opts.DryRun {
+		in.state = sdk.NewMemState(nil)
+	} else {
+		st, err := statestore.Open(filepath.Join(a.cfg.Agent.DataDir, "state"), p.ID)
+		if err != nil {
+			return nil, err
+		}
+		in.state, in.flush = st, st.Flush
+	}
+	isolated := p.Isolated
+	if a.opts.Isolation != nil && !p.External() {
+		isolated = a.opts.Isolation(p)
+	}
+	if isolated {
+		var spec isolate.Spec
+		if p.External() {
+			spec = isolate.Spec{Name: p.ID, Command: p.Command, Args: p.Args, SHA256: p.SHA256, Logger: in.log}
+		} else {
+			var err error
+			if spec, err = isolate.BuiltinSpec(p.ID, p.FullName(), in.log); err != nil {
+				return nil, err
+			}
+		}
+		sup, err := isolate.Start(spec)
+		if err != nil {
+			return nil, sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID, Msg: err.Error()}
+		}
+		in.sup, in.impl = sup, sup
+	} else {
+		reg, ok := sdk.Lookup(p.FullName())
+		if !ok {
+			return nil, sdk.ConfigError{File: p.File, Line: p.Line, Msg: "unknown plugin " + p.FullName()}
+		}
+		in.impl = reg.Factory()
+	}
+	resp, err := in.impl.Init(ctx, &sdk.InitRequest{
+		Config: p.Text, File: p.File, Line: p.Line, Name: p.FullName(), Alias: p.ID,
+		Agent: sdk.AgentInfo{DeviceID: a.cfg.Agent.DeviceID, TopicPrefix: a.cfg.Agent.TopicPrefix,
+			DataDir: a.cfg.Agent.DataDir},
+		Points: registry, State: in.state,
+	})
+	if err != nil {
+		_ = in.impl.Close(context.Background())
+		return nil, placeErrors(p, err)
+	}
+	in.caps = sdk.CapsOf(in.impl)
+	if resp != nil {
+		in.points = resp.Points
+		in.interval = resp.Interval
+	}
+	if in.interval <= 0 {
+		in.interval = time.Second
+	}
+	if err := in.persist(); err != nil {
+		in.log.Warn("saving plugin state failed", "err", err)
+	}
+	if p.Kind == sdk.KindInput {
+		if _, ok := in.impl.(sdk.Input); !ok && !in.caps.Stream {
+			_ = in.impl.Close(context.Background())
+			return nil, sdk.ConfigError{File: p.File, Line: p.Line, Msg: p.FullName() + " is not an input"}
+		}
+	}
+	return in, nil
+}
+
+// placeErrors gives errors without a place the plugin's header line.
+func placeErrors(p *config.Plugin, err error) error {
+	ces := sdk.AsConfigErrors(err)
+	for i := range ces {
+		if ces[i].File == "" {
+			ces[i].File = p.File
+		}
+		if ces[i].Line == 0 {
+			ces[i].Line = p.Line
+		}
+		if ces[i].Path == "" {
+			ces[i].Path = p.ID
+		} else {
+			ces[i].Path = p.ID + "." + ces[i].Path
+		}
+	}
+	return ces
+}
+
+func (in *instance) persist() error {
+	if in.flush == nil {
+		return nil
+	}
+	return in.flush()
+}
+
+func (in *instance) close(ctx context.Context) {
+	if err := in.impl.Close(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		in.log.Warn("close", "err", err)
+	}
+	if err := in.persist(); err != nil {
+		in.log.Warn("saving plugin state failed", "err", err)
+	}
+}
+
+// Restarts is how often the plugin's process was restarted.
+func (in *instance) restarts() uint64 {
+	if in.sup == nil {
+		return 0
+	}
+	return in.sup.Restarts()
+}
+
+func (in *instance) String() string { return fmt.Sprintf("%s (%s)", in.cfg.ID, in.cfg.FullName()) }
+
+// pollSoon asks a polled input for an extra poll, e.g. to read back what
+// was just written.
+func (in *instance) pollSoon() {
+	if in.pollNow == nil {
+		return
+	}
+	select {
+	case in.pollNow <- struct{}{}:
+	default:
+	}
+}

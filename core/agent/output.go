@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgepipe/edgepipe/core/queue"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// publishBatch is how many queued messages one Publish call carries: enough
+// to keep many QoS 1 messages in flight, few enough that a failed batch is
+// cheap to resend.
+const publishBatch = 256
+
+// outputRunner feeds one output from its queue.
+type outputRunner struct {
+	a       *Agent
+	in      *instance
+	q       queue.Queue
+	enabled atomic.Bool
+	resume  chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
+	p := in.cfg
+	var q queue.Queue
+	switch p.Buffer {
+	case "", "disk":
+		if a.opts.DryRun {
+			q = queue.NewMemory(p.BufferLimit)
+			break
+		}
+		var err error
+		q, err = openDiskQueue(filepath.Join(a.cfg.Agent.DataDir, "queue", safeID(p.ID)), p.BufferLimit)
+		if err != nil {
+			return nil, sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID + ".buffer", Msg: err.Error()}
+		}
+	case "memory":
+		q = queue.NewMemory(p.BufferLimit)
+	case "none":
+		// No store-and-forward: hold only what one publish can carry.
+		q = queue.NewMemory(1 << 20)
+	default:
+		return nil, sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID + ".buffer", Msg: fmt.Sprintf("want disk, memory or none, got %q", p.Buffer)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &outputRunner{a: a, in: in, q: q, resume: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	r.enabled.Store(p.Enabled)
+	return r, nil
+}
+
+// SetEnabled pauses or resumes an output at run time; its queue keeps
+// filling while paused.
+func (a *Agent) SetEnabled(id string, on bool) error {
+	o := a.outputByID(id)
+	if o == nil {
+		return fmt.Errorf("no output %q", id)
+	}
+	o.enabled.Store(on)
+	select {
+	case o.resume <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *outputRunner) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	out := r.in.impl.(sdk.Output)
+	backoff := 100 * time.Millisecond
+	var lastLog time.Time
+	for r.ctx.Err() == nil {
+		if !r.enabled.Load() {
+			select {
+			case <-r.resume:
+			case <-r.ctx.Done():
+			}
+			continue
+		}
+		msgs, err := r.q.Peek(publishBatch)
+		if err != nil {
+			r.in.log.Error("reading queue", "err", err)
+		}
+		if len(msgs) == 0 {
+			select {
+			case <-r.q.Ready():
+			case <-r.resume:
+			case <-r.ctx.Done():
+			}
+			continue
+		}
+		pctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+		err = out.Publish(pctx, msgs)
+		cancel()
+		if err != nil {
+			r.in.errors.Add(1)
+			if time.Since(lastLog) > 30*time.Second {
+				r.in.log.Warn("publish failed; messages stay queued", "err", err, "queued", r.q.Stats().Depth)
+				lastLog = time.Now()
+			}
+			select {
+			case <-time.After(backoff):
+			case <-r.ctx.Done():
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if err := r.q.Ack(len(msgs)); err != nil {
+			r.in.log.Error("acknowledging queue", "err", err)
+		}
+		r.in.published.Add(uint64(len(msgs)))
+	}
+}
+
+// drain gives the output until ctx ends to empty its queue, then stops it.
+func (r *outputRunner) drain(ctx context.Context) {
+	defer r.cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for r.enabled.Load() && r.q.Stats().Depth > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// commandLoop forwards the output's commands from the server to the core.
+func (a *Agent) commandLoop(o *outputRunner) {
+	for o.ctx.Err() == nil {
+		err := o.in.impl.(sdk.CommandSource).Commands(o.ctx, func(c sdk.Command) { a.handleCommand(o, c) })
+		if o.ctx.Err() != nil {
+			return
+		}
+		o.in.log.Warn("command stream ended, reopening", "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-o.ctx.Done():
+		}
+	}
+}
+
+// openDiskQueue is the disk-backed store-and-forward queue. Until it lands,
+// a memory queue stands in and says so.
+var openDiskQueue = func(dir string, limit int64) (queue.Queue, error) {
+	return queue.NewMemory(limit), nil
+}
+
+func safeID(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,68 @@
+package agent
+
+import "sync/atomic"
+
+type counters struct {
+	gathered     atomic.Uint64 // points from inputs
+	gatherErrors atomic.Uint64
+	reported     atomic.Uint64 // points left in frames after the processors
+	dropped      atomic.Uint64 // points lost to a failing processor
+	messages     atomic.Uint64 // messages handed to the outputs' queues
+}
+
+// Stats is a snapshot of the pipeline's counters.
+type Stats struct {
+	Gathered     uint64
+	GatherErrors uint64
+	Dropped      uint64
+	Messages     uint64
+	Plugins      []PluginStats
+}
+
+// PluginStats describes one plugin instance.
+type PluginStats struct {
+	ID        string
+	Kind      string
+	Isolated  bool
+	Pid       int // plugin process, 0 in-process
+	Restarts  uint64
+	Errors    uint64
+	Gathered  uint64 // inputs
+	Published uint64 // outputs: messages delivered
+	Queue     *QueueStats
+}
+
+// QueueStats describes an output's queue.
+type QueueStats struct {
+	Depth   int
+	Bytes   int64
+	Dropped uint64
+	Enabled bool
+}
+
+// Stats reads the counters.
+func (a *Agent) Stats() Stats {
+	s := Stats{Gathered: a.stats.gathered.Load(), GatherErrors: a.stats.gatherErrors.Load(),
+		Dropped: a.stats.dropped.Load(), Messages: a.stats.messages.Load()}
+	add := func(in *instance) *PluginStats {
+		ps := PluginStats{ID: in.cfg.ID, Kind: string(in.cfg.Kind), Isolated: in.sup != nil, Restarts: in.restarts(),
+			Errors: in.errors.Load(), Gathered: in.gathered.Load(), Published: in.published.Load()}
+		if in.sup != nil {
+			ps.Pid = in.sup.Pid()
+		}
+		s.Plugins = append(s.Plugins, ps)
+		return &s.Plugins[len(s.Plugins)-1]
+	}
+	for _, in := range a.inputs {
+		add(in)
+	}
+	for _, in := range a.processors {
+		add(in)
+	}
+	for _, o := range a.outputs {
+		ps := add(o.in)
+		qs := o.q.Stats()
+		ps.Queue = &QueueStats{Depth: qs.Depth, Bytes: qs.Bytes, Dropped: qs.Dropped, Enabled: o.enabled.Load()}
+	}
+	return s
+}

@@ -1,0 +1,254 @@
+// Package command parses the commands the server sends (point writes,
+// alarm acknowledgements) and checks written values against a point's
+// schema. Payloads come from outside, so every function here returns an
+// error for bad input and never panics (see the fuzz tests).
+package command
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// Write is a parsed write command: {"id":"req-1","points":{"plc1.sp":75.5}}.
+type Write struct {
+	ID     string
+	Points []WritePoint // sorted by name, for stable replies
+}
+
+// WritePoint is one requested point value, still as raw JSON.
+type WritePoint struct {
+	Name  string
+	Value json.RawMessage
+}
+
+// ParseWrite parses a write payload. The id is returned even when the rest
+// is bad, so that the error reply can carry it.
+func ParseWrite(payload []byte) (*Write, error) {
+	var raw struct {
+		ID     json.RawMessage            `json:"id"`
+		Points map[string]json.RawMessage `json:"points"`
+	}
+	w := &Write{}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		w.ID = salvageID(payload)
+		return w, fmt.Errorf("payload is not a JSON object: %v", err)
+	}
+	w.ID = idString(raw.ID)
+	if len(raw.Points) == 0 {
+		return w, errors.New(`"points" is missing or empty; want {"id":"...","points":{"device.point":value}}`)
+	}
+	for name, v := range raw.Points {
+		w.Points = append(w.Points, WritePoint{Name: name, Value: v})
+	}
+	sort.Slice(w.Points, func(i, j int) bool { return w.Points[i].Name < w.Points[j].Name })
+	return w, nil
+}
+
+// Ack is a parsed alarm acknowledgement: {"id":"a-1","rule":"boiler"}.
+type Ack struct {
+	ID   string
+	Rule string
+}
+
+// ParseAck parses an acknowledgement payload.
+func ParseAck(payload []byte) (*Ack, error) {
+	var raw struct {
+		ID   json.RawMessage `json:"id"`
+		Rule string          `json:"rule"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return &Ack{ID: salvageID(payload)}, fmt.Errorf("payload is not a JSON object: %v", err)
+	}
+	a := &Ack{ID: idString(raw.ID), Rule: raw.Rule}
+	if a.Rule == "" {
+		return a, errors.New(`"rule" is missing`)
+	}
+	return a, nil
+}
+
+// idString accepts a string or number id.
+func idString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// salvageID finds "id" in an otherwise broken payload, best effort.
+func salvageID(payload []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return ""
+		}
+		if k == "id" {
+			return idString(v)
+		}
+	}
+	return ""
+}
+
+// Convert turns a JSON value into the point's kind, refusing anything that
+// would lose information (1.5 into an integer, 70000 into an int16, "x"
+// into a number) and values outside the point's min/max.
+func Convert(raw json.RawMessage, s sdk.PointSchema) (sdk.Value, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return sdk.Value{}, fmt.Errorf("value is not valid JSON")
+	}
+	var out sdk.Value
+	switch s.Kind {
+	case sdk.KindBool:
+		switch x := v.(type) {
+		case bool:
+			out = sdk.Bool(x)
+		case json.Number:
+			switch x.String() {
+			case "0":
+				out = sdk.Bool(false)
+			case "1":
+				out = sdk.Bool(true)
+			default:
+				return out, fmt.Errorf("want true, false, 0 or 1 for a bool point, got %s", x)
+			}
+		default:
+			return out, fmt.Errorf("want a boolean, got %s", describe(v))
+		}
+	case sdk.KindInt, sdk.KindUint:
+		x, ok := v.(json.Number)
+		if !ok {
+			if b, isBool := v.(bool); isBool {
+				x = json.Number(map[bool]string{false: "0", true: "1"}[b])
+			} else {
+				return out, fmt.Errorf("want an integer, got %s", describe(v))
+			}
+		}
+		lo, hi := intRange(s.Type, s.Kind)
+		if s.Kind == sdk.KindUint {
+			u, err := strconv.ParseUint(x.String(), 10, 64)
+			if err != nil {
+				f, ferr := strconv.ParseFloat(x.String(), 64)
+				if ferr != nil || f != math.Trunc(f) || f < 0 || f > math.MaxUint64 {
+					return out, fmt.Errorf("%s does not fit %s", x, typeName(s))
+				}
+				u = uint64(f)
+			}
+			if float64(u) > hi {
+				return out, fmt.Errorf("%s does not fit %s", x, typeName(s))
+			}
+			out = sdk.Uint(u)
+		} else {
+			i, err := strconv.ParseInt(x.String(), 10, 64)
+			if err != nil {
+				f, ferr := strconv.ParseFloat(x.String(), 64)
+				if ferr != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+					return out, fmt.Errorf("%s does not fit %s", x, typeName(s))
+				}
+				i = int64(f)
+			}
+			if float64(i) < lo || float64(i) > hi {
+				return out, fmt.Errorf("%s does not fit %s", x, typeName(s))
+			}
+			out = sdk.Int(i)
+		}
+	case sdk.KindFloat:
+		x, ok := v.(json.Number)
+		if !ok {
+			return out, fmt.Errorf("want a number, got %s", describe(v))
+		}
+		f, err := strconv.ParseFloat(x.String(), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return out, fmt.Errorf("%s is out of range", x)
+		}
+		if s.Type == "float32" && math.Abs(f) > math.MaxFloat32 {
+			return out, fmt.Errorf("%s does not fit float32", x)
+		}
+		out = sdk.Float(f)
+	case sdk.KindString:
+		x, ok := v.(string)
+		if !ok {
+			return out, fmt.Errorf("want a string, got %s", describe(v))
+		}
+		out = sdk.String(x)
+	default:
+		return out, fmt.Errorf("point has no writable type")
+	}
+	if f, ok := out.AsFloat(); ok && s.Kind != sdk.KindBool {
+		if s.Min != nil && f < *s.Min {
+			return sdk.Value{}, fmt.Errorf("%v is below the minimum %v", out, *s.Min)
+		}
+		if s.Max != nil && f > *s.Max {
+			return sdk.Value{}, fmt.Errorf("%v is above the maximum %v", out, *s.Max)
+		}
+	}
+	return out, nil
+}
+
+func typeName(s sdk.PointSchema) string {
+	if s.Type != "" {
+		return s.Type
+	}
+	return s.Kind.String()
+}
+
+func intRange(typ string, k sdk.Kind) (float64, float64) {
+	switch typ {
+	case "int8":
+		return math.MinInt8, math.MaxInt8
+	case "uint8":
+		return 0, math.MaxUint8
+	case "int16":
+		return math.MinInt16, math.MaxInt16
+	case "uint16":
+		return 0, math.MaxUint16
+	case "int32":
+		return math.MinInt32, math.MaxInt32
+	case "uint32":
+		return 0, math.MaxUint32
+	}
+	if k == sdk.KindUint {
+		return 0, math.MaxUint64
+	}
+	return math.MinInt64, math.MaxInt64
+}
+
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return strconv.Quote(x)
+	case json.Number:
+		return x.String()
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}

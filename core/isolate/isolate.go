@@ -1,0 +1,370 @@
+// Package isolate runs a plugin in its own process under hashicorp/go-plugin
+// and keeps it running: a Supervised plugin restarts a crashed process with
+// exponential backoff, re-initialises it with the same configuration and
+// state, and retries the call that found it dead. The rest of the pipeline
+// never notices more than a slow call.
+package isolate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// ServeArg is the hidden first argument with which the edgepipe binary (or a
+// test binary) serves one of its built-in plugins: `edgepipe __plugin
+// inputs.modbus`. One binary ships every plugin.
+const ServeArg = "__plugin"
+
+// MaybeServe serves a built-in plugin and exits when this process was
+// started as one; call it first thing in main and in TestMain.
+func MaybeServe() {
+	if len(os.Args) >= 3 && os.Args[1] == ServeArg && sdk.IsPluginProcess() {
+		if err := sdk.ServeBuiltin(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+// Spec says how to start a plugin process.
+type Spec struct {
+	Name    string   // for logs: the plugin's ID
+	Command string   // executable
+	Args    []string //
+	SHA256  string   // hex; refuse to start a binary that does not match
+	Logger  *slog.Logger
+}
+
+// BuiltinSpec re-executes the running binary to serve a built-in plugin.
+func BuiltinSpec(id, fullName string, log *slog.Logger) (Spec, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return Spec{}, fmt.Errorf("find own executable to isolate %s: %w", fullName, err)
+	}
+	return Spec{Name: id, Command: exe, Args: []string{ServeArg, fullName}, Logger: log}, nil
+}
+
+// process is one running plugin process.
+type process struct {
+	client *plugin.Client
+	rpc    *sdk.GRPCClient
+}
+
+func start(spec Spec) (*process, error) {
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: sdk.PluginSet()},
+		Cmd:              exec.Command(spec.Command, spec.Args...),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  sdk.DialOptions(),
+		Logger:           newHCLogger(spec.Name, spec.Logger),
+		StartTimeout:     20 * time.Second,
+	}
+	if spec.SHA256 != "" {
+		sum, err := hex.DecodeString(spec.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("sha256 of %s: %w", spec.Command, err)
+		}
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	c := plugin.NewClient(cfg)
+	rc, err := c.Client()
+	if err != nil {
+		c.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("refusing to start %s: its sha256 does not match the configured one (%s)", spec.Command, spec.SHA256)
+		}
+		return nil, fmt.Errorf("start plugin %s: %w", spec.Command, err)
+	}
+	raw, err := rc.Dispense(sdk.PluginName)
+	if err != nil {
+		c.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", spec.Command, err)
+	}
+	g, ok := raw.(*sdk.GRPCClient)
+	if !ok {
+		c.Kill()
+		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
+	}
+	return &process{client: c, rpc: g}, nil
+}
+
+// ErrDown is returned by calls made while the plugin process is being
+// restarted and the caller's context ran out first.
+var ErrDown = errors.New("plugin process is down, restarting")
+
+// Supervised is an isolated plugin that restarts itself. It implements every
+// SDK plugin interface, like sdk.GRPCClient.
+type Supervised struct {
+	spec    Spec
+	log     *slog.Logger
+	initReq *sdk.InitRequest
+
+	mu       sync.Mutex
+	cur      *process
+	up       chan struct{} // closed while a process is up
+	closed   bool
+	restarts atomic.Uint64
+	// Backoff bounds for restarts.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Start starts the plugin process. The returned plugin must be Init-ed
+// like any other.
+func Start(spec Spec) (*Supervised, error) {
+	if spec.Logger == nil {
+		spec.Logger = slog.Default()
+	}
+	p, err := start(spec)
+	if err != nil {
+		return nil, err
+	}
+	up := make(chan struct{})
+	close(up)
+	return &Supervised{spec: spec, log: spec.Logger, cur: p, up: up,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}, nil
+}
+
+// Restarts counts how often the process was restarted after a crash.
+func (s *Supervised) Restarts() uint64 { return s.restarts.Load() }
+
+// Pid is the process id of the current plugin process (0 while down).
+func (s *Supervised) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return 0
+	}
+	if rc := s.cur.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// current waits for a live process.
+func (s *Supervised) current(ctx context.Context) (*process, error) {
+	for {
+		s.mu.Lock()
+		p, up, closed := s.cur, s.up, s.closed
+		s.mu.Unlock()
+		if closed {
+			return nil, errors.New("plugin closed")
+		}
+		if p != nil {
+			return p, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %v", ErrDown, ctx.Err())
+		}
+	}
+}
+
+// failed handles an error from process p: when the process is gone it
+// starts the restart loop (once) and reports true so the call is retried.
+func (s *Supervised) failed(p *process, err error) bool {
+	if err == nil || (!sdk.IsTransportError(err) && !p.client.Exited()) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.cur == p {
+		s.log.Warn("plugin process died, restarting", "plugin", s.spec.Name, "err", err)
+		p.client.Kill()
+		s.cur = nil
+		s.up = make(chan struct{})
+		go s.restart(s.up)
+	}
+	return true
+}
+
+func (s *Supervised) restart(up chan struct{}) {
+	backoff := s.MinBackoff
+	for {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			close(up)
+			return
+		}
+		p, err := start(s.spec)
+		if err == nil && s.initReq != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err = p.rpc.Init(ctx, s.initReq)
+			cancel()
+			if err != nil {
+				p.client.Kill()
+			}
+		}
+		if err == nil {
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				p.client.Kill()
+				close(up)
+				return
+			}
+			s.cur = p
+			s.restarts.Add(1)
+			close(up)
+			s.mu.Unlock()
+			s.log.Info("plugin process restarted", "plugin", s.spec.Name, "restarts", s.restarts.Load())
+			return
+		}
+		s.log.Error("plugin restart failed", "plugin", s.spec.Name, "err", err, "retry_in", backoff)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, s.MaxBackoff)
+	}
+}
+
+// call runs fn against the live process, retrying after a restart.
+func call[T any](ctx context.Context, s *Supervised, fn func(*sdk.GRPCClient) (T, error)) (T, error) {
+	for {
+		p, err := s.current(ctx)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		v, err := fn(p.rpc)
+		if s.failed(p, err) {
+			continue
+		}
+		return v, err
+	}
+}
+
+// Caps is the remote plugin's abilities.
+func (s *Supervised) Caps() sdk.Caps {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return sdk.Caps{}
+	}
+	return s.cur.rpc.Caps()
+}
+
+// Init initialises the plugin and remembers the request to re-initialise a
+// restarted process. A failed Init is not retried: it is a configuration
+// error, not a crash.
+func (s *Supervised) Init(ctx context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
+	s.mu.Lock()
+	s.initReq = req
+	s.mu.Unlock()
+	return call(ctx, s, func(c *sdk.GRPCClient) (*sdk.InitResponse, error) { return c.Init(ctx, req) })
+}
+
+// Close closes the plugin and stops its process.
+func (s *Supervised) Close(ctx context.Context) error {
+	s.mu.Lock()
+	p := s.cur
+	s.closed = true
+	s.cur = nil
+	s.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	err := p.rpc.Close(ctx)
+	p.client.Kill()
+	if sdk.IsTransportError(err) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Supervised) Gather(ctx context.Context) (*sdk.Frame, error) {
+	return call(ctx, s, func(c *sdk.GRPCClient) (*sdk.Frame, error) { return c.Gather(ctx) })
+}
+
+func (s *Supervised) Process(ctx context.Context, f *sdk.Frame) (*sdk.Frame, error) {
+	return call(ctx, s, func(c *sdk.GRPCClient) (*sdk.Frame, error) { return c.Process(ctx, f) })
+}
+
+func (s *Supervised) Publish(ctx context.Context, msgs []sdk.Message) error {
+	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Publish(ctx, msgs) })
+	return err
+}
+
+func (s *Supervised) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.WriteResult, error) {
+	return call(ctx, s, func(c *sdk.GRPCClient) ([]sdk.WriteResult, error) { return c.Write(ctx, reqs) })
+}
+
+func (s *Supervised) Health(ctx context.Context) (sdk.Health, error) {
+	s.mu.Lock()
+	p := s.cur
+	s.mu.Unlock()
+	if p == nil {
+		return sdk.Health{OK: false, Reason: "plugin process restarting"}, nil
+	}
+	if !p.rpc.Caps().Health {
+		return sdk.Health{OK: true}, nil
+	}
+	return p.rpc.Health(ctx)
+}
+
+// Stream runs the remote stream and re-opens it after a restart.
+func (s *Supervised) Stream(ctx context.Context, emit func(*sdk.Frame)) error {
+	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Stream(ctx, emit) })
+	return err
+}
+
+// Commands runs the remote command stream and re-opens it after a restart.
+func (s *Supervised) Commands(ctx context.Context, handle func(sdk.Command)) error {
+	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Commands(ctx, handle) })
+	return err
+}
+
+var (
+	_ sdk.Input          = (*Supervised)(nil)
+	_ sdk.StreamingInput = (*Supervised)(nil)
+	_ sdk.Processor      = (*Supervised)(nil)
+	_ sdk.Output         = (*Supervised)(nil)
+	_ sdk.Writer         = (*Supervised)(nil)
+	_ sdk.CommandSource  = (*Supervised)(nil)
+	_ sdk.HealthReporter = (*Supervised)(nil)
+)
+
+// newHCLogger routes go-plugin's logging (including the plugin process's
+// stderr, which carries its slog records) into the gateway's slog logger.
+func newHCLogger(name string, log *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   name,
+		Level:  hclog.Info,
+		Output: &slogWriter{log: log},
+	})
+}
+
+// slogWriter turns hclog's formatted lines into slog records at info
+// level; hclog has already filtered by level.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	msg := string(p)
+	for len(msg) > 0 && (msg[len(msg)-1] == '\n') {
+		msg = msg[:len(msg)-1]
+	}
+	w.log.Info(msg, "source", "plugin")
+	return len(p), nil
+}
+
+var _ io.Writer = (*slogWriter)(nil)

@@ -1,0 +1,9 @@
+// Package all imports every built-in plugin: the one place to add a plugin
+// to the edgepipe binary.
+package all
+
+import (
+	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
+	_ "github.com/edgepipe/edgepipe/plugins/outputs/discard"
+	_ "github.com/edgepipe/edgepipe/plugins/outputs/file"
+)

@@ -10,8 +10,10 @@ import (
 
 type nop struct{}
 
-func (nop) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error) { return &sdk.InitResponse{}, nil }
-func (nop) Close(context.Context) error                                      { return nil }
+func (nop) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error) {
+	return &sdk.InitResponse{}, nil
+}
+func (nop) Close(context.Context) error { return nil }
 
 func init() {
 	sdk.Register(sdk.Registration{Kind: sdk.KindInput, Name: "cfgtest", Factory: func() sdk.Plugin { return nop{} }})

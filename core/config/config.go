@@ -99,11 +99,13 @@ var envRE = regexp.MustCompile(`\$?\$\{([A-Z_][A-Z0-9_]*)\}`)
 func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, sdk.ConfigErrors) {
 	var errs sdk.ConfigErrors
 	lines := bytes.Split(data, []byte("\n"))
+	multi := ""
 	for i, line := range lines {
-		if !bytes.Contains(line, []byte("${")) {
+		cut := commentStart(line, &multi)
+		if !bytes.Contains(line[:cut], []byte("${")) {
 			continue
 		}
-		lines[i] = envRE.ReplaceAllFunc(line, func(m []byte) []byte {
+		code := envRE.ReplaceAllFunc(line[:cut], func(m []byte) []byte {
 			if m[0] == '$' && m[1] == '$' {
 				return m[1:]
 			}
@@ -115,8 +117,43 @@ func substituteEnv(file string, data []byte, lookup func(string) (string, bool))
 			}
 			return []byte(escapeTOML(v))
 		})
+		lines[i] = append(code, line[cut:]...)
 	}
 	return bytes.Join(lines, []byte("\n")), errs
+}
+
+// commentStart returns where a line's comment begins (len(line) if none),
+// skipping '#' inside strings; multi carries an open multi-line string
+// delimiter from line to line. Comments are not substituted: a commented
+// out ${PASSWORD} must not demand the variable.
+func commentStart(line []byte, multi *string) int {
+	for i := 0; i < len(line); i++ {
+		if *multi != "" {
+			if bytes.HasPrefix(line[i:], []byte(*multi)) {
+				i += len(*multi) - 1
+				*multi = ""
+			} else if line[i] == '\\' && *multi == `"""` {
+				i++
+			}
+			continue
+		}
+		switch c := line[i]; c {
+		case '#':
+			return i
+		case '"', '\'':
+			if d := strings.Repeat(string(c), 3); bytes.HasPrefix(line[i:], []byte(d)) {
+				*multi = d
+				i += 2
+				continue
+			}
+			for i++; i < len(line) && line[i] != c; i++ {
+				if c == '"' && line[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return len(line)
 }
 
 // escapeTOML keeps a substituted value inside its string: a password with

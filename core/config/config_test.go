@@ -153,3 +153,11 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse("f.toml", data, env(map[string]string{"A": "\"x"}))
 	})
 }
+
+func TestEnvInCommentsIsLeftAlone(t *testing.T) {
+	doc := "[agent]\ndevice_id = \"${ID}\" # not ${UNSET}\n# password = \"${UNSET}\"\n[[inputs.cfgtest]]\nnote = \"a # b ${ID}\"\n"
+	cfg, err := Parse("gw.toml", []byte(doc), env(map[string]string{"ID": "GW-9"}))
+	if err != nil || cfg.Agent.DeviceID != "GW-9" || !strings.Contains(string(cfg.Inputs[0].Text), `note = "a # b GW-9"`) {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/edgepipe/edgepipe/core/isolate"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+func TestMain(m *testing.M) {
+	isolate.MaybeServe()
+	os.Exit(m.Run())
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeConfig(t *testing.T, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gw.toml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCheckPrintsEveryMistakeWithFileAndLine(t *testing.T) {
+	path := writeConfig(t, `[agent]
+device_id = "GW-1"
+log_level = "loud"
+
+[[inputs.synthetic]]
+points = 2
+pattern = "zigzag"
+isolated = true
+
+[[inputs.synthetic]]
+device = "b"
+colour = "blue"
+
+[[outputs.file]]
+buffer = "tape"
+`)
+	code, stdout, stderr := run(t, "check", "--config", path)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{
+		path + ":3: agent.log_level: want debug, info, warn or error",
+		path + ":7: inputs.synthetic#1.pattern: want sine, counter, random or constant",
+		path + ":12: inputs.synthetic#2.colour: unknown key",
+		path + ":15: outputs.file.buffer: want disk, memory or none",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("missing %q in:\n%s", want, stderr)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: `)
+	for _, l := range lines {
+		if !re.MatchString(l) {
+			t.Errorf("line without FILE:LINE: %q", l)
+		}
+	}
+}
+
+func TestCheckDeviceIDLimit(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		code int
+	}{{64, 0}, {65, 1}} {
+		id := strings.Repeat("设", tc.n)
+		path := writeConfig(t, "[agent]\ndevice_id = \""+id+"\"\ndata_dir = \""+t.TempDir()+"\"\n[[inputs.synthetic]]\n")
+		code, stdout, stderr := run(t, "check", "--config", path)
+		if code != tc.code {
+			t.Fatalf("%d-character device_id: exit %d, want %d\n%s%s", tc.n, code, tc.code, stdout, stderr)
+		}
+		if tc.code == 1 && !strings.Contains(stderr, path+":2: agent.device_id: is 65 characters long") {
+			t.Fatalf("stderr: %s", stderr)
+		}
+		if tc.code == 0 && !strings.Contains(stdout, "sim1.p0") {
+			t.Fatalf("check output lists no points:\n%s", stdout)
+		}
+	}
+}
+
+func TestOnceWorksWithoutOutputs(t *testing.T) {
+	path := writeConfig(t, "[agent]\ndevice_id = \"GW-1\"\n[[inputs.synthetic]]\npoints = 2\nisolated = true\n")
+	code, stdout, stderr := run(t, "once", "--config", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, ok := sdk.Lookup("processors.template"); ok && !strings.HasPrefix(stdout, "Topic/flexem/fbox/GW-1/data\t{") {
+		t.Fatalf("once printed %q", stdout)
+	}
+}
+
+// Every built-in's sample configuration must be accepted as it is: the
+// samples are documentation users copy.
+func TestEverySampleConfigIsValid(t *testing.T) {
+	code, all, _ := run(t, "config")
+	if code != 0 {
+		t.Fatal("config failed")
+	}
+	all = strings.Replace(all, `data_dir = "./data"`, `data_dir = "`+t.TempDir()+`"`, 1)
+	code, stdout, stderr := run(t, "check", "--config", writeConfig(t, all))
+	if code != 0 {
+		t.Fatalf("the samples of `edgepipe config` do not check:\n%s%s", stdout, stderr)
+	}
+	for _, r := range sdk.Registered("") {
+		if r.SampleConfig == "" {
+			t.Errorf("%s has no sample configuration", r.FullName())
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code, _, stderr := run(t, "fly"); code != 2 || !strings.Contains(stderr, `unknown command "fly"`) {
+		t.Fatalf("%d %s", code, stderr)
+	}
+}

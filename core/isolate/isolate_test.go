@@ -1,0 +1,61 @@
+package isolate
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
+	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("EDGEPIPE_TEST_PROTOCOL") == "0" {
+		sdk.Handshake.ProtocolVersion = 0 // play a plugin built against an older SDK
+	}
+	MaybeServe()
+	os.Exit(m.Run())
+}
+
+func selfSpec(t *testing.T, name string) Spec {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Spec{Name: "test", Command: exe, Args: []string{ServeArg, name}}
+}
+
+func TestOlderProtocolIsRefusedNamingBothVersions(t *testing.T) {
+	t.Setenv("EDGEPIPE_TEST_PROTOCOL", "0")
+	_, err := Start(selfSpec(t, "inputs.synthetic"))
+	if err == nil || !strings.Contains(err.Error(), "Plugin version: 0") || !strings.Contains(err.Error(), "Client versions: [1]") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestSupervisedPluginServesCalls(t *testing.T) {
+	s, err := Start(selfSpec(t, "inputs.synthetic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if _, err := s.Init(context.Background(), sdktest.Request("points = 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Caps().Write || s.Caps().Stream {
+		t.Fatalf("caps %+v", s.Caps())
+	}
+	f, err := s.Gather(context.Background())
+	if err != nil || f.NumPoints() != 2 || s.Pid() == os.Getpid() || s.Pid() == 0 {
+		t.Fatalf("gather: %v %d points pid %d", err, f.NumPoints(), s.Pid())
+	}
+}
+
+func TestMissingExecutableIsAClearError(t *testing.T) {
+	_, err := Start(Spec{Name: "x", Command: "/nonexistent/plugin"})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/plugin") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -148,4 +148,3 @@ func rssMB(pid int) float64 {
 	}
 	return 0
 }
-

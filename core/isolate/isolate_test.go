@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgepipe/edgepipe/plugins/sdk"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,17 @@ func main() {
 	points := flag.Int("points", 1000, "points per poll")
 	procs := flag.String("procs", "", "processors, comma separated (default: deadband,template when built in, else bench stand-ins)")
 	modes := flag.String("modes", "in-process,isolated", "modes to measure")
+	cpuprofile := flag.String("cpuprofile", "", "write the gateway process's CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	chain := strings.Split(*procs, ",")
 	if *procs == "" {
 		chain = defaultChain()
@@ -47,7 +58,7 @@ func main() {
 		r, err := measure(mode == "isolated", *points, chain, time.Duration(*seconds*float64(time.Second)))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "edgepipe-bench:", err)
-			os.Exit(1)
+			return
 		}
 		fmt.Printf("| %-10s | %12.0f | %12.3f | %13.0f | %14.1f |\n", mode, r.rate, r.cpuPerPoint*1e6, 1/r.cpuPerPoint, r.rssMB)
 	}

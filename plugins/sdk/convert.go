@@ -8,10 +8,16 @@ import "github.com/edgepipe/edgepipe/plugins/sdk/pb"
 
 func batchToPB(b *Batch) *pb.Batch {
 	n := len(b.Points)
+	size := 0
+	for i := range b.Points {
+		size += len(b.Points[i].Name)
+	}
+	names := make([]byte, 0, size)
+	var strs []byte
 	out := &pb.Batch{
 		Device:    b.Device,
 		Ts:        b.TS,
-		Names:     make([]string, n),
+		NameLens:  make([]uint32, n),
 		Kinds:     make([]byte, n),
 		Bits:      make([]uint64, n),
 		Qualities: make([]byte, n),
@@ -19,26 +25,38 @@ func batchToPB(b *Batch) *pb.Batch {
 	}
 	for i := range b.Points {
 		p := &b.Points[i]
-		out.Names[i] = p.Name
+		names = append(names, p.Name...)
+		out.NameLens[i] = uint32(len(p.Name))
 		out.Kinds[i] = byte(p.Value.kind)
 		out.Bits[i] = p.Value.bits
 		if p.Value.kind == KindString {
-			out.Strings = append(out.Strings, p.Value.str)
+			strs = append(strs, p.Value.str...)
+			out.StringLens = append(out.StringLens, uint32(len(p.Value.str)))
 		}
 		out.Qualities[i] = byte(p.Quality)
 		out.TsDelta[i] = p.TS - b.TS
 	}
+	out.Names, out.Strings = names, strs
 	return out
 }
 
+// cut takes the next n bytes of *s as a substring, clamped to what is left.
+func cut(s *string, n uint32) string {
+	k := min(int(n), len(*s))
+	v := (*s)[:k]
+	*s = (*s)[k:]
+	return v
+}
+
 func batchFromPB(b *pb.Batch, out *Batch) {
-	n := len(b.Names)
+	n := len(b.NameLens)
 	out.Device, out.TS = b.Device, b.Ts
 	out.Points = make([]Point, n)
+	names, strs := string(b.Names), string(b.Strings)
 	si := 0
 	for i := 0; i < n; i++ {
 		p := &out.Points[i]
-		p.Name = b.Names[i]
+		p.Name = cut(&names, b.NameLens[i])
 		if i < len(b.Kinds) {
 			p.Value.kind = Kind(b.Kinds[i])
 			if p.Value.kind > KindString {
@@ -48,8 +66,8 @@ func batchFromPB(b *pb.Batch, out *Batch) {
 		if i < len(b.Bits) && p.Value.kind != KindString {
 			p.Value.bits = b.Bits[i]
 		}
-		if p.Value.kind == KindString && si < len(b.Strings) {
-			p.Value.str = b.Strings[si]
+		if p.Value.kind == KindString && si < len(b.StringLens) {
+			p.Value.str = cut(&strs, b.StringLens[si])
 			si++
 		}
 		if i < len(b.Qualities) {

@@ -134,3 +134,13 @@ func TestCapsCrossTheWire(t *testing.T) {
 		t.Fatal("Gather on a processor must fail")
 	}
 }
+
+func TestInvalidUTF8StringValuesCrossTheWire(t *testing.T) {
+	c := sdktest.Connect(t, &echo{})
+	sdktest.Init(t, c, "")
+	f := &sdk.Frame{Batches: []sdk.Batch{{Device: "d", Points: []sdk.Point{{Name: "s", Value: sdk.String("\xff\xfe ok")}}}}}
+	out, err := c.Process(context.Background(), f)
+	if err != nil || out.Batches[0].Points[0].Value.StringValue() != "\xff\xfe ok" {
+		t.Fatalf("%v %+v", err, out)
+	}
+}

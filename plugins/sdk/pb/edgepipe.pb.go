@@ -70,17 +70,22 @@ func (*Empty) Descriptor() ([]byte, []int) {
 	return file_edgepipe_proto_rawDescGZIP(), []int{0}
 }
 
-// Batch is the points of one device read together, column by column.
+// Batch is the points of one device read together, column by column. Names
+// and string values travel concatenated with their lengths: the receiver
+// slices them out of one string, which costs one allocation per batch
+// instead of one per point.
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	Ts            int64                  `protobuf:"varint,2,opt,name=ts,proto3" json:"ts,omitempty"`
-	Names         []string               `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`
-	Kinds         []byte                 `protobuf:"bytes,4,opt,name=kinds,proto3" json:"kinds,omitempty"`                              // one byte per point: sdk.Kind
-	Bits          []uint64               `protobuf:"fixed64,5,rep,packed,name=bits,proto3" json:"bits,omitempty"`                       // one per point: bool/int/uint/float bits
-	Strings       []string               `protobuf:"bytes,6,rep,name=strings,proto3" json:"strings,omitempty"`                          // one per string-kind point, in order
-	Qualities     []byte                 `protobuf:"bytes,7,opt,name=qualities,proto3" json:"qualities,omitempty"`                      // one byte per point: sdk.Quality
-	TsDelta       []int64                `protobuf:"zigzag64,8,rep,packed,name=ts_delta,json=tsDelta,proto3" json:"ts_delta,omitempty"` // one per point: point ts - batch ts
+	Names         []byte                 `protobuf:"bytes,3,opt,name=names,proto3" json:"names,omitempty"`                                     // every point name, concatenated
+	NameLens      []uint32               `protobuf:"varint,4,rep,packed,name=name_lens,json=nameLens,proto3" json:"name_lens,omitempty"`       // one per point
+	Kinds         []byte                 `protobuf:"bytes,5,opt,name=kinds,proto3" json:"kinds,omitempty"`                                     // one byte per point: sdk.Kind
+	Bits          []uint64               `protobuf:"fixed64,6,rep,packed,name=bits,proto3" json:"bits,omitempty"`                              // one per point: bool/int/uint/float bits
+	Strings       []byte                 `protobuf:"bytes,7,opt,name=strings,proto3" json:"strings,omitempty"`                                 // string values, concatenated (bytes: a device may send invalid UTF-8)
+	StringLens    []uint32               `protobuf:"varint,8,rep,packed,name=string_lens,json=stringLens,proto3" json:"string_lens,omitempty"` // one per string-kind point, in order
+	Qualities     []byte                 `protobuf:"bytes,9,opt,name=qualities,proto3" json:"qualities,omitempty"`                             // one byte per point: sdk.Quality
+	TsDelta       []int64                `protobuf:"zigzag64,10,rep,packed,name=ts_delta,json=tsDelta,proto3" json:"ts_delta,omitempty"`       // one per point: point ts - batch ts
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,9 +134,16 @@ func (x *Batch) GetTs() int64 {
 	return 0
 }
 
-func (x *Batch) GetNames() []string {
+func (x *Batch) GetNames() []byte {
 	if x != nil {
 		return x.Names
+	}
+	return nil
+}
+
+func (x *Batch) GetNameLens() []uint32 {
+	if x != nil {
+		return x.NameLens
 	}
 	return nil
 }
@@ -150,9 +162,16 @@ func (x *Batch) GetBits() []uint64 {
 	return nil
 }
 
-func (x *Batch) GetStrings() []string {
+func (x *Batch) GetStrings() []byte {
 	if x != nil {
 		return x.Strings
+	}
+	return nil
+}
+
+func (x *Batch) GetStringLens() []uint32 {
+	if x != nil {
+		return x.StringLens
 	}
 	return nil
 }
@@ -1506,16 +1525,20 @@ var File_edgepipe_proto protoreflect.FileDescriptor
 const file_edgepipe_proto_rawDesc = "" +
 	"\n" +
 	"\x0eedgepipe.proto\x12\x12edgepipe.plugin.v1\"\a\n" +
-	"\x05Empty\"\xc2\x01\n" +
+	"\x05Empty\"\x80\x02\n" +
 	"\x05Batch\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02ts\x18\x02 \x01(\x03R\x02ts\x12\x14\n" +
-	"\x05names\x18\x03 \x03(\tR\x05names\x12\x14\n" +
-	"\x05kinds\x18\x04 \x01(\fR\x05kinds\x12\x12\n" +
-	"\x04bits\x18\x05 \x03(\x06R\x04bits\x12\x18\n" +
-	"\astrings\x18\x06 \x03(\tR\astrings\x12\x1c\n" +
-	"\tqualities\x18\a \x01(\fR\tqualities\x12\x19\n" +
-	"\bts_delta\x18\b \x03(\x12R\atsDelta\"A\n" +
+	"\x05names\x18\x03 \x01(\fR\x05names\x12\x1b\n" +
+	"\tname_lens\x18\x04 \x03(\rR\bnameLens\x12\x14\n" +
+	"\x05kinds\x18\x05 \x01(\fR\x05kinds\x12\x12\n" +
+	"\x04bits\x18\x06 \x03(\x06R\x04bits\x12\x18\n" +
+	"\astrings\x18\a \x01(\fR\astrings\x12\x1f\n" +
+	"\vstring_lens\x18\b \x03(\rR\n" +
+	"stringLens\x12\x1c\n" +
+	"\tqualities\x18\t \x01(\fR\tqualities\x12\x19\n" +
+	"\bts_delta\x18\n" +
+	" \x03(\x12R\atsDelta\"A\n" +
 	"\x05Value\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04bits\x18\x02 \x01(\x06R\x04bits\x12\x10\n" +

@@ -1,0 +1,37 @@
+package sdk
+
+import (
+	"strconv"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk/pb"
+)
+
+func benchFrame(n int) *Frame {
+	b := Batch{Device: "plc1", TS: 1732600000000, Points: make([]Point, n)}
+	for i := range b.Points {
+		b.Points[i] = Point{Name: "p" + strconv.Itoa(i), Value: Float(float64(i) * 1.5), TS: b.TS}
+	}
+	return &Frame{Batches: []Batch{b}}
+}
+
+// BenchmarkFrameWireRoundTrip is one process hop of a 1000-point batch:
+// convert, marshal, unmarshal, convert back.
+func BenchmarkFrameWireRoundTrip(b *testing.B) {
+	f := benchFrame(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		data, err := proto.Marshal(FrameToPB(f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var p pb.Frame
+		if err := proto.Unmarshal(data, &p); err != nil {
+			b.Fatal(err)
+		}
+		_ = FrameFromPB(&p)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/point")
+}

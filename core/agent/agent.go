@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,14 +93,7 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 	errs = append(errs, rerrs...)
 	a.registry = reg
 	points := reg.Schemas()
-	procs := a.cfg.Processors
-	if !hasPlugin(procs, DefaultTemplate) {
-		if _, ok := sdk.Lookup(DefaultTemplate); ok {
-			procs = append(procs, &config.Plugin{Kind: sdk.KindProcessor, Name: "template",
-				ID: DefaultTemplate + "#default", File: a.cfg.File})
-		}
-	}
-	for _, p := range procs {
+	for _, p := range a.chain() {
 		in, err := a.open(ctx, p, points)
 		if err != nil {
 			add(err)
@@ -130,6 +124,19 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 	return nil
 }
 
+// chain is the configured processors, with the default template appended
+// when none is configured.
+func (a *Agent) chain() []*config.Plugin {
+	procs := a.cfg.Processors
+	if !hasPlugin(procs, DefaultTemplate) {
+		if _, ok := sdk.Lookup(DefaultTemplate); ok {
+			procs = append(slices.Clip(procs), &config.Plugin{Kind: sdk.KindProcessor, Name: "template",
+				ID: DefaultTemplate + "#default", File: a.cfg.File})
+		}
+	}
+	return procs
+}
+
 func hasPlugin(ps []*config.Plugin, fullName string) bool {
 	for _, p := range ps {
 		if p.FullName() == fullName {
@@ -155,28 +162,36 @@ func (a *Agent) Start() {
 	a.procWG.Add(1)
 	go a.processLoop()
 	for _, o := range a.outputs {
-		a.outWG.Add(1)
-		go o.run(&a.outWG)
-		if o.in.caps.Commands {
-			go a.commandLoop(o)
-		}
+		o.start(&a.outWG)
 	}
+}
+
+// pause stops polling, lets the processors finish the frames they hold
+// and stops the output workers, after giving them until ctx ends to empty
+// their queues. Plugins stay open and queues keep what is left.
+func (a *Agent) pause(ctx context.Context) {
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	a.inputWG.Wait()
+	close(a.frames)
+	a.procWG.Wait()
+	for _, o := range a.outputs {
+		o.drain(ctx)
+	}
+	for _, o := range a.outputs {
+		o.cancel()
+	}
+	a.outWG.Wait()
+	a.cancel = nil
 }
 
 // Stop stops polling, lets the processors finish what they hold, gives the
 // outputs until ctx ends to deliver their queues, then closes everything.
 // What is left stays in the queues (on disk with buffer = "disk").
 func (a *Agent) Stop(ctx context.Context) {
-	if a.cancel != nil {
-		a.cancel()
-		a.inputWG.Wait()
-		close(a.frames)
-		a.procWG.Wait()
-		for _, o := range a.outputs {
-			o.drain(ctx)
-		}
-		a.outWG.Wait()
-	}
+	a.pause(ctx)
 	a.Close(ctx)
 }
 

@@ -50,8 +50,7 @@ func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
 	default:
 		return nil, sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID + ".buffer", Msg: fmt.Sprintf("want disk, memory or none, got %q", p.Buffer)}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &outputRunner{a: a, in: in, q: q, resume: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	r := &outputRunner{a: a, in: in, q: q, resume: make(chan struct{}, 1)}
 	r.enabled.Store(p.Enabled)
 	return r, nil
 }
@@ -69,6 +68,20 @@ func (a *Agent) SetEnabled(id string, on bool) error {
 	default:
 	}
 	return nil
+}
+
+// start runs the output's worker and command loop until stop.
+func (r *outputRunner) start(wg *sync.WaitGroup) {
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	wg.Add(1)
+	go r.run(wg)
+	if r.in.caps.Commands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.a.commandLoop(r)
+		}()
+	}
 }
 
 func (r *outputRunner) run(wg *sync.WaitGroup) {
@@ -120,9 +133,8 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 	}
 }
 
-// drain gives the output until ctx ends to empty its queue, then stops it.
+// drain gives the output until ctx ends to empty its queue.
 func (r *outputRunner) drain(ctx context.Context) {
-	defer r.cancel()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for r.enabled.Load() && r.q.Stats().Depth > 0 {

@@ -98,9 +98,13 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 	case phTS:
 		return strconv.AppendInt(dst, it.ts(), 10)
 	case phPoints:
-		return t.points(dst, it)
+		if it.batch != nil {
+			return t.points(dst, it)
+		}
 	case phValues:
-		return t.values(dst, it)
+		if it.batch != nil {
+			return t.values(dst, it)
+		}
 	case phName:
 		switch {
 		case it.point != nil:
@@ -146,27 +150,29 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		case it.alarm != nil:
 			return appendStr(dst, t.unitsFull[it.alarm.Point], text)
 		}
-	case phRule:
-		return appendStr(dst, it.alarm.Rule, text)
-	case phLevel:
-		return appendStr(dst, it.alarm.Level, text)
-	case phState:
-		return appendStr(dst, it.alarm.State, text)
-	case phMessage:
-		return appendStr(dst, it.alarm.Message, text)
+	case phRule, phLevel, phState, phMessage:
+		if a := it.alarm; a != nil {
+			return appendStr(dst, [...]string{phRule: a.Rule, phLevel: a.Level, phState: a.State, phMessage: a.Message}[p], text)
+		}
 	case phCamera:
 		if it.pic != nil {
 			return appendStr(dst, it.pic.Device, text)
 		}
-		return appendStr(dst, it.alarm.Camera, text)
-	case phFormat:
-		f := it.pic.Format
-		if f == "" {
-			f = "jpeg"
+		if it.alarm != nil {
+			return appendStr(dst, it.alarm.Camera, text)
 		}
-		return appendStr(dst, f, text)
+	case phFormat:
+		if it.pic != nil {
+			f := it.pic.Format
+			if f == "" {
+				f = "jpeg"
+			}
+			return appendStr(dst, f, text)
+		}
 	case phSize:
-		return strconv.AppendInt(dst, int64(len(it.pic.Data)), 10)
+		if it.pic != nil {
+			return strconv.AppendInt(dst, int64(len(it.pic.Data)), 10)
+		}
 	case phData:
 		if !text {
 			dst = append(dst, '"')
@@ -184,7 +190,7 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		return strconv.AppendInt(dst, int64(it.parts), 10)
 	}
 	// A placeholder outside its kind of item cannot pass compilation; keep
-	// the output valid anyway.
+	// the output valid anyway: nothing as text, null as a value.
 	if text {
 		return dst
 	}

@@ -201,13 +201,13 @@ func TestImageParts(t *testing.T) {
 			var id string
 			for i, m := range out.Messages[:3] {
 				var v struct {
-					TS          int64
-					Camera      string
-					Format      string
-					Size, Part  int
-					Parts       int
-					ID          string
-					Data        string
+					TS         int64
+					Camera     string
+					Format     string
+					Size, Part int
+					Parts      int
+					ID         string
+					Data       string
 				}
 				if err := json.Unmarshal(m.Payload, &v); err != nil {
 					t.Fatal(err)

@@ -25,13 +25,17 @@ func benchFrame(devices, points int) *sdk.Frame {
 }
 
 // BenchmarkProcess measures the decision rate on 10 devices of 100 float
-// points, values random-walking so that about one reading in ten leaves
-// the 0.5 band, with state persisted into an in-memory store as the core
-// would provide. Restoring the frame before each call (a copy of 1000
+// points, values random-walking so that few (step 0.4) or most (step 4)
+// readings leave the 0.5 band, with state persisted into an in-memory
+// store as the core provides it. Restoring the frame before each call (a copy of 1000
 // points) is included in the figure.
 func BenchmarkProcess(b *testing.B) {
-	for _, mode := range []string{"change", "both"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, c := range []struct {
+		mode string
+		step float64 // random walk step; the band is 0.5
+	}{{"change", 0.4}, {"both", 0.4}, {"change", 4}, {"period", 0.4}} {
+		mode := c.mode
+		b.Run(fmt.Sprintf("%s/step=%v", c.mode, c.step), func(b *testing.B) {
 			d := New()
 			req := &sdk.InitRequest{Config: fmt.Appendf(nil, "absolute = 0.5\nreport = %q\nperiod = \"60s\"", mode), State: sdk.NewMemState(nil)}
 			if _, err := d.Init(context.Background(), req); err != nil {
@@ -48,7 +52,7 @@ func BenchmarkProcess(b *testing.B) {
 					src[v][bi] = append([]sdk.Point(nil), f.Batches[bi].Points...)
 					for pi := range src[v][bi] {
 						k := bi*100 + pi
-						cur[k] += (rng.Float64() - 0.5) * 0.4
+						cur[k] += (rng.Float64() - 0.5) * c.step
 						src[v][bi][pi].Value = sdk.Float(cur[k])
 					}
 				}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -491,4 +493,41 @@ func TestNoAllocationsPerPoint(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("steady-state Process allocates %v times per call of 1000 points", allocs)
 	}
+}
+
+func TestReadmeConfigIsSample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```toml\n(.*?)```").FindSubmatch(readme)
+	if m == nil || string(m[1]) != sampleConf {
+		t.Fatalf("the README's first toml block must equal sample.conf")
+	}
+}
+
+// FuzzDecodeShard: a damaged state never panics, and what encodeShard
+// writes reads back exactly.
+func FuzzDecodeShard(f *testing.F) {
+	f.Add([]byte{1}, "name", "str", 1.5, int64(7), uint8(0))
+	f.Add([]byte{1, 200, 200, 200}, "", "", math.NaN(), int64(-1), uint8(2))
+	f.Fuzz(func(t *testing.T, junk []byte, name, str string, num float64, at int64, q uint8) {
+		decodeShard(junk)
+		d := New()
+		dev := d.device("d")
+		vals := []sdk.Value{S(str), F(num), I(at), U(uint64(at)), B(at%2 == 0), {}}
+		for i, v := range vals {
+			e := dev.entries[dev.add(d, fmt.Sprint(name, i))]
+			e.matched, e.seen, e.last, e.quality, e.at = true, true, v, sdk.Quality(q), at+int64(i)
+		}
+		got := decodeShard(d.encodeShard(nil, dev, 0))
+		if len(got) != len(vals) {
+			t.Fatalf("decoded %d of %d", len(got), len(vals))
+		}
+		for i, g := range got {
+			if g.name != fmt.Sprint(name, i) || !g.value.Equal(vals[i]) || g.quality != sdk.Quality(q) || g.at != at+int64(i) {
+				t.Fatalf("entry %d: %+v", i, g)
+			}
+		}
+	})
 }

@@ -337,3 +337,14 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("registration: %+v", r)
 	}
 }
+
+func TestPointModeDefaults(t *testing.T) {
+	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
+		sdktest.Init(t, p, "[data]\nmode = \"point\"")
+		f := &sdk.Frame{Batches: []sdk.Batch{{Device: "plc1", TS: 5, Points: []sdk.Point{{Name: "a", Value: sdk.Int(1), TS: 6}, {Name: "b", Value: sdk.Bool(false)}}}}}
+		check(t, msgs(process(t, p, f)),
+			msg{"Topic/flexem/fbox/GW-TEST/data", `{"ts":6,"device":"plc1","points":[{"name":"a","value":1,"q":"good","ts":6}]}`, 1, false},
+			msg{"Topic/flexem/fbox/GW-TEST/data", `{"ts":5,"device":"plc1","points":[{"name":"b","value":false,"q":"good","ts":5}]}`, 1, false},
+		)
+	})
+}

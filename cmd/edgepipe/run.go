@@ -77,37 +77,41 @@ func runRun(args []string, _, stderr io.Writer) int {
 	slog.SetDefault(log)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	reload := make(chan struct{}, 1)
-	for {
-		a := agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
-			if _, err := config.Load(path); err != nil {
-				return fmt.Errorf("configuration refused, the running one stays: %v", err)
-			}
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-			return nil
-		}})
-		ctx := context.Background()
-		if err := a.Open(ctx, true); err != nil {
-			printErrors(stderr, err)
-			return 1
+	ctx := context.Background()
+	reload := make(chan *config.Config, 1)
+	var a *agent.Agent
+	a = agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
+		// The server's Reboot command: validate now so that the reply
+		// says whether the new configuration was taken.
+		next, err := config.Load(path)
+		if err == nil {
+			err = a.Validate(ctx, next)
 		}
-		a.Start()
-		log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", version)
+		if err != nil {
+			return fmt.Errorf("configuration refused, the running one stays: %v", err)
+		}
+		select {
+		case reload <- next:
+		default:
+		}
+		return nil
+	}})
+	if err := a.Open(ctx, true); err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	a.Start()
+	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", version)
+	for {
 		var next *config.Config
-		for next == nil {
-			select {
-			case s := <-sigs:
-				if s != syscall.SIGHUP {
-					log.Info("stopping", "signal", s.String())
-					sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
-					a.Stop(sctx)
-					cancel()
-					return 0
-				}
-			case <-reload:
+		select {
+		case s := <-sigs:
+			if s != syscall.SIGHUP {
+				log.Info("stopping", "signal", s.String())
+				sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+				a.Stop(sctx)
+				cancel()
+				return 0
 			}
 			c, err := config.Load(path)
 			if err != nil {
@@ -115,12 +119,14 @@ func runRun(args []string, _, stderr io.Writer) int {
 				continue
 			}
 			next = c
+		case next = <-reload:
 		}
 		log.Info("reloading configuration")
-		sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
-		a.Stop(sctx)
-		cancel()
-		cfg = next
+		if err := a.Reload(ctx, next); err != nil {
+			log.Error("reload refused, the running configuration stays", "err", err)
+			continue
+		}
+		log.Info("configuration reloaded")
 	}
 }
 

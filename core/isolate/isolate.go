@@ -347,14 +347,17 @@ var (
 // newHCLogger routes go-plugin's logging (including the plugin process's
 // stderr, which carries its slog records) into the gateway's slog logger.
 func newHCLogger(name string, log *slog.Logger) hclog.Logger {
+	// go-plugin's own chatter (process started, exited) is info level;
+	// only its warnings and the plugin's warnings and errors pass.
 	return hclog.New(&hclog.LoggerOptions{
-		Name:   name,
-		Level:  hclog.Info,
-		Output: &slogWriter{log: log},
+		Name:        name,
+		Level:       hclog.Warn,
+		Output:      &slogWriter{log: log},
+		DisableTime: true,
 	})
 }
 
-// slogWriter turns hclog's formatted lines into slog records at info
+// slogWriter turns hclog's formatted lines into slog records at warn
 // level; hclog has already filtered by level.
 type slogWriter struct{ log *slog.Logger }
 
@@ -363,7 +366,7 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	for len(msg) > 0 && (msg[len(msg)-1] == '\n') {
 		msg = msg[:len(msg)-1]
 	}
-	w.log.Info(msg, "source", "plugin")
+	w.log.Warn(msg, "source", "plugin")
 	return len(p), nil
 }
 

@@ -56,6 +56,12 @@ type Agent struct {
 	outputs    []*outputRunner
 	registry   *Registry
 
+	// mu guards the plugin lists against readers outside the pipeline
+	// (Stats, Health from the HTTP server) while Open, Reload and Close
+	// change them. The pipeline's own goroutines never take it: they are
+	// stopped whenever the lists change.
+	mu sync.RWMutex
+
 	frames  chan *sdk.Frame
 	cancel  context.CancelFunc
 	inputWG sync.WaitGroup
@@ -77,6 +83,8 @@ func New(cfg *config.Config, opts Options) *Agent {
 // configuration error of every plugin at once. withOutputs false leaves the
 // outputs closed (check without side effects, once).
 func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	var errs sdk.ConfigErrors
 	add := func(err error) {
 		errs = append(errs, sdk.AsConfigErrors(err)...)
@@ -118,7 +126,7 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 		}
 	}
 	if len(errs) > 0 {
-		a.Close(context.Background())
+		a.closeAll(context.Background())
 		return errs
 	}
 	return nil
@@ -197,6 +205,12 @@ func (a *Agent) Stop(ctx context.Context) {
 
 // Close closes every plugin and queue.
 func (a *Agent) Close(ctx context.Context) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closeAll(ctx)
+}
+
+func (a *Agent) closeAll(ctx context.Context) {
 	for _, in := range a.inputs {
 		in.close(ctx)
 	}

@@ -33,6 +33,8 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := a.Validate(ctx, cfg); err != nil {
 		return err
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	stopped, cancel := context.WithCancel(ctx)
 	cancel() // no draining: queues are kept, not flushed
 	a.pause(stopped)

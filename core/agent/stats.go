@@ -42,6 +42,8 @@ type QueueStats struct {
 
 // Stats reads the counters.
 func (a *Agent) Stats() Stats {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	s := Stats{Gathered: a.stats.gathered.Load(), GatherErrors: a.stats.gatherErrors.Load(),
 		Dropped: a.stats.dropped.Load(), Messages: a.stats.messages.Load()}
 	add := func(in *instance) *PluginStats {

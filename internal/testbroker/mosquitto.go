@@ -29,6 +29,10 @@ type MosquittoOptions struct {
 	// ClientCA, with Server, requires clients to present a certificate
 	// signed by this CA (mutual TLS).
 	ClientCA *CA
+	// TCPNoDelay turns Nagle's algorithm off for the broker's sockets
+	// (mosquitto's set_tcp_nodelay, off by default): it holds back small
+	// PUBACKs and so caps QoS 1 throughput of a client that waits for them.
+	TCPNoDelay bool
 }
 
 // Mosquitto is an Eclipse Mosquitto broker run by the test, with
@@ -74,6 +78,9 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	}
 	conf.WriteString("persistence true\npersistence_location " + m.dir + "/\n")
 	conf.WriteString("max_queued_messages 0\nmax_inflight_messages 0\n")
+	if opts.TCPNoDelay {
+		conf.WriteString("set_tcp_nodelay true\n")
+	}
 	conf.WriteString("log_dest file " + filepath.Join(m.dir, "mosquitto.log") + "\nlog_type all\n")
 	if opts.Username != "" {
 		pw := filepath.Join(m.dir, "passwd")

@@ -75,9 +75,9 @@ type settings struct {
 }
 
 // tlsSchemes are the URL schemes paho dials with TLS.
-var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "mqtt+ssl": true, "tcps": true, "wss": true}
+var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "mqtt+ssl": true, "tcps": true}
 
-var defaultPorts = map[string]string{"tcp": "1883", "mqtt": "1883", "ws": "80", "wss": "443"}
+var defaultPorts = map[string]string{"tcp": "1883", "mqtt": "1883"}
 
 func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*settings, error) {
 	var errs sdk.ConfigErrors
@@ -239,11 +239,11 @@ func parseServer(raw string) (*url.URL, error) {
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	port, ok := defaultPorts[u.Scheme]
-	if tlsSchemes[u.Scheme] && u.Scheme != "wss" {
+	if tlsSchemes[u.Scheme] {
 		port, ok = "8883", true
 	}
 	if !ok {
-		return nil, fmt.Errorf("%q: unknown scheme %q, want tcp, mqtt, ssl, tls, mqtts, ws or wss", raw, u.Scheme)
+		return nil, fmt.Errorf("%q: unknown scheme %q, want tcp, mqtt, ssl, tls or mqtts", raw, u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%q: no host", raw)

@@ -253,6 +253,7 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 		SetConnectTimeout(s.connectTimeout).
 		SetWriteTimeout(s.connectTimeout).
 		SetOrderMatters(true).
+		SetCustomOpenConnectionFn(openConn(s.connectTimeout)).
 		SetBinaryWill(s.statusTopic, offlinePayload, 1, true).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.markLost(err) }).
 		SetDefaultPublishHandler(o.onMessage)
@@ -582,4 +583,3 @@ func buildVersion() string {
 	}
 	return "dev"
 }
-

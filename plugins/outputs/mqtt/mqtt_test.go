@@ -175,7 +175,7 @@ func TestMutualTLS(t *testing.T) {
 			checkInOrder(t, sub.WaitCount(t, 5, 10*time.Second), msgs)
 
 			for name, conf := range map[string]string{
-				"no certificate":      fmt.Sprintf("client_id = \"GW-NOCERT\"\nservers = [%q]\ntls_ca = %q\n", b.url, ca.CertFile),
+				"no certificate": fmt.Sprintf("client_id = \"GW-NOCERT\"\nservers = [%q]\ntls_ca = %q\n", b.url, ca.CertFile),
 				"certificate of a CA the broker does not trust": fmt.Sprintf("client_id = \"GW-ROGUE\"\nservers = [%q]\ntls_ca = %q\ntls_cert = %q\ntls_key = %q\n",
 					b.url, ca.CertFile, rogue.CertFile, rogue.KeyFile),
 			} {

@@ -254,7 +254,35 @@ func Subscribe(t testing.TB, url, filter string, opts ClientOptions) *Collector 
 	return c
 }
 
-func publishOnce(url string, opts ClientOptions, topic string, payload []byte, retain bool) error {
+// Publisher is an ordinary MQTT client that publishes at QoS 1: the
+// server side of commands in tests. Messages from one Publisher reach a
+// subscriber in the order published (MQTT 4.6); from several, not.
+type Publisher struct{ cl paho.Client }
+
+// NewPublisher connects to url; it disconnects at test end.
+func NewPublisher(t testing.TB, url string, opts ClientOptions) *Publisher {
+	t.Helper()
+	p, err := newPublisher(url, opts)
+	if err != nil {
+		t.Fatalf("testbroker: publisher: %v", err)
+	}
+	t.Cleanup(func() { p.cl.Disconnect(100) })
+	return p
+}
+
+// Publish sends one message and waits for its PUBACK.
+func (p *Publisher) Publish(t testing.TB, topic string, payload []byte, retain bool) {
+	t.Helper()
+	tok := p.cl.Publish(topic, 1, retain, payload)
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatalf("testbroker: publish %s: no PUBACK", topic)
+	}
+	if err := tok.Error(); err != nil {
+		t.Fatalf("testbroker: publish %s: %v", topic, err)
+	}
+}
+
+func newPublisher(url string, opts ClientOptions) (*Publisher, error) {
 	if opts.ClientID == "" {
 		subSeq.Lock()
 		subSeq.n++
@@ -266,10 +294,18 @@ func publishOnce(url string, opts ClientOptions, topic string, payload []byte, r
 		SetProtocolVersion(4).SetConnectTimeout(5 * time.Second)
 	cl := paho.NewClient(o)
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("connect: %v", tok.Error())
+		return nil, fmt.Errorf("connect: %v", tok.Error())
 	}
-	defer cl.Disconnect(100)
-	tok := cl.Publish(topic, 1, retain, payload)
+	return &Publisher{cl: cl}, nil
+}
+
+func publishOnce(url string, opts ClientOptions, topic string, payload []byte, retain bool) error {
+	p, err := newPublisher(url, opts)
+	if err != nil {
+		return err
+	}
+	defer p.cl.Disconnect(100)
+	tok := p.cl.Publish(topic, 1, retain, payload)
 	if !tok.WaitTimeout(10 * time.Second) {
 		return errors.New("no PUBACK")
 	}

@@ -153,3 +153,17 @@ func waitLog(t testing.TB, c *logCapture, substr string, timeout time.Duration) 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// distinctInOrder returns the messages in order of first arrival, without
+// the repeats that at-least-once delivery allows after a reconnection.
+func distinctInOrder(got []testbroker.Received) []testbroker.Received {
+	seen := map[string]bool{}
+	var out []testbroker.Received
+	for _, r := range got {
+		if !seen[string(r.Payload)] {
+			seen[string(r.Payload)] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}

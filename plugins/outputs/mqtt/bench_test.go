@@ -31,7 +31,12 @@ func benchOutput(b *testing.B, url string, qos int) *sdkOutput {
 type sdkOutput struct{ sdk.Output }
 
 func BenchmarkPublishMosquitto(b *testing.B) {
-	m := testbroker.StartMosquitto(b, testbroker.MosquittoOptions{})
+	b.Run("stock", func(b *testing.B) { benchPublish(b, testbroker.MosquittoOptions{}) })
+	b.Run("nodelay", func(b *testing.B) { benchPublish(b, testbroker.MosquittoOptions{TCPNoDelay: true}) })
+}
+
+func benchPublish(b *testing.B, mo testbroker.MosquittoOptions) {
+	m := testbroker.StartMosquitto(b, mo)
 	for _, qos := range []int{0, 1} {
 		for _, batch := range []int{256, 1000} {
 			b.Run(fmt.Sprintf("qos%d/batch%d", qos, batch), func(b *testing.B) {

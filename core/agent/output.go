@@ -38,7 +38,7 @@ func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
 			break
 		}
 		var err error
-		q, err = openDiskQueue(filepath.Join(a.cfg.Agent.DataDir, "queue", safeID(p.ID)), p.BufferLimit)
+		q, err = a.openDiskQueue(p.ID, filepath.Join(a.cfg.Agent.DataDir, "queue", safeID(p.ID)), p.BufferLimit)
 		if err != nil {
 			return nil, sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID + ".buffer", Msg: err.Error()}
 		}
@@ -161,10 +161,20 @@ func (a *Agent) commandLoop(o *outputRunner) {
 	}
 }
 
-// openDiskQueue is the disk-backed store-and-forward queue. Until it lands,
-// a memory queue stands in and says so.
-var openDiskQueue = func(dir string, limit int64) (queue.Queue, error) {
-	return queue.NewMemory(limit), nil
+// openDiskQueue opens the disk-backed store-and-forward queue of an output,
+// replaying what was never acknowledged.
+func (a *Agent) openDiskQueue(id, dir string, limit int64) (queue.Queue, error) {
+	q, err := queue.OpenDisk(dir, limit)
+	if err != nil {
+		return nil, err
+	}
+	if n := q.Truncated(); n > 0 {
+		a.log.Warn("queue had a damaged tail (a crash mid-write); cut it off", "output", id, "bytes", n)
+	}
+	if d := q.Stats().Depth; d > 0 {
+		a.log.Info("queue holds messages from before the restart; replaying", "output", id, "messages", d)
+	}
+	return q, nil
 }
 
 func safeID(id string) string {

@@ -64,9 +64,10 @@ type Output struct {
 
 	writeTopic, ackTopic, systemPrefix, systemReply string
 
-	ctx    context.Context // lives from Init to Close
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the connection loop has exited
+	ctx       context.Context // lives from Init to Close
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the connection loop has exited
+	startOnce sync.Once     // the connection loop starts at first use
 
 	mu     sync.Mutex
 	conn   *conn         // the established connection, nil while down
@@ -104,9 +105,13 @@ func (c *conn) markLost(err error) {
 	})
 }
 
-// Init decodes and validates the configuration and starts connecting in
-// the background: a server that is down must not hold up the gateway's
-// start, the queue in front of the output keeps what arrives meanwhile.
+// Init decodes and validates the configuration. It does not connect:
+// `edgepipe check` and the validation before a reload initialise outputs
+// too, and a second connection with the gateway's ClientID would knock the
+// running one off the broker. The connection loop starts at the first
+// Publish, Commands or Health call — calls the core makes only on an
+// output it runs, as soon as it runs it; a server that is down never holds up the gateway's start, the
+// queue in front of the output keeps what arrives meanwhile.
 func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
 	src, err := sdk.DecodeConfig(req, &o.cfg)
 	if err != nil {
@@ -130,9 +135,18 @@ func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	o.up = make(chan struct{})
 	o.done = make(chan struct{})
 	o.cmds = make(chan sdk.Command, 256)
-	o.reason = "connecting"
-	go o.run()
+	o.reason = "not started"
 	return &sdk.InitResponse{}, nil
+}
+
+// start begins connecting, once; after Close it does nothing.
+func (o *Output) start() {
+	o.startOnce.Do(func() {
+		o.mu.Lock()
+		o.reason = "connecting"
+		o.mu.Unlock()
+		go o.run()
+	})
 }
 
 // Close publishes the offline status (a clean DISCONNECT suppresses the
@@ -142,6 +156,7 @@ func (o *Output) Close(ctx context.Context) error {
 		return nil
 	}
 	o.cancel()
+	o.startOnce.Do(func() { close(o.done) }) // never started: nothing to wait for
 	select {
 	case <-o.done:
 		return nil
@@ -409,6 +424,7 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	o.start()
 	c, err := o.waitConnected(ctx)
 	if err != nil {
 		return err
@@ -462,6 +478,7 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 	if o.set == nil {
 		return errors.New("mqtt output used before Init")
 	}
+	o.start()
 	o.mu.Lock()
 	if o.cmdsOn {
 		o.mu.Unlock()
@@ -546,6 +563,9 @@ func (o *Output) onMessage(_ paho.Client, m paho.Message) {
 // CONNACK refusal, the TLS pin mismatch, the network error. Counters are
 // monotonic since Init.
 func (o *Output) Health(context.Context) (sdk.Health, error) {
+	if o.set != nil {
+		o.start()
+	}
 	o.mu.Lock()
 	ok, reason := o.conn != nil, o.reason
 	o.mu.Unlock()

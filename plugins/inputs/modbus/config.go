@@ -369,7 +369,7 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 	}
 	if p.access.Subscribes() {
 		if !a.writable() {
-			bad("access", "%s is read-only in Modbus: a %s point cannot be %s", a, a, p.access)
+			bad("access", "the %s area is read-only in Modbus: a point there cannot be %s", a, p.access)
 		}
 		if p.typ == tString && p.length > 123 {
 			bad("length", "a writable string is written in one request of at most 123 registers")

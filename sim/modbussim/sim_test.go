@@ -1,7 +1,9 @@
 package modbussim
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"math"
 	"os/exec"
 	"strings"
@@ -217,5 +219,84 @@ func TestMbpoll(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "[11]: \t65534 (-2)") {
 		t.Fatalf("mbpoll rtu read:\n%s", out)
+	}
+}
+
+func TestDefaultConfigFileMatchesDefaultConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(DefaultConfigTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	if len(cfg.Units) != 1 || len(cfg.Units[0].Registers) != len(want.Units[0].Registers) {
+		t.Fatalf("file has %d registers, DefaultConfig %d", len(cfg.Units[0].Registers), len(want.Units[0].Registers))
+	}
+	for i, r := range cfg.Units[0].Registers {
+		w := want.Units[0].Registers[i]
+		if r.Area != w.Area || r.Address != w.Address || r.Type != w.Type || r.Generator != w.Generator || r.Period != w.Period {
+			t.Errorf("register %d: file %+v, DefaultConfig %+v", i, r, w)
+		}
+	}
+}
+
+func TestCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- Command(ctx, []string{"--listen", "tcp://127.0.0.1:0", "--listen", "rtu://pty"}, pw) }()
+	sc := bufio.NewScanner(pr)
+	var addrs []string
+	for len(addrs) < 2 && sc.Scan() {
+		line := sc.Text()
+		if _, a, ok := strings.Cut(line, " on "); ok {
+			addrs = append(addrs, a)
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if len(addrs) != 2 || !strings.HasPrefix(addrs[1], "rtu:///dev/pts/") {
+		t.Fatalf("printed addresses %v", addrs)
+	}
+	c := client(t, addrs[0])
+	if v, err := c.ReadRegister(5, modbus.HOLDING_REGISTER); err != nil || v != 750 {
+		t.Fatalf("demo set point: %v %v", v, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Command(context.Background(), []string{"--listen", "udp://x"}, &out); err == nil || !strings.Contains(err.Error(), "unknown scheme") {
+		t.Fatalf("bad listen URL: %v", err)
+	}
+	if err := Command(context.Background(), []string{"--config", "/nonexistent.toml"}, &out); err == nil {
+		t.Fatal("missing config file accepted")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, err := ParseConfig([]byte(`
+[[units]]
+id = 1
+size = 10
+[[units.registers]]
+area = "holdin"
+address = 0
+[[units.registers]]
+area = "holding"
+address = 9
+type = "float32"
+[[units.registers]]
+area = "coil"
+address = 0
+type = "int16"
+[[units.registers]]
+area = "holding"
+address = 0
+generator = "saw"
+`))
+	for _, w := range []string{"registers[0]: area \"holdin\"", "registers[1]: float32 at 9 runs past", "registers[2]: a coil holds bool only", "registers[3]: generator \"saw\""} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("want %q in %v", w, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgepipe/edgepipe/plugins/inputs/modbus"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -217,3 +218,39 @@ func TestTypesOverRTUOnPTY(t *testing.T) {
 }
 
 func TestTypesOverRTUOverTCP(t *testing.T) { checkTypes(t, "rtuovertcp://127.0.0.1:0", "") }
+
+// TestSampleAgainstDemoSimulator: the sample configuration reads the demo
+// simulator with every point good, so `edgepipe demo` and the docs agree.
+func TestSampleAgainstDemoSimulator(t *testing.T) {
+	s := startSim(t, "tcp://127.0.0.1:0", modbussim.DefaultConfig())
+	reg, ok := sdk.Lookup("inputs.modbus")
+	if !ok {
+		t.Fatal("inputs.modbus is not registered")
+	}
+	// The core hands the plugin its table without the header and with
+	// relative sub-table headers.
+	conf := strings.NewReplacer("[[inputs.modbus]]", "", "[[inputs.modbus.devices.points]]", "[[devices.points]]",
+		"[[inputs.modbus.devices]]", "[[devices]]", `"tcp://127.0.0.1:5020"`, fmt.Sprintf("%q", s.Addr())).Replace(reg.SampleConfig)
+	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
+		resp := sdktest.Init(t, p, conf)
+		if resp.Interval != 500*time.Millisecond || len(resp.Points) != 7 {
+			t.Fatalf("interval %v, %d points", resp.Interval, len(resp.Points))
+		}
+		f := gather(t, p)
+		got := byName(f.Batches[0])
+		for _, pt := range f.Batches[0].Points {
+			if pt.Quality != sdk.QualityGood {
+				t.Errorf("%s: %s", pt.Name, pt.Quality)
+			}
+		}
+		if v := got["name"].Value; !v.Equal(sdk.String("edgepipe-sim")) {
+			t.Errorf("name %#v", v)
+		}
+		if v := got["setpoint"].Value.FloatValue(); v != 75 {
+			t.Errorf("setpoint %v", v)
+		}
+		if v := got["temperature"].Value.FloatValue(); v < 18 || v > 26 {
+			t.Errorf("temperature %v", v)
+		}
+	})
+}

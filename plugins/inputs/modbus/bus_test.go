@@ -319,3 +319,41 @@ type = "int16"
 		}
 	})
 }
+
+// TestHoleInRegisterMap: a merged read refused with exception 2 is split
+// per point in the same poll; the point that exists reads good, the one
+// past the device's map bad, and later polls use the split plan.
+func TestHoleInRegisterMap(t *testing.T) {
+	s := startSim(t, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{ID: 1, Size: 10,
+		Registers: []modbussim.RegisterConfig{{Area: "holding", Address: 8, Type: "int16", Value: int64(-8)}}}}})
+	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
+		sdktest.Init(t, p, fmt.Sprintf(`url = %q
+interval = "10ms"
+[[devices]]
+name = "d"
+[[devices.points]]
+name = "ok"
+area = "holding"
+address = 8
+type = "int16"
+[[devices.points]]
+name = "missing"
+area = "holding"
+address = 12
+`, s.Addr()))
+		before := s.Requests(1)
+		got := byName(gather(t, p).Batches[0])
+		if got["ok"].Quality != sdk.QualityGood || !got["ok"].Value.Equal(sdk.Int(-8)) || got["missing"].Quality != sdk.QualityBad {
+			t.Fatalf("after split: %+v", got)
+		}
+		if n := s.Requests(1) - before; n != 3 {
+			t.Fatalf("%d requests, want 3 (merged read, then one per point)", n)
+		}
+		time.Sleep(10 * time.Millisecond) // let the device's 10 ms interval come round
+		before = s.Requests(1)
+		gather(t, p)
+		if n := s.Requests(1) - before; n != 2 {
+			t.Fatalf("next poll: %d requests, want 2", n)
+		}
+	})
+}

@@ -1,0 +1,402 @@
+package modbus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// area is one of the four Modbus data areas.
+type area uint8
+
+const (
+	areaCoil area = iota
+	areaDiscrete
+	areaHolding
+	areaInput
+)
+
+var areaNames = [...]string{"coil", "discrete", "holding", "input"}
+
+func (a area) String() string { return areaNames[a] }
+
+// bits reports whether the area holds single bits (read 8 to a byte)
+// rather than 16-bit registers.
+func (a area) bits() bool { return a == areaCoil || a == areaDiscrete }
+
+// writable reports whether the protocol has a write function for the area.
+func (a area) writable() bool { return a == areaCoil || a == areaHolding }
+
+func parseArea(s string) (area, bool) {
+	for i, n := range areaNames {
+		if strings.EqualFold(s, n) {
+			return area(i), true
+		}
+	}
+	return 0, false
+}
+
+// dataType is how a point's registers are read.
+type dataType uint8
+
+const (
+	tBool dataType = iota
+	tInt16
+	tUint16
+	tInt32
+	tUint32
+	tInt64
+	tUint64
+	tFloat32
+	tFloat64
+	tString
+)
+
+var typeNames = [...]string{"bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"}
+
+func (t dataType) String() string { return typeNames[t] }
+
+func parseType(s string) (dataType, bool) {
+	for i, n := range typeNames {
+		if strings.EqualFold(s, n) {
+			return dataType(i), true
+		}
+	}
+	return 0, false
+}
+
+// regs is the number of registers a value of the type occupies (strings
+// have their own length).
+func (t dataType) regs() int {
+	switch t {
+	case tInt32, tUint32, tFloat32:
+		return 2
+	case tInt64, tUint64, tFloat64:
+		return 4
+	}
+	return 1
+}
+
+// kind is the sdk.Value kind the type reports unscaled.
+func (t dataType) kind() sdk.Kind {
+	switch t {
+	case tBool:
+		return sdk.KindBool
+	case tInt16, tInt32, tInt64:
+		return sdk.KindInt
+	case tUint16, tUint32, tUint64:
+		return sdk.KindUint
+	case tString:
+		return sdk.KindString
+	}
+	return sdk.KindFloat
+}
+
+// byteOrder names how the bytes A B C D (A most significant) of a value lie
+// in consecutive registers, each register sent high byte first.
+type byteOrder uint8
+
+const (
+	orderABCD byteOrder = iota // big-endian
+	orderCDAB                  // registers reversed, each big-endian
+	orderBADC                  // big-endian registers, bytes of each swapped
+	orderDCBA                  // little-endian
+)
+
+var orderNames = [...]string{"ABCD", "CDAB", "BADC", "DCBA"}
+
+func (o byteOrder) String() string { return orderNames[o] }
+
+func parseOrder(s string) (byteOrder, bool) {
+	for i, n := range orderNames {
+		if strings.EqualFold(s, n) {
+			return byteOrder(i), true
+		}
+	}
+	return 0, false
+}
+
+// reorder copies the n bytes of src to dst converting between the wire
+// layout and big-endian. Each of the four orders is its own inverse, so the
+// same call serves decoding and encoding. len(dst) == len(src), even.
+func reorder(dst, src []byte, o byteOrder) {
+	n := len(src)
+	switch o {
+	case orderABCD:
+		copy(dst, src)
+	case orderDCBA:
+		for i := range n {
+			dst[i] = src[n-1-i]
+		}
+	case orderBADC:
+		for i := 0; i+1 < n; i += 2 {
+			dst[i], dst[i+1] = src[i+1], src[i]
+		}
+	case orderCDAB:
+		for i := 0; i+1 < n; i += 2 {
+			dst[i], dst[i+1] = src[n-2-i], src[n-1-i]
+		}
+	}
+}
+
+// codec is everything needed to turn a point's registers into its value
+// and back.
+type codec struct {
+	area   area
+	typ    dataType
+	order  byteOrder
+	bit    int // bool in a register: bit 0-15; -1: the whole register != 0
+	length int // registers a string occupies
+	scale  float64
+	offset float64
+	scaled bool // scale != 1 or offset != 0: the point reports a float
+}
+
+// count is the registers (or bits) the point covers.
+func (c *codec) count() int {
+	switch {
+	case c.area.bits():
+		return 1
+	case c.typ == tString:
+		return c.length
+	}
+	return c.typ.regs()
+}
+
+// kind is the sdk.Value kind the point reports.
+func (c *codec) kind() sdk.Kind {
+	if c.scaled {
+		return sdk.KindFloat
+	}
+	return c.typ.kind()
+}
+
+var errShort = errors.New("response too short for the point")
+
+// decodeRegisters turns the wire bytes of a point's registers (2 per
+// register, as received) into its value. It never panics: a short input is
+// an error.
+func (c *codec) decodeRegisters(wire []byte) (sdk.Value, error) {
+	need := 2 * c.count()
+	if len(wire) < need {
+		return sdk.Value{}, errShort
+	}
+	wire = wire[:need]
+	if c.typ == tBool {
+		r := binary.BigEndian.Uint16(wire)
+		if c.bit >= 0 && c.bit < 16 {
+			return sdk.Bool(r&(1<<c.bit) != 0), nil
+		}
+		return sdk.Bool(r != 0), nil
+	}
+	if c.typ == tString {
+		return sdk.String(decodeString(wire, c.order)), nil
+	}
+	var be [8]byte
+	reorder(be[:need], wire, c.order)
+	var v sdk.Value
+	switch c.typ {
+	case tInt16:
+		v = sdk.Int(int64(int16(binary.BigEndian.Uint16(be[:]))))
+	case tUint16:
+		v = sdk.Uint(uint64(binary.BigEndian.Uint16(be[:])))
+	case tInt32:
+		v = sdk.Int(int64(int32(binary.BigEndian.Uint32(be[:]))))
+	case tUint32:
+		v = sdk.Uint(uint64(binary.BigEndian.Uint32(be[:])))
+	case tInt64:
+		v = sdk.Int(int64(binary.BigEndian.Uint64(be[:])))
+	case tUint64:
+		v = sdk.Uint(binary.BigEndian.Uint64(be[:]))
+	case tFloat32:
+		v = sdk.Float(float64(math.Float32frombits(binary.BigEndian.Uint32(be[:]))))
+	case tFloat64:
+		v = sdk.Float(math.Float64frombits(binary.BigEndian.Uint64(be[:])))
+	default:
+		return sdk.Value{}, fmt.Errorf("type %d has no register decoding", c.typ)
+	}
+	if c.scaled {
+		f, _ := v.AsFloat()
+		return sdk.Float(f*c.scale + c.offset), nil
+	}
+	return v, nil
+}
+
+// decodeString reads two bytes per register, high byte first (low byte
+// first for BADC and DCBA, as some devices store text), and trims the NULs
+// and spaces that pad the field.
+func decodeString(wire []byte, o byteOrder) string {
+	b := make([]byte, len(wire))
+	copy(b, wire)
+	if o == orderBADC || o == orderDCBA {
+		for i := 0; i+1 < len(b); i += 2 {
+			b[i], b[i+1] = b[i+1], b[i]
+		}
+	}
+	// Text after the first NUL is left-over memory, not part of the value.
+	if i := strings.IndexByte(string(b), 0); i >= 0 {
+		b = b[:i]
+	}
+	return strings.TrimRight(string(b), " \x00")
+}
+
+// decodeBits takes the point's bit from a read of bit-area values packed
+// eight to a byte, least significant bit first; index is the point's
+// position from the start of the read.
+func decodeBit(packed []byte, index int) (sdk.Value, error) {
+	if index < 0 || index/8 >= len(packed) {
+		return sdk.Value{}, errShort
+	}
+	return sdk.Bool(packed[index/8]&(1<<(index%8)) != 0), nil
+}
+
+// raw undoes scale and offset: the device value for a reported value.
+func (c *codec) raw(f float64) float64 {
+	if !c.scaled {
+		return f
+	}
+	return (f - c.offset) / c.scale
+}
+
+// encodeRegisters turns a value into the wire bytes of the point's
+// registers, refusing values the type cannot hold. Bools in a register with
+// a bit are not encoded here (they need the register's other bits).
+func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
+	if c.typ == tString {
+		if v.Kind() != sdk.KindString {
+			return nil, fmt.Errorf("want a string, got %s", v.Kind())
+		}
+		s := v.StringValue()
+		if len(s) > 2*c.length {
+			return nil, fmt.Errorf("string of %d bytes does not fit %d registers (%d bytes)", len(s), c.length, 2*c.length)
+		}
+		b := make([]byte, 2*c.length)
+		copy(b, s)
+		if c.order == orderBADC || c.order == orderDCBA {
+			for i := 0; i+1 < len(b); i += 2 {
+				b[i], b[i+1] = b[i+1], b[i]
+			}
+		}
+		return b, nil
+	}
+	if v.Kind() == sdk.KindString || !v.IsValid() {
+		return nil, fmt.Errorf("want a number, got %s", v.Kind())
+	}
+	n := 2 * c.typ.regs()
+	var be [8]byte
+	switch c.typ {
+	case tBool:
+		b, err := toBool(v)
+		if err != nil {
+			return nil, err
+		}
+		if b {
+			be[1] = 1
+		}
+	case tFloat32, tFloat64:
+		f, _ := v.AsFloat()
+		f = c.raw(f)
+		if c.typ == tFloat32 {
+			if !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
+				return nil, fmt.Errorf("%g is out of the float32 range", f)
+			}
+			binary.BigEndian.PutUint32(be[:], math.Float32bits(float32(f)))
+		} else {
+			binary.BigEndian.PutUint64(be[:], math.Float64bits(f))
+		}
+	default:
+		u, err := c.toInteger(v)
+		if err != nil {
+			return nil, err
+		}
+		switch n {
+		case 2:
+			binary.BigEndian.PutUint16(be[:], uint16(u))
+		case 4:
+			binary.BigEndian.PutUint32(be[:], uint32(u))
+		default:
+			binary.BigEndian.PutUint64(be[:], u)
+		}
+	}
+	out := make([]byte, n)
+	reorder(out, be[:n], c.order)
+	return out, nil
+}
+
+func toBool(v sdk.Value) (bool, error) {
+	if v.Kind() == sdk.KindBool {
+		return v.BoolValue(), nil
+	}
+	f, ok := v.AsFloat()
+	if ok && (f == 0 || f == 1) {
+		return f == 1, nil
+	}
+	return false, fmt.Errorf("want true, false, 0 or 1, got %s", v.String())
+}
+
+// toInteger converts v (after undoing scale/offset) to the bits of the
+// point's integer type, refusing fractions and values out of range. The
+// result is the two's complement for signed types.
+func (c *codec) toInteger(v sdk.Value) (uint64, error) {
+	signed := c.typ == tInt16 || c.typ == tInt32 || c.typ == tInt64
+	bits := 16 * c.typ.regs()
+	// Exact integers first: a uint64 beyond 2^53 must not pass through a
+	// float64 and lose its low bits.
+	if !c.scaled {
+		switch v.Kind() {
+		case sdk.KindInt:
+			i := v.IntValue()
+			if signed {
+				if bits < 64 && (i < -(1<<(bits-1)) || i >= 1<<(bits-1)) {
+					return 0, fmt.Errorf("%d is out of the %s range", i, c.typ)
+				}
+				return uint64(i), nil
+			}
+			if i < 0 || bits < 64 && i >= 1<<bits {
+				return 0, fmt.Errorf("%d is out of the %s range", i, c.typ)
+			}
+			return uint64(i), nil
+		case sdk.KindUint:
+			u := v.UintValue()
+			if signed && (bits == 64 && u > math.MaxInt64 || bits < 64 && u >= 1<<(bits-1)) ||
+				!signed && bits < 64 && u >= 1<<bits {
+				return 0, fmt.Errorf("%d is out of the %s range", u, c.typ)
+			}
+			return u, nil
+		case sdk.KindBool:
+			if v.BoolValue() {
+				return 1, nil
+			}
+			return 0, nil
+		}
+	}
+	f, _ := v.AsFloat()
+	raw := c.raw(f)
+	if math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 0, fmt.Errorf("%g cannot be stored in a %s", raw, c.typ)
+	}
+	r := math.Round(raw)
+	if !c.scaled && r != raw {
+		return 0, fmt.Errorf("%g is not an integer (type %s)", f, c.typ)
+	}
+	var lo, hi float64 // hi exclusive, exact powers of two
+	if signed {
+		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
+	} else {
+		lo, hi = 0, math.Ldexp(1, bits)
+	}
+	if r < lo || r >= hi {
+		if c.scaled {
+			return 0, fmt.Errorf("%g gives raw value %g, out of the %s range", f, r, c.typ)
+		}
+		return 0, fmt.Errorf("%g is out of the %s range", f, c.typ)
+	}
+	if signed {
+		return uint64(int64(r)), nil
+	}
+	return uint64(r), nil
+}

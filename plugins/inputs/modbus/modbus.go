@@ -1,0 +1,584 @@
+// Package modbus is the inputs.modbus plugin: it polls Modbus slaves over
+// TCP, RTU (serial), RTU over TCP and TCP+TLS, and writes coils and
+// registers for the server. One plugin instance is one connection (one TCP
+// device or gateway, or one serial bus) shared by all its devices.
+package modbus
+
+import (
+	"context"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	mb "github.com/simonvetter/modbus"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+//go:embed sample.conf
+var sampleConf string
+
+func init() {
+	sdk.Register(sdk.Registration{
+		Kind:         sdk.KindInput,
+		Name:         "modbus",
+		Description:  "Poll and write Modbus slaves over TCP, RTU, RTU over TCP and TCP+TLS",
+		SampleConfig: sampleConf,
+		Factory:      func() sdk.Plugin { return &Modbus{} },
+	})
+}
+
+// point is a checked point configuration.
+type point struct {
+	codec
+	name     string
+	addr     int
+	unit     string
+	access   sdk.Access
+	min, max *float64
+}
+
+// device is one slave and its polling state.
+type device struct {
+	name     string
+	unit     uint8
+	interval time.Duration
+	points   []*point // all, in configuration order
+	byName   map[string]*point
+	polled   []*point // the points that are reported (pub, pubsub)
+	reqs     []request
+
+	lastPoll time.Time
+	fails    int       // consecutive polls the slave did not answer
+	retryAt  time.Time // while failing: the next time the bus is tried
+	forceDue bool      // a write asks for a read-back at the next Gather
+}
+
+// Modbus is the plugin instance.
+type Modbus struct {
+	set     *settings
+	devices []*device
+	byName  map[string]*device
+	tick    time.Duration // the shortest device interval: how often Gather runs
+
+	// bus serialises everything that touches the connection: polls and
+	// writes (which the core may call beside Gather).
+	bus         sync.Mutex
+	client      *mb.ModbusClient
+	open        bool
+	connFails   int
+	connRetryAt time.Time
+	lastReq     time.Time
+
+	stats stats
+}
+
+// stats are the counters Health reports.
+type stats struct {
+	mu                                        sync.Mutex
+	requests, requestErrors, timeouts         uint64
+	reconnects, connectErrors, writes, wrErrs uint64
+	lastErr                                   string
+	lastConnFailed                            bool
+}
+
+func (s *stats) add(f func(s *stats)) {
+	s.mu.Lock()
+	f(s)
+	s.mu.Unlock()
+}
+
+var (
+	_ sdk.Input          = (*Modbus)(nil)
+	_ sdk.Writer         = (*Modbus)(nil)
+	_ sdk.HealthReporter = (*Modbus)(nil)
+)
+
+// Init checks the configuration and plans the reads. It opens nothing:
+// `edgepipe check` calls Init, and an unreachable device is not a
+// configuration error.
+func (m *Modbus) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
+	var cfg Config
+	src, err := sdk.DecodeConfig(req, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	set, devices, errs := cfg.check(src)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	m.set, m.devices, m.byName = set, devices, map[string]*device{}
+	var schemas []sdk.PointSchema
+	for _, d := range devices {
+		m.byName[d.name] = d
+		var spans []span
+		for _, p := range d.points {
+			schemas = append(schemas, sdk.PointSchema{Device: d.name, Name: p.name, Type: p.typ.String(),
+				Kind: p.kind(), Access: p.access, Unit: p.unit, Min: p.min, Max: p.max})
+			if p.access.Publishes() {
+				d.polled = append(d.polled, p)
+				spans = append(spans, span{area: p.area, addr: p.addr, count: p.count()})
+			}
+		}
+		d.reqs = plan(spans, set.lim)
+		if len(d.polled) > 0 && (m.tick == 0 || d.interval < m.tick) {
+			m.tick = d.interval
+		}
+	}
+	if m.tick == 0 {
+		m.tick = set.interval
+	}
+	client, err := mb.NewClient(&mb.ClientConfiguration{
+		URL: set.url, Speed: uint(set.baud), DataBits: uint(set.dataBits), Parity: set.parity, StopBits: set.stopBits,
+		Timeout: set.timeout, TLSClientCert: set.tlsCert, TLSRootCAs: set.tlsRoots,
+		Logger: slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+	})
+	if err != nil {
+		return nil, sdk.ConfigErrors{src.Errorf("url", "%q: %v", set.url, err)}
+	}
+	m.client = client
+	return &sdk.InitResponse{Points: schemas, Interval: m.tick}, nil
+}
+
+// Close closes the connection.
+func (m *Modbus) Close(context.Context) error {
+	m.bus.Lock()
+	defer m.bus.Unlock()
+	m.closeConn()
+	return nil
+}
+
+// due reports whether a device's own interval has come. Gather runs every
+// tick (the shortest interval), so a device is due when less than half a
+// tick remains: a 1 s device on a 500 ms tick is read every other call
+// despite the core's scheduling jitter.
+func (m *Modbus) due(d *device, now time.Time) bool {
+	if d.forceDue || d.lastPoll.IsZero() {
+		return true
+	}
+	return now.Sub(d.lastPoll) >= d.interval-m.tick/2
+}
+
+// Gather reads the devices whose interval has come, one batch per device.
+// Points of reads that failed are reported with quality bad.
+func (m *Modbus) Gather(ctx context.Context) (*sdk.Frame, error) {
+	m.bus.Lock()
+	defer m.bus.Unlock()
+	now := time.Now()
+	f := &sdk.Frame{}
+	for _, d := range m.devices {
+		if len(d.polled) == 0 || !m.due(d, now) {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		d.lastPoll, d.forceDue = now, false
+		f.Batches = append(f.Batches, m.poll(ctx, d))
+	}
+	return f, nil
+}
+
+// poll reads one device. A slave that does not answer is backed off on its
+// own: until retryAt its points are reported bad without touching the bus,
+// and then a single request without retries probes it, so a dead slave
+// costs the bus one timeout per probe rather than timeout x (retries+1)
+// per poll, and the live slaves keep their rate.
+func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
+	ts := time.Now().UnixMilli()
+	b := sdk.Batch{Device: d.name, TS: ts, Points: make([]sdk.Point, len(d.polled))}
+	for i, p := range d.polled {
+		b.Points[i] = sdk.Point{Name: p.name, Quality: sdk.QualityBad, TS: ts}
+	}
+	if d.fails > 0 && time.Now().Before(d.retryAt) {
+		return b
+	}
+	probing := d.fails > 0
+	queue := append([]request(nil), d.reqs...)
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		if ctx.Err() != nil {
+			break
+		}
+		retries := m.set.retries
+		if probing {
+			retries = 0
+		}
+		regs, bits, err := m.read(ctx, d.unit, r, retries)
+		if err != nil {
+			if errors.Is(err, mb.ErrIllegalDataAddress) && len(r.points) > 1 {
+				// The merged read crossed a hole in the device's map: read
+				// its points one by one from now on.
+				slog.Info("modbus: read refused (illegal data address), splitting it per point",
+					"device", d.name, "area", r.area.String(), "start", r.start, "count", r.count)
+				split := m.split(d, r)
+				queue = append(split, queue...)
+				continue
+			}
+			if slaveSilent(err) {
+				d.fails++
+				backoff := d.interval << min(d.fails-1, 16)
+				backoff = max(min(backoff, m.set.maxBackoff), d.interval)
+				d.retryAt = time.Now().Add(backoff)
+				if d.fails == 1 {
+					slog.Warn("modbus: device does not answer, its points are bad; backing off", "device", d.name,
+						"unit_id", d.unit, "url", m.set.url, "error", err)
+				}
+				return b
+			}
+			slog.Debug("modbus: read failed", "device", d.name, "area", r.area.String(), "start", r.start,
+				"count", r.count, "error", err)
+		}
+		// The slave answered (with data or an exception): it is alive.
+		if probing {
+			slog.Info("modbus: device answers again", "device", d.name, "unit_id", d.unit, "after_failures", d.fails)
+			probing = false
+		}
+		d.fails = 0
+		if err == nil {
+			m.decodeInto(b.Points, d, r, regs, bits)
+		}
+	}
+	return b
+}
+
+// decodeInto fills the points of request r from its response (wire bytes
+// of the registers, or bits), leaving a point bad when the response does
+// not hold it.
+func (m *Modbus) decodeInto(out []sdk.Point, d *device, r request, regs []byte, bits []bool) {
+	for _, pi := range r.points {
+		p := d.polled[pi]
+		off := p.addr - r.start
+		var v sdk.Value
+		var err error
+		if r.area.bits() {
+			if off >= 0 && off < len(bits) {
+				v = sdk.Bool(bits[off])
+			} else {
+				err = errShort
+			}
+		} else if off >= 0 && 2*off <= len(regs) {
+			v, err = p.decodeRegisters(regs[2*off:])
+		} else {
+			err = errShort
+		}
+		if err != nil {
+			continue
+		}
+		out[pi].Value, out[pi].Quality = v, sdk.QualityGood
+	}
+}
+
+// split replaces a merged request of the device's plan by one request per
+// point and returns them.
+func (m *Modbus) split(d *device, r request) []request {
+	var parts []request
+	for _, pi := range r.points {
+		p := d.polled[pi]
+		parts = append(parts, request{area: p.area, start: p.addr, count: p.count(), points: []int{pi}})
+	}
+	var reqs []request
+	for _, q := range d.reqs {
+		if q.area == r.area && q.start == r.start && q.count == r.count {
+			reqs = append(reqs, parts...)
+		} else {
+			reqs = append(reqs, q)
+		}
+	}
+	d.reqs = reqs
+	return parts
+}
+
+// slaveSilent tells the failures that mean the slave is not there (as
+// opposed to a slave that answers with an exception): timeouts, a gateway
+// saying its target did not respond, a connection that cannot be opened.
+func slaveSilent(err error) bool {
+	return errors.Is(err, mb.ErrRequestTimedOut) || errors.Is(err, mb.ErrGWTargetFailedToRespond) ||
+		errors.Is(err, mb.ErrGWPathUnavailable) || errors.Is(err, errConnDown) || isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// isException reports a Modbus exception response: the slave answered, the
+// link is fine.
+func isException(err error) bool {
+	switch {
+	case errors.Is(err, mb.ErrIllegalFunction), errors.Is(err, mb.ErrIllegalDataAddress),
+		errors.Is(err, mb.ErrIllegalDataValue), errors.Is(err, mb.ErrServerDeviceFailure),
+		errors.Is(err, mb.ErrAcknowledge), errors.Is(err, mb.ErrServerDeviceBusy),
+		errors.Is(err, mb.ErrMemoryParityError), errors.Is(err, mb.ErrGWPathUnavailable),
+		errors.Is(err, mb.ErrGWTargetFailedToRespond):
+		return true
+	}
+	return false
+}
+
+// retryable: worth asking again (the slave may answer next time).
+func retryable(err error) bool {
+	if errors.Is(err, errConnDown) {
+		return false
+	}
+	if isException(err) {
+		return errors.Is(err, mb.ErrServerDeviceBusy) || errors.Is(err, mb.ErrGWTargetFailedToRespond) ||
+			errors.Is(err, mb.ErrAcknowledge)
+	}
+	return true
+}
+
+var errConnDown = errors.New("connection down")
+
+// read runs one read request with retries: registers come back as wire
+// bytes, bits as bools.
+func (m *Modbus) read(ctx context.Context, unit uint8, r request, retries int) (regs []byte, bits []bool, err error) {
+	for attempt := 0; attempt <= retries; attempt++ {
+		err = m.do(ctx, unit, func(c *mb.ModbusClient) error {
+			var e error
+			switch r.area {
+			case areaCoil:
+				bits, e = c.ReadCoils(uint16(r.start), uint16(r.count))
+			case areaDiscrete:
+				bits, e = c.ReadDiscreteInputs(uint16(r.start), uint16(r.count))
+			case areaHolding:
+				regs, e = c.ReadRawBytes(uint16(r.start), uint16(2*r.count), mb.HOLDING_REGISTER)
+			case areaInput:
+				regs, e = c.ReadRawBytes(uint16(r.start), uint16(2*r.count), mb.INPUT_REGISTER)
+			}
+			return e
+		})
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return regs, bits, err
+		}
+	}
+	return nil, nil, err
+}
+
+// do runs one request on the connection, opening it when needed, pacing
+// requests as configured, and closing it when the stream can no longer be
+// trusted. Callers hold m.bus.
+func (m *Modbus) do(ctx context.Context, unit uint8, fn func(c *mb.ModbusClient) error) error {
+	if err := m.ensureOpen(ctx); err != nil {
+		return err
+	}
+	if p := m.set.pauseBetweenRequests; p > 0 {
+		if err := sleep(ctx, time.Until(m.lastReq.Add(p))); err != nil {
+			return err
+		}
+	}
+	_ = m.client.SetUnitId(unit)
+	err := fn(m.client)
+	m.lastReq = time.Now()
+	m.stats.add(func(s *stats) {
+		s.requests++
+		if err != nil {
+			s.requestErrors++
+			s.lastErr = err.Error()
+			if slaveSilent(err) && !isException(err) {
+				s.timeouts++
+			}
+		}
+	})
+	if err != nil && m.confused(err) {
+		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
+		m.closeConn()
+	}
+	return err
+}
+
+// confused tells whether after err the byte stream can no longer be
+// trusted, so that the connection must be closed and opened again. On a
+// stream transport (TCP, TLS, RTU over TCP) a timeout may leave a late
+// answer in flight, and garbage, a wrong transaction or unit id, or a
+// broken socket all mean the two ends disagree. On a serial line a timeout
+// is only a silent slave, and the library already flushes the line after a
+// bad frame: only an I/O error (a port that went away) reopens it.
+func (m *Modbus) confused(err error) bool {
+	if isException(err) {
+		return false
+	}
+	if m.set.scheme == "rtu" {
+		return !errors.Is(err, mb.ErrRequestTimedOut) && !errors.Is(err, mb.ErrBadCRC) &&
+			!errors.Is(err, mb.ErrShortFrame) && !errors.Is(err, mb.ErrProtocolError) &&
+			!errors.Is(err, mb.ErrBadUnitId) && !isTimeout(err)
+	}
+	return true
+}
+
+// ensureOpen opens the connection unless it is open, backing off after
+// failures so that an unreachable device does not stall every poll.
+func (m *Modbus) ensureOpen(ctx context.Context) error {
+	if m.open {
+		return nil
+	}
+	if m.connFails > 0 && time.Now().Before(m.connRetryAt) {
+		return fmt.Errorf("%w: %s (next attempt in %s)", errConnDown, m.set.url, time.Until(m.connRetryAt).Round(time.Millisecond))
+	}
+	if err := m.client.Open(); err != nil {
+		m.connFails++
+		wait := max(min(m.tick<<min(m.connFails-1, 16), m.set.maxBackoff), m.tick)
+		m.connRetryAt = time.Now().Add(wait)
+		m.stats.add(func(s *stats) { s.connectErrors++; s.lastErr = err.Error(); s.lastConnFailed = true })
+		if m.connFails == 1 {
+			slog.Warn("modbus: cannot connect", "url", m.set.url, "error", err)
+		}
+		return fmt.Errorf("%w: %s: %v", errConnDown, m.set.url, err)
+	}
+	if m.connFails > 0 {
+		slog.Info("modbus: connected again", "url", m.set.url, "after_failures", m.connFails)
+	}
+	m.open, m.connFails = true, 0
+	m.stats.add(func(s *stats) { s.reconnects++; s.lastConnFailed = false })
+	m.lastReq = time.Time{}
+	if err := sleep(ctx, m.set.pauseAfterConnect); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *Modbus) closeConn() {
+	if m.open && m.client != nil {
+		_ = m.client.Close()
+	}
+	m.open = false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Write sets points: coils with FC5 (FC15 with write_multiple), registers
+// with FC6 for one register and FC16 for more (or always, with
+// write_multiple). Values are encoded by type and byte order after undoing
+// scale and offset; values the type cannot hold are refused. The device is
+// read at the next Gather, so the server sees the new value.
+func (m *Modbus) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.WriteResult, error) {
+	res := make([]sdk.WriteResult, len(reqs))
+	m.bus.Lock()
+	defer m.bus.Unlock()
+	for i, r := range reqs {
+		full := r.Device + "." + r.Name
+		d, ok := m.byName[r.Device]
+		var p *point
+		if ok {
+			p, ok = d.byName[r.Name]
+		}
+		if !ok {
+			res[i].Error = fmt.Sprintf("point %s: no such point on this modbus input", full)
+			continue
+		}
+		if !p.access.Subscribes() {
+			res[i].Error = fmt.Sprintf("point %s is read-only (access=%s)", full, p.access)
+			continue
+		}
+		err := m.writePoint(ctx, d, p, r.Value)
+		m.stats.add(func(s *stats) {
+			s.writes++
+			if err != nil {
+				s.wrErrs++
+			}
+		})
+		if err != nil {
+			res[i].Error = fmt.Sprintf("point %s: %v", full, err)
+			continue
+		}
+		d.forceDue = true
+	}
+	return res, nil
+}
+
+func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Value) error {
+	retry := func(fn func(c *mb.ModbusClient) error) error {
+		var err error
+		for attempt := 0; attempt <= m.set.retries; attempt++ {
+			if err = m.do(ctx, d.unit, fn); err == nil || !retryable(err) || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s %d on unit %d: %w", p.area, p.addr, d.unit, err)
+		}
+		return nil
+	}
+	addr := uint16(p.addr)
+	switch {
+	case p.area == areaCoil:
+		b, err := toBool(v)
+		if err != nil {
+			return err
+		}
+		if m.set.writeMultiple {
+			return retry(func(c *mb.ModbusClient) error { return c.WriteCoils(addr, []bool{b}) })
+		}
+		return retry(func(c *mb.ModbusClient) error { return c.WriteCoil(addr, b) })
+	case p.typ == tBool && p.bit >= 0:
+		// One bit of a register: read, change the bit, write back. Not
+		// atomic against the device's own changes to the other bits.
+		b, err := toBool(v)
+		if err != nil {
+			return err
+		}
+		var reg uint16
+		if err := retry(func(c *mb.ModbusClient) error {
+			var e error
+			reg, e = c.ReadRegister(addr, mb.HOLDING_REGISTER)
+			return e
+		}); err != nil {
+			return err
+		}
+		if b {
+			reg |= 1 << p.bit
+		} else {
+			reg &^= 1 << p.bit
+		}
+		return m.writeRegs(retry, addr, binary.BigEndian.AppendUint16(nil, reg))
+	}
+	wire, err := p.encodeRegisters(v)
+	if err != nil {
+		return err
+	}
+	return m.writeRegs(retry, addr, wire)
+}
+
+func (m *Modbus) writeRegs(retry func(func(c *mb.ModbusClient) error) error, addr uint16, wire []byte) error {
+	if len(wire) == 2 && !m.set.writeMultiple {
+		return retry(func(c *mb.ModbusClient) error { return c.WriteRegister(addr, binary.BigEndian.Uint16(wire)) })
+	}
+	return retry(func(c *mb.ModbusClient) error { return c.WriteRawBytes(addr, wire) })
+}
+
+// Health says whether the connection is up and counts requests, errors and
+// reconnects for /metrics.
+func (m *Modbus) Health(context.Context) (sdk.Health, error) {
+	m.stats.mu.Lock()
+	defer m.stats.mu.Unlock()
+	h := sdk.Health{OK: true, Counters: map[string]uint64{
+		"requests": m.stats.requests, "request_errors": m.stats.requestErrors, "timeouts": m.stats.timeouts,
+		"connects": m.stats.reconnects, "connect_errors": m.stats.connectErrors,
+		"writes": m.stats.writes, "write_errors": m.stats.wrErrs,
+	}}
+	// Counters are kept apart from the bus lock, which a poll may hold for
+	// a whole timeout: health answers at once. A connection closed after a
+	// confused answer is reopened at the next request, so only a failed
+	// attempt to connect makes the input unwell.
+	if m.stats.lastConnFailed {
+		h.OK, h.Reason = false, fmt.Sprintf("cannot connect to %s: %s", m.set.url, m.stats.lastErr)
+	}
+	return h, nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -213,7 +214,7 @@ func (c *codec) decodeRegisters(wire []byte) (sdk.Value, error) {
 	case tUint64:
 		v = sdk.Uint(binary.BigEndian.Uint64(be[:]))
 	case tFloat32:
-		v = sdk.Float(float64(math.Float32frombits(binary.BigEndian.Uint32(be[:]))))
+		v = sdk.Float(widen32(math.Float32frombits(binary.BigEndian.Uint32(be[:]))))
 	case tFloat64:
 		v = sdk.Float(math.Float64frombits(binary.BigEndian.Uint64(be[:])))
 	default:
@@ -399,4 +400,19 @@ func (c *codec) toInteger(v sdk.Value) (uint64, error) {
 		return uint64(int64(r)), nil
 	}
 	return uint64(r), nil
+}
+
+// widen32 turns a float32 into the float64 with the same shortest decimal
+// form: a device's 22.001081 must be reported as 22.001081, not as the
+// 22.001081466674805 a plain conversion exposes.
+func widen32(f float32) float64 {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) || f == 0 {
+		return float64(f)
+	}
+	var buf [32]byte
+	d, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
+	if err != nil {
+		return float64(f)
+	}
+	return d
 }

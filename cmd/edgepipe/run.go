@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/monitor"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -101,6 +102,15 @@ func runRun(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	a.Start()
+	if cfg.Agent.HTTPListen != "" {
+		mon, err := monitor.Start(cfg.Agent.HTTPListen, a, log)
+		if err != nil {
+			log.Error("cannot serve /healthz and /metrics", "listen", cfg.Agent.HTTPListen, "err", err)
+		} else {
+			defer mon.Close()
+			log.Info("serving /healthz and /metrics", "listen", mon.Addr())
+		}
+	}
 	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", version)
 	for {
 		var next *config.Config

@@ -14,6 +14,7 @@ type counters struct {
 type Stats struct {
 	Gathered     uint64
 	GatherErrors uint64
+	Reported     uint64
 	Dropped      uint64
 	Messages     uint64
 	Plugins      []PluginStats
@@ -45,7 +46,7 @@ func (a *Agent) Stats() Stats {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	s := Stats{Gathered: a.stats.gathered.Load(), GatherErrors: a.stats.gatherErrors.Load(),
-		Dropped: a.stats.dropped.Load(), Messages: a.stats.messages.Load()}
+		Reported: a.stats.reported.Load(), Dropped: a.stats.dropped.Load(), Messages: a.stats.messages.Load()}
 	add := func(in *instance) *PluginStats {
 		ps := PluginStats{ID: in.cfg.ID, Kind: string(in.cfg.Kind), Isolated: in.sup != nil, Restarts: in.restarts(),
 			Errors: in.errors.Load(), Gathered: in.gathered.Load(), Published: in.published.Load()}

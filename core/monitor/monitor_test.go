@@ -1,0 +1,165 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+
+	"github.com/edgepipe/edgepipe/core/agent"
+	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/internal/testbroker"
+	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
+	_ "github.com/edgepipe/edgepipe/plugins/outputs/mqtt"
+	_ "github.com/edgepipe/edgepipe/plugins/processors/template"
+)
+
+func startGateway(t *testing.T, url, password string) *Server {
+	t.Helper()
+	doc := fmt.Sprintf(`[agent]
+device_id = "GW-MON"
+data_dir = %q
+[[inputs.synthetic]]
+points = 5
+interval = "20ms"
+[[outputs.mqtt]]
+alias = "cloud"
+servers = [%q]
+username = "gw"
+password = %q
+max_reconnect_interval = "200ms"
+buffer = "memory"
+`, t.TempDir(), url, password)
+	cfg, err := config.Parse("mon.toml", []byte(doc), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := agent.New(cfg, agent.Options{})
+	if err := a.Open(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		a.Stop(ctx)
+	})
+	s, err := Start("127.0.0.1:0", a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitHealthz polls /healthz until it answers code.
+func waitHealthz(t *testing.T, s *Server, code int) agent.Health {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, body := get(t, "http://"+s.Addr()+"/healthz")
+		if c == code {
+			var h agent.Health
+			if err := json.Unmarshal([]byte(body), &h); err != nil {
+				t.Fatalf("healthz body %q: %v", body, err)
+			}
+			return h
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz answers %d, want %d: %s", c, code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestHealthzNamesTheRefusedLogin(t *testing.T) {
+	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
+	s := startGateway(t, b.URL(), "wrong-secret-123")
+	h := waitHealthz(t, s, http.StatusServiceUnavailable)
+	var out *agent.PluginHealth
+	for i := range h.Plugins {
+		if h.Plugins[i].ID == "cloud" {
+			out = &h.Plugins[i]
+		}
+	}
+	if out == nil || out.OK || !strings.Contains(strings.ToLower(out.Reason), "not authorized") && !strings.Contains(strings.ToLower(out.Reason), "bad user name or password") {
+		t.Fatalf("output health %+v", out)
+	}
+	if out.QueueDepth == nil || *out.QueueDepth == 0 {
+		t.Fatalf("the queue of a refused output should be filling: %+v", out)
+	}
+	_, body := get(t, "http://"+s.Addr()+"/healthz")
+	if strings.Contains(body, "wrong-secret-123") {
+		t.Fatal("the password leaked into /healthz")
+	}
+}
+
+func TestHealthzOKAndMetricsMove(t *testing.T) {
+	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
+	s := startGateway(t, b.URL(), "right")
+	waitHealthz(t, s, http.StatusOK)
+	scrape := func() map[string]*dto.MetricFamily {
+		_, body := get(t, "http://"+s.Addr()+"/metrics")
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("metrics do not parse: %v", err)
+		}
+		return fams
+	}
+	value := func(fams map[string]*dto.MetricFamily, name, plugin string) float64 {
+		f := fams[name]
+		if f == nil {
+			t.Fatalf("no metric %s", name)
+		}
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "plugin" && l.GetValue() == plugin {
+					if m.Counter != nil {
+						return m.Counter.GetValue()
+					}
+					return m.Gauge.GetValue()
+				}
+			}
+		}
+		t.Fatalf("no %s for plugin %s", name, plugin)
+		return 0
+	}
+	first := scrape()
+	g0, p0 := value(first, "edgepipe_points_gathered_total", "inputs.synthetic#1"), value(first, "edgepipe_messages_published_total", "cloud")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		next := scrape()
+		g1, p1 := value(next, "edgepipe_points_gathered_total", "inputs.synthetic#1"), value(next, "edgepipe_messages_published_total", "cloud")
+		if g1 > g0 && p1 > p0 {
+			if value(next, "edgepipe_plugin_up", "cloud") != 1 {
+				t.Fatal("connected output not up")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters did not move: gathered %v -> %v, published %v -> %v", g0, g1, p0, p1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/internal/testbroker"
-	"github.com/edgepipe/edgepipe/plugins/sdk"
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/mqtt"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
 // The command path end to end: a real broker, the MQTT output receiving
@@ -55,7 +55,9 @@ buffer = "memory"
 	}()
 	waitFor(t, "the output to connect", func() bool { return a.Health(context.Background()).OK })
 	// The subscription is made right after connecting; wait for it.
-	waitFor(t, "the command subscription", func() bool { return len(b.Server().Topics.Subscribers("Topic/flexem/fbox/GW-CMD/data/write").Subscriptions) > 0 })
+	waitFor(t, "the command subscription", func() bool {
+		return len(b.Server().Topics.Subscribers("Topic/flexem/fbox/GW-CMD/data/write").Subscriptions) > 0
+	})
 
 	pub := func(topic, payload string) {
 		testbroker.PublishOnce(t, b.URL(), testbroker.ClientOptions{}, "Topic/flexem/fbox/GW-CMD/"+topic, []byte(payload), false)

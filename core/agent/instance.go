@@ -22,7 +22,8 @@ type instance struct {
 	impl     sdk.Plugin
 	sup      *isolate.Supervised // nil when in-process
 	state    sdk.State
-	flush    func() error // persists state changes; nil when not persisted
+	save     func() error // persists state changes, paced; nil when not persisted
+	flush    func() error // persists pending state changes now
 	caps     sdk.Caps
 	points   []sdk.PointSchema
 	interval time.Duration
@@ -45,7 +46,7 @@ func (a *Agent) open(ctx context.Context, p *config.Plugin, registry []sdk.Point
 		if err != nil {
 			return nil, err
 		}
-		in.state, in.flush = st, st.Flush
+		in.state, in.save, in.flush = st, st.Save, st.Flush
 	}
 	isolated := p.Isolated
 	if a.opts.Isolation != nil && !p.External() {
@@ -122,18 +123,23 @@ func placeErrors(p *config.Plugin, err error) error {
 	return ces
 }
 
+// persist saves state changes made by the last call (paced, see
+// statestore.File).
 func (in *instance) persist() error {
-	if in.flush == nil {
+	if in.save == nil {
 		return nil
 	}
-	return in.flush()
+	return in.save()
 }
 
 func (in *instance) close(ctx context.Context) {
 	if err := in.impl.Close(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		in.log.Warn("close", "err", err)
 	}
-	if err := in.persist(); err != nil {
+	if in.flush == nil {
+		return
+	}
+	if err := in.flush(); err != nil {
 		in.log.Warn("saving plugin state failed", "err", err)
 	}
 }

@@ -107,8 +107,13 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 	return out, nil
 }
 
-func (s *grpcServer) Close(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
-	return &pb.Empty{}, toStatus(s.impl.Close(ctx))
+// Close closes the plugin and sends home what it saved to its state while
+// closing (a deadband flushing its last values).
+func (s *grpcServer) Close(ctx context.Context, _ *pb.Empty) (*pb.StateResponse, error) {
+	if err := s.impl.Close(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.StateResponse{State: s.changes()}, nil
 }
 
 func (s *grpcServer) Gather(ctx context.Context, _ *pb.Empty) (*pb.FrameResponse, error) {
@@ -326,8 +331,12 @@ func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 }
 
 func (c *GRPCClient) Close(ctx context.Context) error {
-	_, err := c.c.Close(ctx, &pb.Empty{})
-	return fromStatus(err)
+	resp, err := c.c.Close(ctx, &pb.Empty{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	return nil
 }
 
 func (c *GRPCClient) Gather(ctx context.Context) (*Frame, error) {

@@ -1643,10 +1643,10 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\bcounters\x18\x03 \x03(\v20.edgepipe.plugin.v1.HealthResponse.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\x9c\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xa4\x05\n" +
 	"\x06Plugin\x12I\n" +
-	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12=\n" +
-	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a\x19.edgepipe.plugin.v1.Empty\x12F\n" +
+	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12E\n" +
+	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.StateResponse\x12F\n" +
 	"\x06Gather\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.FrameResponse\x12H\n" +
 	"\x06Stream\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.FrameResponse0\x01\x12G\n" +
 	"\aProcess\x12\x19.edgepipe.plugin.v1.Frame\x1a!.edgepipe.plugin.v1.FrameResponse\x12P\n" +
@@ -1725,7 +1725,7 @@ var file_edgepipe_proto_depIdxs = []int32{
 	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
 	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
 	13, // 29: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	0,  // 30: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.Empty
+	16, // 30: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
 	14, // 31: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
 	14, // 32: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
 	14, // 33: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse

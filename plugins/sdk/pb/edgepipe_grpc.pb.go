@@ -48,7 +48,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PluginClient interface {
 	Init(ctx context.Context, in *InitRequest, opts ...grpc.CallOption) (*InitResponse, error)
-	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StateResponse, error)
 	Gather(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*FrameResponse, error)
 	Stream(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FrameResponse], error)
 	Process(ctx context.Context, in *Frame, opts ...grpc.CallOption) (*FrameResponse, error)
@@ -76,9 +76,9 @@ func (c *pluginClient) Init(ctx context.Context, in *InitRequest, opts ...grpc.C
 	return out, nil
 }
 
-func (c *pluginClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
+func (c *pluginClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
+	out := new(StateResponse)
 	err := c.cc.Invoke(ctx, Plugin_Close_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func (c *pluginClient) Health(ctx context.Context, in *Empty, opts ...grpc.CallO
 // for forward compatibility.
 type PluginServer interface {
 	Init(context.Context, *InitRequest) (*InitResponse, error)
-	Close(context.Context, *Empty) (*Empty, error)
+	Close(context.Context, *Empty) (*StateResponse, error)
 	Gather(context.Context, *Empty) (*FrameResponse, error)
 	Stream(*Empty, grpc.ServerStreamingServer[FrameResponse]) error
 	Process(context.Context, *Frame) (*FrameResponse, error)
@@ -200,7 +200,7 @@ type UnimplementedPluginServer struct{}
 func (UnimplementedPluginServer) Init(context.Context, *InitRequest) (*InitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Init not implemented")
 }
-func (UnimplementedPluginServer) Close(context.Context, *Empty) (*Empty, error) {
+func (UnimplementedPluginServer) Close(context.Context, *Empty) (*StateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
 }
 func (UnimplementedPluginServer) Gather(context.Context, *Empty) (*FrameResponse, error) {

@@ -60,6 +60,7 @@ type Deadband struct {
 	now func() time.Time
 
 	state   sdk.State
+	savedAt int64 // ms of the last persist
 	devices map[string]*device
 	dirty   []*device // devices with state to persist after this call
 	enc     []byte    // reused encoding buffer
@@ -152,8 +153,13 @@ func (d *Deadband) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespo
 	return &sdk.InitResponse{}, nil
 }
 
-// Close has nothing to release: state is written as it changes.
-func (d *Deadband) Close(context.Context) error { return nil }
+// Close saves what was reported since the last save.
+func (d *Deadband) Close(context.Context) error {
+	if d.state != nil {
+		d.persist()
+	}
+	return nil
+}
 
 // Process removes the readings that need no report, in place. It allocates
 // nothing per point once every point has been seen (see BenchmarkProcess).
@@ -195,7 +201,10 @@ func (d *Deadband) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) 
 	}
 	clear(f.Batches[nb:])
 	f.Batches = f.Batches[:nb]
-	d.persist()
+	if now-d.savedAt >= persistEveryMs || now < d.savedAt {
+		d.persist()
+		d.savedAt = now
+	}
 	return f, nil
 }
 

@@ -414,8 +414,39 @@ func TestStateWrittenOnlyForReportedShards(t *testing.T) {
 		t.Fatalf("nothing reported, but %d keys written", len(ch))
 	}
 	process(t, p, f(shardSize+3))
+	if ch := st.TakeChanges(); len(ch) != 0 {
+		t.Fatalf("saved again within a second: %v", keys(ch))
+	}
+	clk.Add(time.Second)
+	process(t, p, f(-1))
 	if ch := st.TakeChanges(); len(ch) != 1 || ch["v1/d/1"] == nil {
-		t.Fatalf("one point of shard 1 reported, keys written: %v", keys(ch))
+		t.Fatalf("one point of shard 1 reported, keys written a second later: %v", keys(ch))
+	}
+}
+
+func TestCloseSavesWhatIsPending(t *testing.T) {
+	clk := newClock()
+	st := sdk.NewMemState(nil)
+	req := sdktest.Request("absolute = 1.0")
+	req.State = st
+	p := factory(clk)()
+	if _, err := p.Init(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	one := func(v float64) *sdk.Frame {
+		return &sdk.Frame{Batches: []sdk.Batch{{Device: "d", Points: []sdk.Point{{Name: "x", Value: F(v)}}}}}
+	}
+	process(t, p, one(0))
+	st.TakeChanges()
+	process(t, p, one(5)) // reported, not yet saved
+	if ch := st.TakeChanges(); len(ch) != 0 {
+		t.Fatalf("saved within a second: %v", keys(ch))
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ch := st.TakeChanges(); len(ch) != 1 {
+		t.Fatalf("Close saved %v", keys(ch))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgepipe/edgepipe/core/isolate"
+	"github.com/edgepipe/edgepipe/internal/testbroker"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -126,5 +127,33 @@ func TestEverySampleConfigIsValid(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	if code, _, stderr := run(t, "fly"); code != 2 || !strings.Contains(stderr, `unknown command "fly"`) {
 		t.Fatalf("%d %s", code, stderr)
+	}
+}
+
+// The example site configuration in etc/ must check, with its TLS files in
+// place and its password in the environment.
+func TestSiteExampleConfigChecks(t *testing.T) {
+	doc, err := os.ReadFile("../../etc/edgepipe.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := testbroker.NewCA(t, "site")
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer("/etc/edgepipe/tls/", dir+"/", "/var/lib/edgepipe", t.TempDir()).Replace(string(doc))
+	t.Setenv("MQTT_PASSWORD", "s3cret-site-password")
+	code, stdout, stderr := run(t, "check", "--config", writeConfig(t, text))
+	if code != 0 {
+		t.Fatalf("etc/edgepipe.toml does not check:\n%s%s", stdout, stderr)
+	}
+	for _, want := range []string{"boiler.setpoint", "pubsub", "meter2.energy", "customer"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	if strings.Contains(stdout+stderr, "s3cret-site-password") {
+		t.Fatal("check printed the password")
 	}
 }

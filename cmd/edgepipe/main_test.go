@@ -157,3 +157,18 @@ func TestSiteExampleConfigChecks(t *testing.T) {
 		t.Fatal("check printed the password")
 	}
 }
+
+// Every built-in has a README whose configuration block is its sample.
+func TestEveryPluginReadmeShowsItsSample(t *testing.T) {
+	for _, r := range sdk.Registered("") {
+		path := filepath.Join("..", "..", "plugins", string(r.Kind), r.Name, "README.md")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%s: %v", r.FullName(), err)
+			continue
+		}
+		if !strings.Contains(string(b), strings.TrimSpace(r.SampleConfig)) {
+			t.Errorf("%s: README.md does not show sample.conf as it is", r.FullName())
+		}
+	}
+}

@@ -25,6 +25,10 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
+// processTimeout bounds one frame's trip through the processors: a hung
+// (or endlessly restarting) processor costs that frame, not the pipeline.
+const processTimeout = 30 * time.Second
+
 // DefaultTemplate is the processor appended to a chain that has no
 // template, so that points become the messages of SPEC section 4.
 const DefaultTemplate = "processors.template"
@@ -66,7 +70,11 @@ type Agent struct {
 	cancel  context.CancelFunc
 	inputWG sync.WaitGroup
 	procWG  sync.WaitGroup
-	outWG   sync.WaitGroup
+	// procCtx bounds the processors' calls; cancelled only when a stopping
+	// pipeline's processors do not finish in time (a hung plugin).
+	procCtx    context.Context
+	procCancel context.CancelFunc
+	outWG      sync.WaitGroup
 	stats   counters
 }
 
@@ -167,6 +175,7 @@ func (a *Agent) Start() {
 			go a.pollLoop(ctx, in)
 		}
 	}
+	a.procCtx, a.procCancel = context.WithCancel(context.Background())
 	a.procWG.Add(1)
 	go a.processLoop()
 	for _, o := range a.outputs {
@@ -184,7 +193,19 @@ func (a *Agent) pause(ctx context.Context) {
 	a.cancel()
 	a.inputWG.Wait()
 	close(a.frames)
-	a.procWG.Wait()
+	done := make(chan struct{})
+	go func() {
+		a.procWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(processTimeout):
+		a.log.Warn("processors did not finish the frames they hold; abandoning them")
+		a.procCancel()
+		<-done
+	}
+	a.procCancel()
 	for _, o := range a.outputs {
 		o.drain(ctx)
 	}
@@ -327,9 +348,10 @@ func (a *Agent) accept(ctx context.Context, in *instance, f *sdk.Frame) {
 // goroutine: processors see frames one at a time and need no locking.
 func (a *Agent) processLoop() {
 	defer a.procWG.Done()
-	ctx := context.Background()
 	for f := range a.frames {
+		ctx, cancel := context.WithTimeout(a.procCtx, processTimeout)
 		msgs, err := a.process(ctx, f)
+		cancel()
 		if err != nil {
 			continue
 		}

@@ -207,7 +207,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		switch {
 		case h.Parts[0] == "agent" && len(h.Parts) == 1 && !h.Array:
 			sawAgent = true
-			text := section(lines, h.Line, end, h, i, hs[i+1:j], 1)
+			text := section(lines, h.Line, end, hs[i+1:j], 1)
 			if _, err := sdk.DecodeConfig(&sdk.InitRequest{Config: text, File: file, Line: h.Line}, &cfg.Agent); err != nil {
 				errs = append(errs, prefixed(sdk.AsConfigErrors(err), "agent")...)
 			}
@@ -289,7 +289,7 @@ func prefixed(errs sdk.ConfigErrors, prefix string) sdk.ConfigErrors {
 // section returns lines [start, end) of the file as the plugin's text: the
 // header blanked and sub-table headers stripped of their first `strip`
 // parts, so that line 1 of the text is line start of the file.
-func section(lines [][]byte, start, end int, h tomlscan.Header, _ int, subs []tomlscan.Header, strip int) []byte {
+func section(lines [][]byte, start, end int, subs []tomlscan.Header, strip int) []byte {
 	out := make([][]byte, 0, end-start)
 	for l := start; l < end && l-1 < len(lines); l++ {
 		out = append(out, lines[l-1])
@@ -335,7 +335,7 @@ func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Head
 	p := &Plugin{Kind: sdk.PluginKind(h.Parts[0]), Name: h.Parts[1], File: file, Line: h.Line}
 	counts[p.FullName()]++
 	p.ID = fmt.Sprintf("%s#%d", p.FullName(), counts[p.FullName()])
-	text := section(lines, h.Line, end, h, 0, subs, 2)
+	text := section(lines, h.Line, end, subs, 2)
 	var errs sdk.ConfigErrors
 	if !p.External() {
 		if _, ok := sdk.Lookup(p.FullName()); !ok {

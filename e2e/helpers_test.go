@@ -25,10 +25,11 @@ type broker interface {
 }
 
 // newBroker is mosquitto (a separate process, as in the field) when it is
-// installed, mochi in the test's process otherwise.
+// installed, mochi in the test's process otherwise or when
+// EDGEPIPE_E2E_BROKER=mochi.
 func newBroker(t *testing.T) broker {
 	t.Helper()
-	if testbroker.MosquittoPath() != "" {
+	if testbroker.MosquittoPath() != "" && os.Getenv("EDGEPIPE_E2E_BROKER") != "mochi" {
 		return &mosquittoBroker{Mosquitto: testbroker.StartMosquitto(t, testbroker.MosquittoOptions{})}
 	}
 	t.Log("mosquitto not installed: using the in-process mochi broker")

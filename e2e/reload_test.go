@@ -105,21 +105,33 @@ colour = "blue"
 	// is taken ...
 	type reply struct {
 		Command string `json:"command"`
+		TS      int64  `json:"ts"`
 		OK      bool   `json:"ok"`
 		Error   string `json:"error"`
 	}
-	reboot := func(n int) reply {
+	// reboot sends the command and returns the reply stamped after it
+	// (replies travel at QoS 1 through the queue: an earlier one may come
+	// again).
+	reboot := func() reply {
 		t.Helper()
+		sent := time.Now().UnixMilli()
 		testbroker.PublishOnce(t, b.URL(), testbroker.ClientOptions{}, prefix+id+"/system/Reboot", []byte(`{}`), false)
-		m := replies.WaitCount(t, n, 20*time.Second)
 		var r reply
-		if err := json.Unmarshal(m[n-1].Payload, &r); err != nil {
-			t.Fatalf("reply is not JSON: %s", m[n-1].Payload)
-		}
+		replies.Wait(t, 20*time.Second, "the reply to Reboot", func(m []testbroker.Received) bool {
+			for _, x := range m {
+				if err := json.Unmarshal(x.Payload, &r); err != nil {
+					t.Fatalf("reply is not JSON: %s", x.Payload)
+				}
+				if r.TS >= sent {
+					return true
+				}
+			}
+			return false
+		})
 		return r
 	}
 	write(base)
-	if r := reboot(1); !r.OK || r.Command != "Reboot" {
+	if r := reboot(); !r.OK || r.Command != "Reboot" {
 		t.Fatalf("Reboot with a good file: %+v", r)
 	}
 	g.waitLog("configuration reloaded", 2, 20*time.Second)
@@ -128,7 +140,7 @@ colour = "blue"
 	}
 	// ... a broken one is refused with the reason, and the gateway goes on.
 	write(base + broken)
-	r := reboot(2)
+	r := reboot()
 	if r.OK || !strings.Contains(r.Error, "colour") {
 		t.Fatalf("Reboot with a broken file: want ok false naming the mistake, got %+v", r)
 	}

@@ -150,6 +150,9 @@ colour = "blue"
 		return maxOf(counterValues(t, m, "ctr")) >= top+5
 	})
 	g.stop()
+	for _, m := range replies.Messages() {
+		t.Logf("system/reply: %s", m.Payload)
+	}
 	checkContinuous(t, "counter at the end", counterValues(t, data.Messages(), "ctr"))
 }
 

@@ -95,9 +95,11 @@ func Load(path string) (*Config, error) {
 // writes a literal ${X}.
 var envRE = regexp.MustCompile(`\$?\$\{([A-Z_][A-Z0-9_]*)\}`)
 
-// substituteEnv replaces ${VAR} line by line, so line numbers hold.
-func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, sdk.ConfigErrors) {
+// substituteEnv replaces ${VAR} line by line, so line numbers hold. It
+// also returns, by 1-based line, the variables substituted there.
+func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, map[int][]string, sdk.ConfigErrors) {
 	var errs sdk.ConfigErrors
+	substituted := map[int][]string{}
 	lines := bytes.Split(data, []byte("\n"))
 	multi := ""
 	for i, line := range lines {
@@ -115,11 +117,12 @@ func substituteEnv(file string, data []byte, lookup func(string) (string, bool))
 				errs = append(errs, sdk.ConfigError{File: file, Line: i + 1, Msg: fmt.Sprintf("environment variable %s is not set", name)})
 				return m
 			}
+			substituted[i+1] = append(substituted[i+1], name)
 			return []byte(escapeTOML(v))
 		})
 		lines[i] = append(code, line[cut:]...)
 	}
-	return bytes.Join(lines, []byte("\n")), errs
+	return bytes.Join(lines, []byte("\n")), substituted, errs
 }
 
 // commentStart returns where a line's comment begins (len(line) if none),
@@ -165,7 +168,7 @@ func escapeTOML(v string) string {
 
 // Parse parses configuration text; file names it in errors.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	data, errs := substituteEnv(file, data, lookupEnv)
+	data, substituted, errs := substituteEnv(file, data, lookupEnv)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -175,6 +178,12 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			ce.Line, ce.Msg = pe.Position.Line, pe.Message
+		}
+		if names := substituted[ce.Line]; len(names) > 0 {
+			// The parser quotes the text it choked on, which here may be
+			// (part of) a substituted value: a password.
+			ce.Msg = "TOML syntax error in a line with ${" + strings.Join(names, "}, ${") +
+				"} substituted (message withheld: it would show the value); a substituted value belongs inside quotes: \"${VAR}\""
 		}
 		return nil, sdk.ConfigErrors{ce}
 	}

@@ -122,6 +122,14 @@ func TestSyntaxErrorHasLine(t *testing.T) {
 	}
 }
 
+func TestSyntaxErrorDoesNotQuoteSubstitutedValue(t *testing.T) {
+	doc := "[agent]\ndevice_id = \"x\"\npassword = ${PW}\n"
+	_, err := Parse("gw.toml", []byte(doc), env(map[string]string{"PW": "hunter2"}))
+	if err == nil || strings.Contains(err.Error(), "hunt") || !strings.Contains(err.Error(), "gw.toml:3: ") {
+		t.Fatalf("want a syntax error at line 3 without the value, got %v", err)
+	}
+}
+
 func TestExternalPluginConfig(t *testing.T) {
 	doc := `[agent]
 device_id = "x"

@@ -274,15 +274,15 @@ func (a *Agent) pollLoop(ctx context.Context, in *instance) {
 		gctx, cancel := context.WithTimeout(ctx, timeout)
 		f, err := in.impl.(sdk.Input).Gather(gctx)
 		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
+		switch {
+		case err == nil:
+			// Even when the pipeline is stopping: a poll that was read is
+			// reported, never thrown away (a reload must not lose one).
+			a.accept(in, f)
+		case ctx.Err() == nil:
 			in.errors.Add(1)
 			a.stats.gatherErrors.Add(1)
 			in.log.Warn("gather failed", "err", err)
-		} else {
-			a.accept(ctx, in, f)
 		}
 		select {
 		case <-ctx.Done():
@@ -298,7 +298,7 @@ func (a *Agent) streamLoop(ctx context.Context, in *instance) {
 	defer a.inputWG.Done()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := in.impl.(sdk.StreamingInput).Stream(ctx, func(f *sdk.Frame) { a.accept(ctx, in, f) })
+		err := in.impl.(sdk.StreamingInput).Stream(ctx, func(f *sdk.Frame) { a.accept(in, f) })
 		if ctx.Err() != nil {
 			return
 		}
@@ -313,8 +313,11 @@ func (a *Agent) streamLoop(ctx context.Context, in *instance) {
 	}
 }
 
-// accept stamps, filters and forwards a frame from an input.
-func (a *Agent) accept(ctx context.Context, in *instance, f *sdk.Frame) {
+// accept stamps, filters and forwards a frame from an input. The send
+// blocks while the processors are busy (backpressure on polling), and may
+// do so while the pipeline stops: the processor loop drains the channel
+// until every input has returned, so nothing read is lost.
+func (a *Agent) accept(in *instance, f *sdk.Frame) {
 	if err := in.persist(); err != nil {
 		in.log.Warn("saving plugin state failed", "err", err)
 	}
@@ -338,10 +341,7 @@ func (a *Agent) accept(ctx context.Context, in *instance, f *sdk.Frame) {
 	}
 	in.gathered.Add(uint64(n))
 	a.stats.gathered.Add(uint64(n))
-	select {
-	case a.frames <- f:
-	case <-ctx.Done():
-	}
+	a.frames <- f
 }
 
 // processLoop runs every frame through the processors, in order, in one

@@ -75,7 +75,7 @@ type Agent struct {
 	procCtx    context.Context
 	procCancel context.CancelFunc
 	outWG      sync.WaitGroup
-	stats   counters
+	stats      counters
 }
 
 // New prepares an agent; nothing is started.

@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -142,13 +144,29 @@ func DecodeConfig(req *InitRequest, v any) (*ConfigSource, error) {
 			ce.Msg = strings.TrimPrefix(ce.Msg, "toml: ")
 		}
 		errs = append(errs, ce)
+		// The decoder stops at the first bad value; still report every
+		// unknown key of the table, so one run of check shows them all.
+		var all map[string]any
+		if md2, err := toml.Decode(string(req.Config), &all); err == nil {
+			errs = append(errs, src.unknownKeys(req.File, base, md2.Keys(), reflect.TypeOf(v))...)
+		}
 		return src, errs
 	}
+	return src, src.unknownKeys(req.File, base, md.Undecoded(), nil).Err()
+}
+
+// unknownKeys reports keys as unknown, each at its line. With a target
+// type, only the keys that type has no field for are reported.
+func (src *ConfigSource) unknownKeys(file string, base int, keys []toml.Key, target reflect.Type) ConfigErrors {
+	var errs ConfigErrors
 	used := map[string]int{}
-	for _, k := range md.Undecoded() {
+	for _, k := range keys {
+		if target != nil && knownKey(target, k) {
+			continue
+		}
 		bare := k.String()
 		lines := src.idx.BareLines(bare)
-		e := ConfigError{File: req.File, Path: bare, Msg: "unknown key"}
+		e := ConfigError{File: file, Path: bare, Msg: "unknown key"}
 		if n := used[bare]; n < len(lines) {
 			e.Line = base + lines[n] - 1
 		}
@@ -159,7 +177,59 @@ func DecodeConfig(req *InitRequest, v any) (*ConfigSource, error) {
 		}
 		errs = append(errs, e)
 	}
-	return src, errs.Err()
+	return errs
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// knownKey reports whether the decoder would put key somewhere in t,
+// following struct fields (by toml tag, else case-insensitive name),
+// slices, arrays and pointers; maps and interfaces take any key.
+func knownKey(t reflect.Type, key toml.Key) bool {
+	for _, part := range key {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			t = t.Elem()
+		}
+		if reflect.PointerTo(t).Implements(textUnmarshaler) {
+			return false // a leaf value has no keys inside
+		}
+		switch t.Kind() {
+		case reflect.Map, reflect.Interface:
+			return true
+		case reflect.Struct:
+			f, ok := fieldFor(t, part)
+			if !ok {
+				return false
+			}
+			t = f.Type
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func fieldFor(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			if g, ok := fieldFor(f.Type, key); ok {
+				return g, true
+			}
+			continue
+		}
+		if name == key || name == "" && strings.EqualFold(f.Name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // Duration is a configuration duration written as a string ("500ms").

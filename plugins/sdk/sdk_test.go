@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -142,5 +143,27 @@ func TestInvalidUTF8StringValuesCrossTheWire(t *testing.T) {
 	out, err := c.Process(context.Background(), f)
 	if err != nil || out.Batches[0].Points[0].Value.StringValue() != "\xff\xfe ok" {
 		t.Fatalf("%v %+v", err, out)
+	}
+}
+
+func TestBadValueDoesNotHideUnknownKeys(t *testing.T) {
+	type point struct {
+		Name  string       `toml:"name"`
+		Every sdk.Duration `toml:"every"`
+	}
+	var cfg struct {
+		Interval sdk.Duration      `toml:"interval"`
+		Points   []point           `toml:"points"`
+		Labels   map[string]string `toml:"labels"`
+	}
+	req := sdktest.Request("interval = \"soon\"\ncolour = 1\n[labels]\nany = \"x\"\n[[points]]\nname = \"a\"\nsize = 2\n[[points]]\nname = \"b\"\nsize = 3\n")
+	_, err := sdk.DecodeConfig(req, &cfg)
+	ces := sdk.AsConfigErrors(err)
+	var got []string
+	for _, e := range ces {
+		got = append(got, fmt.Sprintf("%d:%s", e.Line, e.Path))
+	}
+	if strings.Join(got, " ") != "1:interval 2:colour 7:points.size 10:points.size" {
+		t.Fatalf("got %v (%v)", got, err)
 	}
 }

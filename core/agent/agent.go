@@ -72,6 +72,10 @@ type Agent struct {
 	procWG  sync.WaitGroup
 	// procCtx bounds the processors' calls; cancelled only when a stopping
 	// pipeline's processors do not finish in time (a hung plugin).
+	// procMu makes processor calls one at a time: the processing loop
+	// holds it per frame, a command handled by a processor (an alarm
+	// acknowledgement) holds it for its trip down the chain.
+	procMu     sync.Mutex
 	procCtx    context.Context
 	procCancel context.CancelFunc
 	outWG      sync.WaitGroup
@@ -350,7 +354,9 @@ func (a *Agent) processLoop() {
 	defer a.procWG.Done()
 	for f := range a.frames {
 		ctx, cancel := context.WithTimeout(a.procCtx, processTimeout)
-		msgs, err := a.process(ctx, f)
+		a.procMu.Lock()
+		msgs, err := a.process(ctx, f, 0)
+		a.procMu.Unlock()
 		cancel()
 		if err != nil {
 			continue
@@ -359,9 +365,10 @@ func (a *Agent) processLoop() {
 	}
 }
 
-// process runs one frame through the chain and returns its messages.
-func (a *Agent) process(ctx context.Context, f *sdk.Frame) ([]sdk.Message, error) {
-	for _, p := range a.processors {
+// process runs one frame through the chain, from processor index from on,
+// and returns its messages.
+func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Message, error) {
+	for _, p := range a.processors[from:] {
 		out, err := p.impl.(sdk.Processor).Process(ctx, f)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
@@ -432,7 +439,7 @@ func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, er
 			for i := range f.Batches {
 				a.registry.filterUnpublished(&f.Batches[i])
 			}
-			msgs, err := a.process(ctx, f)
+			msgs, err := a.process(ctx, f, 0)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -473,7 +480,7 @@ func (a *Agent) Samples(ctx context.Context) ([]sdk.Message, error) {
 			Value: firstVal, Message: "sample alarm"}}
 	}
 	f.Pictures = []sdk.Picture{{TS: now, Device: "sample_camera", Format: "jpeg", Data: []byte{0xFF, 0xD8, 0xFF, 0xD9}}}
-	return a.process(ctx, f)
+	return a.process(ctx, f, 0)
 }
 
 func sampleValue(k sdk.Kind) sdk.Value {

@@ -26,9 +26,13 @@ func (a *Agent) handleCommand(o *outputRunner, c sdk.Command) {
 		ack, err := command.ParseAck(c.Payload)
 		r := newJSON().str("id", ack.ID).ts()
 		if err == nil {
-			err = errNoAlarms
+			err = a.handleByProcessors(c)
 		}
-		r.bool("ok", false).str("error", err.Error())
+		if err != nil {
+			r.bool("ok", false).str("error", err.Error())
+		} else {
+			r.bool("ok", true)
+		}
 		a.reply(o, base+"/alarm/ack/reply", r.done())
 	case "system":
 		name := path.Base(c.Topic)
@@ -56,6 +60,43 @@ type errString string
 func (e errString) Error() string { return string(e) }
 
 const errNoAlarms = errString("no alarm processor handles acknowledgements in this configuration")
+
+// handleByProcessors gives a command to the processors that handle
+// commands, in chain order; what one returns (an "acked" event) travels
+// down the rest of the chain to the outputs. The first error ends it.
+func (a *Agent) handleByProcessors(c sdk.Command) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	a.procMu.Lock()
+	defer a.procMu.Unlock()
+	handled := false
+	var out []sdk.Message
+	for i, p := range a.processors {
+		if !p.caps.Handle {
+			continue
+		}
+		handled = true
+		f, err := p.impl.(sdk.CommandHandler).HandleCommand(ctx, c)
+		if perr := p.persist(); perr != nil {
+			p.log.Warn("saving plugin state failed", "err", perr)
+		}
+		if err != nil {
+			return err
+		}
+		if !f.Empty() {
+			msgs, err := a.process(ctx, f, i+1)
+			if err != nil {
+				return err
+			}
+			out = append(out, msgs...)
+		}
+	}
+	if !handled {
+		return errNoAlarms
+	}
+	a.deliver(out)
+	return nil
+}
 
 func (a *Agent) reply(o *outputRunner, topic string, payload []byte) {
 	if err := o.q.Push([]sdk.Message{{Topic: topic, Payload: payload, QoS: 1}}); err != nil {

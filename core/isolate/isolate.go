@@ -322,6 +322,10 @@ func (s *Supervised) Health(ctx context.Context) (sdk.Health, error) {
 	return p.rpc.Health(ctx)
 }
 
+func (s *Supervised) HandleCommand(ctx context.Context, c sdk.Command) (*sdk.Frame, error) {
+	return call(ctx, s, func(g *sdk.GRPCClient) (*sdk.Frame, error) { return g.HandleCommand(ctx, c) })
+}
+
 // Stream runs the remote stream and re-opens it after a restart.
 func (s *Supervised) Stream(ctx context.Context, emit func(*sdk.Frame)) error {
 	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Stream(ctx, emit) })
@@ -342,6 +346,7 @@ var (
 	_ sdk.Writer         = (*Supervised)(nil)
 	_ sdk.CommandSource  = (*Supervised)(nil)
 	_ sdk.HealthReporter = (*Supervised)(nil)
+	_ sdk.CommandHandler = (*Supervised)(nil)
 )
 
 // newHCLogger routes go-plugin's logging (including the plugin process's

@@ -102,7 +102,7 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 		out.IntervalNs = int64(resp.Interval)
 	}
 	c := CapsOf(s.impl)
-	out.Caps = &pb.Caps{Stream: c.Stream, Write: c.Write, Commands: c.Commands, Health: c.Health}
+	out.Caps = &pb.Caps{Stream: c.Stream, Write: c.Write, Commands: c.Commands, Health: c.Health, Handle: c.Handle}
 	out.State = s.changes()
 	return out, nil
 }
@@ -227,6 +227,18 @@ func (s *grpcServer) Health(ctx context.Context, _ *pb.Empty) (*pb.HealthRespons
 	return &pb.HealthResponse{Ok: h.OK, Reason: h.Reason, Counters: h.Counters}, nil
 }
 
+func (s *grpcServer) HandleCommand(ctx context.Context, c *pb.Command) (*pb.FrameResponse, error) {
+	h, ok := s.impl.(CommandHandler)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "plugin handles no commands")
+	}
+	f, err := h.HandleCommand(ctx, Command{Kind: c.Kind, Topic: c.Topic, Payload: c.Payload})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.FrameResponse{Frame: FrameToPB(f), State: s.changes()}, nil
+}
+
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -294,6 +306,7 @@ var (
 	_ Output         = (*GRPCClient)(nil)
 	_ CommandSource  = (*GRPCClient)(nil)
 	_ HealthReporter = (*GRPCClient)(nil)
+	_ CommandHandler = (*GRPCClient)(nil)
 )
 
 // Caps is what the remote plugin can do, learnt in Init.
@@ -325,7 +338,7 @@ func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 		return nil, errs
 	}
 	if cp := resp.Caps; cp != nil {
-		c.caps = Caps{Stream: cp.Stream, Write: cp.Write, Commands: cp.Commands, Health: cp.Health}
+		c.caps = Caps{Stream: cp.Stream, Write: cp.Write, Commands: cp.Commands, Health: cp.Health, Handle: cp.Handle}
 	}
 	return &InitResponse{Points: schemaFromPB(resp.Points), Interval: time.Duration(resp.IntervalNs)}, nil
 }
@@ -434,4 +447,13 @@ func (c *GRPCClient) Health(ctx context.Context) (Health, error) {
 		return Health{}, fromStatus(err)
 	}
 	return Health{OK: resp.Ok, Reason: resp.Reason, Counters: resp.Counters}, nil
+}
+
+func (c *GRPCClient) HandleCommand(ctx context.Context, cmd Command) (*Frame, error) {
+	resp, err := c.c.HandleCommand(ctx, &pb.Command{Kind: cmd.Kind, Topic: cmd.Topic, Payload: cmd.Payload})
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	applyState(c.state, resp.State)
+	return FrameFromPB(resp.Frame), nil
 }

@@ -109,6 +109,15 @@ type CommandSource interface {
 	Commands(ctx context.Context, handle func(Command)) error
 }
 
+// CommandHandler is a processor that serves commands from the server: the
+// alarm processor acknowledges alarms ("ack"). The frame it returns (the
+// events the command caused, e.g. an "acked" alarm) continues through the
+// processors after it and reaches the outputs; an error becomes the error
+// reply. The core never calls HandleCommand concurrently with Process.
+type CommandHandler interface {
+	HandleCommand(ctx context.Context, c Command) (*Frame, error)
+}
+
 // Health is a plugin's own account of itself: an output says whether it is
 // connected and why not (the CONNACK reason), and any plugin may expose
 // counters (reconnects, frames dropped) that the core adds to /metrics.
@@ -130,6 +139,7 @@ type Caps struct {
 	Write    bool // Writer
 	Commands bool // CommandSource
 	Health   bool // HealthReporter
+	Handle   bool // CommandHandler
 }
 
 // capser is implemented by gRPC clients, which learn the remote plugin's
@@ -146,5 +156,6 @@ func CapsOf(p any) Caps {
 	_, w := p.(Writer)
 	_, c := p.(CommandSource)
 	_, h := p.(HealthReporter)
-	return Caps{Stream: s, Write: w, Commands: c, Health: h}
+	_, hc := p.(CommandHandler)
+	return Caps{Stream: s, Write: w, Commands: c, Health: h, Handle: hc}
 }

@@ -804,6 +804,7 @@ type Caps struct {
 	Write         bool                   `protobuf:"varint,2,opt,name=write,proto3" json:"write,omitempty"`
 	Commands      bool                   `protobuf:"varint,3,opt,name=commands,proto3" json:"commands,omitempty"`
 	Health        bool                   `protobuf:"varint,4,opt,name=health,proto3" json:"health,omitempty"`
+	Handle        bool                   `protobuf:"varint,5,opt,name=handle,proto3" json:"handle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -862,6 +863,13 @@ func (x *Caps) GetCommands() bool {
 func (x *Caps) GetHealth() bool {
 	if x != nil {
 		return x.Health
+	}
+	return false
+}
+
+func (x *Caps) GetHandle() bool {
+	if x != nil {
+		return x.Handle
 	}
 	return false
 }
@@ -1587,12 +1595,13 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\tAgentInfo\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
 	"\ftopic_prefix\x18\x02 \x01(\tR\vtopicPrefix\x12\x19\n" +
-	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"h\n" +
+	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"\x80\x01\n" +
 	"\x04Caps\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\bR\x06stream\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x1a\n" +
 	"\bcommands\x18\x03 \x01(\bR\bcommands\x12\x16\n" +
-	"\x06health\x18\x04 \x01(\bR\x06health\"\xe1\x02\n" +
+	"\x06health\x18\x04 \x01(\bR\x06health\x12\x16\n" +
+	"\x06handle\x18\x05 \x01(\bR\x06handle\"\xe1\x02\n" +
 	"\vInitRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x12\n" +
@@ -1643,7 +1652,7 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\bcounters\x18\x03 \x03(\v20.edgepipe.plugin.v1.HealthResponse.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xa4\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xf5\x05\n" +
 	"\x06Plugin\x12I\n" +
 	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12E\n" +
 	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.StateResponse\x12F\n" +
@@ -1653,7 +1662,8 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\aPublish\x12\".edgepipe.plugin.v1.PublishRequest\x1a!.edgepipe.plugin.v1.StateResponse\x12L\n" +
 	"\x05Write\x12 .edgepipe.plugin.v1.WriteRequest\x1a!.edgepipe.plugin.v1.WriteResponse\x12D\n" +
 	"\bCommands\x12\x19.edgepipe.plugin.v1.Empty\x1a\x1b.edgepipe.plugin.v1.Command0\x01\x12G\n" +
-	"\x06Health\x12\x19.edgepipe.plugin.v1.Empty\x1a\".edgepipe.plugin.v1.HealthResponseB-Z+github.com/edgepipe/edgepipe/plugins/sdk/pbb\x06proto3"
+	"\x06Health\x12\x19.edgepipe.plugin.v1.Empty\x1a\".edgepipe.plugin.v1.HealthResponse\x12O\n" +
+	"\rHandleCommand\x12\x1b.edgepipe.plugin.v1.Command\x1a!.edgepipe.plugin.v1.FrameResponseB-Z+github.com/edgepipe/edgepipe/plugins/sdk/pbb\x06proto3"
 
 var (
 	file_edgepipe_proto_rawDescOnce sync.Once
@@ -1724,17 +1734,19 @@ var file_edgepipe_proto_depIdxs = []int32{
 	18, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
 	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
 	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	13, // 29: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	16, // 30: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	14, // 31: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 32: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 33: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 34: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	19, // 35: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	20, // 36: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	21, // 37: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
+	20, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	13, // 30: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	16, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	14, // 32: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	14, // 33: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	14, // 34: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	19, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	20, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	21, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	14, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	30, // [30:40] is the sub-list for method output_type
+	20, // [20:30] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name

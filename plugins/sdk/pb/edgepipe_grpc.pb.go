@@ -32,15 +32,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_Init_FullMethodName     = "/edgepipe.plugin.v1.Plugin/Init"
-	Plugin_Close_FullMethodName    = "/edgepipe.plugin.v1.Plugin/Close"
-	Plugin_Gather_FullMethodName   = "/edgepipe.plugin.v1.Plugin/Gather"
-	Plugin_Stream_FullMethodName   = "/edgepipe.plugin.v1.Plugin/Stream"
-	Plugin_Process_FullMethodName  = "/edgepipe.plugin.v1.Plugin/Process"
-	Plugin_Publish_FullMethodName  = "/edgepipe.plugin.v1.Plugin/Publish"
-	Plugin_Write_FullMethodName    = "/edgepipe.plugin.v1.Plugin/Write"
-	Plugin_Commands_FullMethodName = "/edgepipe.plugin.v1.Plugin/Commands"
-	Plugin_Health_FullMethodName   = "/edgepipe.plugin.v1.Plugin/Health"
+	Plugin_Init_FullMethodName          = "/edgepipe.plugin.v1.Plugin/Init"
+	Plugin_Close_FullMethodName         = "/edgepipe.plugin.v1.Plugin/Close"
+	Plugin_Gather_FullMethodName        = "/edgepipe.plugin.v1.Plugin/Gather"
+	Plugin_Stream_FullMethodName        = "/edgepipe.plugin.v1.Plugin/Stream"
+	Plugin_Process_FullMethodName       = "/edgepipe.plugin.v1.Plugin/Process"
+	Plugin_Publish_FullMethodName       = "/edgepipe.plugin.v1.Plugin/Publish"
+	Plugin_Write_FullMethodName         = "/edgepipe.plugin.v1.Plugin/Write"
+	Plugin_Commands_FullMethodName      = "/edgepipe.plugin.v1.Plugin/Commands"
+	Plugin_Health_FullMethodName        = "/edgepipe.plugin.v1.Plugin/Health"
+	Plugin_HandleCommand_FullMethodName = "/edgepipe.plugin.v1.Plugin/HandleCommand"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -56,6 +57,7 @@ type PluginClient interface {
 	Write(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*WriteResponse, error)
 	Commands(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Command], error)
 	Health(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HealthResponse, error)
+	HandleCommand(ctx context.Context, in *Command, opts ...grpc.CallOption) (*FrameResponse, error)
 }
 
 type pluginClient struct {
@@ -174,6 +176,16 @@ func (c *pluginClient) Health(ctx context.Context, in *Empty, opts ...grpc.CallO
 	return out, nil
 }
 
+func (c *pluginClient) HandleCommand(ctx context.Context, in *Command, opts ...grpc.CallOption) (*FrameResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FrameResponse)
+	err := c.cc.Invoke(ctx, Plugin_HandleCommand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -187,6 +199,7 @@ type PluginServer interface {
 	Write(context.Context, *WriteRequest) (*WriteResponse, error)
 	Commands(*Empty, grpc.ServerStreamingServer[Command]) error
 	Health(context.Context, *Empty) (*HealthResponse, error)
+	HandleCommand(context.Context, *Command) (*FrameResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -223,6 +236,9 @@ func (UnimplementedPluginServer) Commands(*Empty, grpc.ServerStreamingServer[Com
 }
 func (UnimplementedPluginServer) Health(context.Context, *Empty) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedPluginServer) HandleCommand(context.Context, *Command) (*FrameResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleCommand not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -393,6 +409,24 @@ func _Plugin_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HandleCommand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Command)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).HandleCommand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_HandleCommand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).HandleCommand(ctx, req.(*Command))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -427,6 +461,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Plugin_Health_Handler,
+		},
+		{
+			MethodName: "HandleCommand",
+			Handler:    _Plugin_HandleCommand_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/edgepipe/edgepipe/core/command"
+	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// acker acknowledges the rule "boiler" only, like an alarm processor with
+// one raised alarm.
+type acker struct{ scale }
+
+func (acker) HandleCommand(_ context.Context, c sdk.Command) (*sdk.Frame, error) {
+	ack, err := command.ParseAck(c.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if ack.Rule != "boiler" {
+		return nil, errors.New("alarm " + ack.Rule + " is not raised")
+	}
+	return &sdk.Frame{Alarms: []sdk.Alarm{{Rule: "boiler", State: "acked"}}}, nil
+}
+
+// alarmRender renders alarms as messages, after the acker in the chain.
+type alarmRender struct{ scale }
+
+func (alarmRender) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
+	for _, al := range f.Alarms {
+		f.Messages = append(f.Messages, sdk.Message{Topic: "alarm/" + al.Rule, Payload: []byte(al.State)})
+	}
+	f.Alarms = nil
+	return f, nil
+}
+
+func init() {
+	sdk.Register(sdk.Registration{Kind: sdk.KindProcessor, Name: "testacker", Factory: func() sdk.Plugin { return acker{} }})
+	sdk.Register(sdk.Registration{Kind: sdk.KindProcessor, Name: "testalarmrender", Factory: func() sdk.Plugin { return alarmRender{} }})
+}
+
+func TestAcknowledgementsReachTheProcessorAndItsEventTheOutputs(t *testing.T) {
+	for _, iso := range []bool{false, true} {
+		t.Run(fmt.Sprint("isolated=", iso), func(t *testing.T) {
+			doc := fmt.Sprintf(`[agent]
+device_id = "GW-T"
+data_dir = %q
+[[inputs.synthetic]]
+points = 1
+interval = "1h"
+[[processors.testacker]]
+[[processors.testalarmrender]]
+[[outputs.testgate]]
+buffer = "memory"
+`, t.TempDir())
+			cfg, err := config.Parse("ack.toml", []byte(doc), os.LookupEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := New(cfg, Options{Isolation: func(p *config.Plugin) bool { return iso && p.Kind == sdk.KindProcessor }})
+			if err := a.Open(context.Background(), true); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(context.Background())
+			if err := a.handleByProcessors(sdk.Command{Kind: "ack", Payload: []byte(`{"id":"a-1","rule":"pump"}`)}); err == nil || !strings.Contains(err.Error(), "pump is not raised") {
+				t.Fatalf("ack of an alarm that is not raised: %v", err)
+			}
+			if err := a.handleByProcessors(sdk.Command{Kind: "ack", Payload: []byte(`{"id":"a-2","rule":"boiler"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			msgs, _ := a.outputs[0].q.Peek(10)
+			if len(msgs) != 1 || msgs[0].Topic != "alarm/boiler" || string(msgs[0].Payload) != "acked" {
+				t.Fatalf("queued after the ack: %+v", msgs)
+			}
+		})
+	}
+}

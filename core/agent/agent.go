@@ -380,6 +380,7 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Mess
 			return nil, err
 		}
 		f = out
+		a.triggerCameras(f)
 		if f.Empty() {
 			return nil, nil
 		}
@@ -390,6 +391,38 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Mess
 	}
 	a.stats.reported.Add(uint64(f.NumPoints()))
 	return f.Messages, nil
+}
+
+// triggerCameras asks the camera named by a raised alarm for a picture, by
+// writing true to its "<camera>.capture" point. The write runs beside the
+// pipeline; the camera emits the picture on its own stream. The alarm's
+// Camera is cleared once served, so a later processor passing the event
+// on does not trigger it twice.
+func (a *Agent) triggerCameras(f *sdk.Frame) {
+	for i := range f.Alarms {
+		al := &f.Alarms[i]
+		if al.Camera == "" || al.State != "raised" {
+			continue
+		}
+		cam := al.Camera
+		al.Camera = ""
+		s, owner, ok := a.registry.Lookup(cam + ".capture")
+		if !ok || !owner.caps.Write {
+			a.log.Warn("alarm names a camera that does not exist", "rule", al.Rule, "camera", cam)
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+			defer cancel()
+			res, err := owner.impl.(sdk.Writer).Write(ctx, []sdk.WriteRequest{{Device: s.Device, Name: s.Name, Value: sdk.Bool(true)}})
+			if err == nil && len(res) > 0 && res[0].Error != "" {
+				err = errString(res[0].Error)
+			}
+			if err != nil {
+				owner.log.Warn("camera capture for an alarm failed", "camera", cam, "err", err)
+			}
+		}()
+	}
 }
 
 func (a *Agent) deliver(msgs []sdk.Message) {

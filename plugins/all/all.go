@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/modbus"
+	_ "github.com/edgepipe/edgepipe/plugins/inputs/serial"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/discard"
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/file"

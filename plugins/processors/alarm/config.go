@@ -33,7 +33,7 @@ func (a *Alarm) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse
 		devices[s.Device] = true
 	}
 	a.rules, a.byName = nil, map[string]*rule{}
-	a.slots = map[string]map[string]*slot{}
+	a.slots = map[string]*device{}
 	a.points = map[string]any{}
 	a.env = map[string]any{"value": nil, "prev": nil, "quality": "good", "points": a.points}
 	var errs sdk.ConfigErrors
@@ -135,8 +135,10 @@ func (a *Alarm) compileRule(src *sdk.ConfigSource, i int, rc RuleConfig, registr
 	r.slot.rules = append(r.slot.rules, r)
 	sort.Strings(refs)
 	for i, n := range refs {
+		ref := a.slot(registry[n])
+		ref.named = true
 		if (i == 0 || refs[i-1] != n) && n != rc.Point {
-			r.refs = append(r.refs, a.slot(registry[n]))
+			r.refs = append(r.refs, ref)
 		}
 	}
 	return r, nil
@@ -146,13 +148,13 @@ func (a *Alarm) compileRule(src *sdk.ConfigSource, i int, rc RuleConfig, registr
 func (a *Alarm) slot(s sdk.PointSchema) *slot {
 	dev := a.slots[s.Device]
 	if dev == nil {
-		dev = map[string]*slot{}
+		dev = &device{byName: map[string]*slot{}}
 		a.slots[s.Device] = dev
 	}
-	sl := dev[s.Name]
+	sl := dev.byName[s.Name]
 	if sl == nil {
 		sl = &slot{full: s.FullName()}
-		dev[s.Name] = sl
+		dev.byName[s.Name] = sl
 	}
 	return sl
 }

@@ -186,6 +186,7 @@ func (a *Alarm) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 		for _, o := range a.orphans {
 			a.state.Set(statePrefix+o.Rule, nil)
 		}
+		a.cleared.Add(uint64(len(a.orphans)))
 		a.orphans = nil
 	}
 	if f == nil {

@@ -667,8 +667,8 @@ func TestRegisteredWithSample(t *testing.T) {
 	body := strings.Replace(reg.SampleConfig, "[[processors.alarm]]", "", 1)
 	body = strings.ReplaceAll(body, "[[processors.alarm.rules]]", "[[rules]]")
 	initAlarm(t, New(), body)
-	// And its camera line, uncommented, names the camera of the camera
-	// input's sample.
+	// Its camera line, uncommented, is accepted when a camera "cam1" (a
+	// device with a capture point) is configured.
 	initAlarm(t, New(), strings.Replace(body, "# camera", "camera", 1))
 }
 

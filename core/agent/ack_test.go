@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,7 +22,7 @@ func (acker) HandleCommand(_ context.Context, c sdk.Command) (*sdk.Frame, error)
 		return nil, err
 	}
 	if ack.Rule != "boiler" {
-		return nil, errors.New("alarm " + ack.Rule + " is not raised")
+		return nil, fmt.Errorf("alarm %s is not raised: %w", ack.Rule, sdk.ErrNotMine)
 	}
 	return &sdk.Frame{Alarms: []sdk.Alarm{{Rule: "boiler", State: "acked"}}}, nil
 }
@@ -54,6 +53,7 @@ data_dir = %q
 points = 1
 interval = "1h"
 [[processors.testacker]]
+[[processors.testacker]]
 [[processors.testalarmrender]]
 [[outputs.testgate]]
 buffer = "memory"
@@ -73,8 +73,10 @@ buffer = "memory"
 			if err := a.handleByProcessors(sdk.Command{Kind: "ack", Payload: []byte(`{"id":"a-2","rule":"boiler"}`)}); err != nil {
 				t.Fatal(err)
 			}
+			// Both ackers own "boiler" here, so two events; a rule neither
+			// knows was refused above with the last "not mine" message.
 			msgs, _ := a.outputs[0].q.Peek(10)
-			if len(msgs) != 1 || msgs[0].Topic != "alarm/boiler" || string(msgs[0].Payload) != "acked" {
+			if len(msgs) != 2 || msgs[0].Topic != "alarm/boiler" || string(msgs[0].Payload) != "acked" {
 				t.Fatalf("queued after the ack: %+v", msgs)
 			}
 		})

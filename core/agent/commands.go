@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"path"
 	"strings"
 	"time"
@@ -69,17 +70,22 @@ func (a *Agent) handleByProcessors(c sdk.Command) error {
 	defer cancel()
 	a.procMu.Lock()
 	defer a.procMu.Unlock()
+	var notMine error
 	handled := false
 	var out []sdk.Message
 	for i, p := range a.processors {
 		if !p.caps.Handle {
 			continue
 		}
-		handled = true
 		f, err := p.impl.(sdk.CommandHandler).HandleCommand(ctx, c)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
 		}
+		if errors.Is(err, sdk.ErrNotMine) {
+			notMine = err
+			continue
+		}
+		handled = true
 		if err != nil {
 			return err
 		}
@@ -92,6 +98,9 @@ func (a *Agent) handleByProcessors(c sdk.Command) error {
 		}
 	}
 	if !handled {
+		if notMine != nil {
+			return notMine
+		}
 		return errNoAlarms
 	}
 	a.deliver(out)

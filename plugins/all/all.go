@@ -9,6 +9,7 @@ import (
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/discard"
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/file"
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/mqtt"
+	_ "github.com/edgepipe/edgepipe/plugins/processors/alarm"
 	_ "github.com/edgepipe/edgepipe/plugins/processors/deadband"
 	_ "github.com/edgepipe/edgepipe/plugins/processors/template"
 )

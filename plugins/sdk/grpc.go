@@ -249,6 +249,9 @@ func toStatus(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, err.Error())
 	}
+	if errors.Is(err, ErrNotMine) {
+		return status.Error(codes.NotFound, err.Error())
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
@@ -273,6 +276,8 @@ func fromStatus(err error) error {
 		return fmt.Errorf("%w: %s", context.Canceled, st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
+	case codes.NotFound:
+		return notMine(st.Message())
 	}
 	return err
 }
@@ -457,3 +462,9 @@ func (c *GRPCClient) HandleCommand(ctx context.Context, cmd Command) (*Frame, er
 	applyState(c.state, resp.State)
 	return FrameFromPB(resp.Frame), nil
 }
+
+// notMine carries a remote ErrNotMine with its message.
+type notMine string
+
+func (e notMine) Error() string { return string(e) }
+func (e notMine) Unwrap() error { return ErrNotMine }

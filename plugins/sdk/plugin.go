@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -114,9 +115,16 @@ type CommandSource interface {
 // events the command caused, e.g. an "acked" alarm) continues through the
 // processors after it and reaches the outputs; an error becomes the error
 // reply. The core never calls HandleCommand concurrently with Process.
+//
+// A handler that does not know the command's target (an alarm rule of
+// another alarm processor) returns an error wrapping ErrNotMine, and the
+// core offers the command to the next handler.
 type CommandHandler interface {
 	HandleCommand(ctx context.Context, c Command) (*Frame, error)
 }
+
+// ErrNotMine says a command's target belongs to another plugin.
+var ErrNotMine = errors.New("not handled by this plugin")
 
 // Health is a plugin's own account of itself: an output says whether it is
 // connected and why not (the CONNACK reason), and any plugin may expose

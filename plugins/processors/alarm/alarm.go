@@ -406,7 +406,7 @@ func (a *Alarm) HandleCommand(_ context.Context, c sdk.Command) (*sdk.Frame, err
 	}
 	r := a.byName[name]
 	if r == nil {
-		return nil, fmt.Errorf("alarm %s is not raised: no rule of that name", name)
+		return nil, fmt.Errorf("alarm %s is not raised: no rule of that name (%w)", name, sdk.ErrNotMine)
 	}
 	if !r.raised {
 		return nil, fmt.Errorf("alarm %s is not raised", name)

@@ -137,23 +137,23 @@ func (c *Camera) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	if cfg.MaxSize <= 0 || cfg.MaxSize > maxPictureLimit {
 		errs = append(errs, src.Errorf("max_size", "want more than 0 and at most 32MiB, got %d bytes", int64(cfg.MaxSize)))
 	}
+	// Sources are built only from valid keys, and open nothing yet, so
+	// there is nothing to release when another key is wrong.
 	switch cfg.Source {
 	case "http":
 		s, es := newHTTPFromConfig(cfg, src)
-		errs = append(errs, es...)
-		c.src = s
+		if errs = append(errs, es...); len(errs) == 0 {
+			c.src = s
+		}
 	case "serial":
 		s, es := newSerialFromConfig(cfg, src)
-		errs = append(errs, es...)
-		c.src = s
+		if errs = append(errs, es...); len(errs) == 0 {
+			c.src = s
+		}
 	default:
 		errs = append(errs, src.Errorf("source", "want http or serial, got %q", cfg.Source))
 	}
 	if err := errs.Err(); err != nil {
-		if c.src != nil {
-			_ = c.src.close()
-			c.src = nil
-		}
 		return nil, err
 	}
 	c.now = time.Now

@@ -129,24 +129,31 @@ func (h *httpSource) readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > h.maxSize {
 		return nil, fmt.Errorf("GET %s: %w (%d > %d bytes)", h.where, errTooLarge, resp.ContentLength, h.maxSize)
 	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	var data []byte
+	var err error
+	if resp.ContentLength >= 0 {
+		// Known length: one allocation of exactly the picture's size
+		// (net/http fails a body that does not match its length).
+		data = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, data)
+	} else {
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(io.LimitReader(resp.Body, h.maxSize+1))
+		data = buf.Bytes()
 	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, h.maxSize+1))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout") {
 			return nil, fmt.Errorf("GET %s: picture not complete within timeout %v", h.where, h.timeout)
 		}
 		return nil, fmt.Errorf("GET %s: reading the picture: %w", h.where, err)
 	}
-	if int64(buf.Len()) > h.maxSize {
+	if int64(len(data)) > h.maxSize {
 		return nil, fmt.Errorf("GET %s: %w (more than %d bytes)", h.where, errTooLarge, h.maxSize)
 	}
-	if err := checkJPEG(buf.Bytes()); err != nil {
+	if err := checkJPEG(data); err != nil {
 		return nil, fmt.Errorf("GET %s: %w", h.where, err)
 	}
-	return buf.Bytes(), nil
+	return data, nil
 }
 
 // drain reads a little of an unused body so the connection can be reused.

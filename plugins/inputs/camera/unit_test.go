@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -112,6 +113,13 @@ func TestConfigErrors(t *testing.T) {
 func TestSampleAndReadme(t *testing.T) {
 	if _, err := (&Camera{}).Init(context.Background(), sdktest.Request(strings.Replace(sampleConf, "[[inputs.camera]]", "", 1))); err != nil {
 		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), strings.TrimSpace(sampleConf)) {
+		t.Fatal("README.md does not show sample.conf as it is")
 	}
 }
 

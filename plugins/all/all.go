@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/edgepipe/edgepipe/plugins/inputs/camera"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/modbus"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/serial"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/edgepipe/edgepipe/core/agent"
+	"github.com/edgepipe/edgepipe/core/config"
+)
+
+// childMain runs one measurement (spec is a JSON childSpec) and prints
+// "start", "end" and "result {json}" on stdout.
+func childMain(spec string) int {
+	var s childSpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		fmt.Fprintln(os.Stderr, "edgepipe-bench child:", err)
+		return 1
+	}
+	r, err := measure(s)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "edgepipe-bench child:", err)
+		return 1
+	}
+	b, _ := json.Marshal(r)
+	fmt.Printf("result %s\n", b)
+	return 0
+}
+
+// gatewayConfig is the TOML the agent runs.
+func gatewayConfig(s childSpec, dir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[agent]\ndevice_id = \"BENCH\"\ndata_dir = %q\nhttp_listen = \"\"\n", dir)
+	switch s.Scenario {
+	case "synthetic":
+		fmt.Fprintf(&b, "[[inputs.synthetic]]\ndevice = \"d\"\npoints = %d\npattern = \"random\"\ninterval = \"1us\"\n", s.Points)
+		for _, p := range s.Chain {
+			fmt.Fprintf(&b, "[[processors.%s]]\n", p)
+			if p == "deadband" {
+				// Report every change: the bench measures work, not filtering.
+				fmt.Fprintf(&b, "report = \"change\"\nabsolute = 0.0\n")
+			}
+		}
+		fmt.Fprintf(&b, "[[outputs.discard]]\nbuffer = %q\n", s.Buffer)
+	case "modbus-mqtt":
+		// Every register every poll, no deadband: what the Telegraf bar
+		// does. The default template (batch JSON) is appended by the agent.
+		fmt.Fprintf(&b, "[[inputs.modbus]]\nurl = %q\ninterval = %q\ntimeout = \"1s\"\n", s.SimURL, s.Interval)
+		fmt.Fprintf(&b, "[[inputs.modbus.devices]]\nname = \"plc1\"\nunit_id = 1\n")
+		for i := 0; i < s.Points; i++ {
+			fmt.Fprintf(&b, "[[inputs.modbus.devices.points]]\nname = \"r%04d\"\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i, i)
+		}
+		fmt.Fprintf(&b, "[[outputs.mqtt]]\nservers = [%q]\nqos = 1\nbuffer = %q\n", s.BrokerURL, s.Buffer)
+	}
+	return b.String()
+}
+
+func measure(s childSpec) (result, error) {
+	dir, err := os.MkdirTemp("", "edgepipe-bench")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := config.Parse("bench.toml", []byte(gatewayConfig(s, dir)), os.LookupEnv)
+	if err != nil {
+		return result{}, err
+	}
+	// Plugins in this process log through slog's default: warnings only.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	slog.SetDefault(log)
+	a := agent.New(cfg, agent.Options{Logger: log,
+		Isolation: func(*config.Plugin) bool { return s.Isolated }})
+	if err := a.Open(context.Background(), true); err != nil {
+		return result{}, err
+	}
+	a.Start()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Stop(ctx)
+	}()
+	time.Sleep(s.Warmup) // connections, caches, GC pacing
+	pids := []int{os.Getpid()}
+	for _, p := range a.Stats().Plugins {
+		if p.Pid != 0 {
+			pids = append(pids, p.Pid)
+		}
+	}
+	if s.CPUProfile != "" {
+		f, err := os.Create(s.CPUProfile)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		_ = pprof.StartCPUProfile(f)
+	}
+	fmt.Println("start")
+	st0 := a.Stats()
+	cpu0, start := cpuSeconds(pids), time.Now()
+	time.Sleep(s.Window)
+	cpu1, elapsed := cpuSeconds(pids), time.Since(start)
+	st1 := a.Stats()
+	fmt.Println("end")
+	if s.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	n := float64(st1.Gathered - st0.Gathered)
+	if n == 0 {
+		return result{}, fmt.Errorf("no points went through")
+	}
+	r := result{Rate: n / elapsed.Seconds(), CPUPerPoint: (cpu1 - cpu0) / n, Procs: len(pids),
+		Polls: float64(st1.Messages-st0.Messages) / elapsed.Seconds(), GatherErrors: st1.GatherErrors - st0.GatherErrors}
+	r.Published = float64(published(st1)-published(st0)) / elapsed.Seconds()
+	for _, pid := range pids {
+		rss, hwm := memMB(pid)
+		r.RSSMB += rss
+		r.PeakMB += hwm
+	}
+	return r, nil
+}
+
+// published sums the messages the outputs confirmed.
+func published(s agent.Stats) uint64 {
+	var n uint64
+	for _, p := range s.Plugins {
+		if p.Queue != nil {
+			n += p.Published
+		}
+	}
+	return n
+}

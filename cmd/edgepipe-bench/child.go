@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -101,10 +102,13 @@ func measure(s childSpec) (result, error) {
 	}
 	fmt.Println("start")
 	st0 := a.Stats()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	cpu0, start := cpuSeconds(pids), time.Now()
 	time.Sleep(s.Window)
 	cpu1, elapsed := cpuSeconds(pids), time.Since(start)
 	st1 := a.Stats()
+	runtime.ReadMemStats(&ms1)
 	fmt.Println("end")
 	if s.CPUProfile != "" {
 		pprof.StopCPUProfile()
@@ -115,6 +119,8 @@ func measure(s childSpec) (result, error) {
 	}
 	r := result{Rate: n / elapsed.Seconds(), CPUPerPoint: (cpu1 - cpu0) / n, Procs: len(pids),
 		Polls: float64(st1.Messages-st0.Messages) / elapsed.Seconds(), GatherErrors: st1.GatherErrors - st0.GatherErrors}
+	r.AllocPerPoint = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
+	r.GCs = ms1.NumGC - ms0.NumGC
 	r.Published = float64(published(st1)-published(st0)) / elapsed.Seconds()
 	for _, pid := range pids {
 		rss, hwm := memMB(pid)

@@ -226,11 +226,14 @@ type result struct {
 	RecvPoints   float64 // points per second in the delivered messages
 	RecvBad      float64 // ... of which with quality bad
 	Warning      string
+	// the gateway process's own heap
+	AllocPerPoint float64 // bytes allocated per point
+	GCs           uint32  // GC cycles in the window
 }
 
 func (r result) summary() string {
-	s := fmt.Sprintf("%.0f points/s, %.3f us CPU/point, %.1f MB RSS (%d processes), peak %.1f MB, %.1f msgs/s confirmed by the output",
-		r.Rate, r.CPUPerPoint*1e6, r.RSSMB, r.Procs, r.PeakMB, r.Published)
+	s := fmt.Sprintf("%.0f points/s, %.3f us CPU/point, %.1f MB RSS (%d processes), peak %.1f MB, gateway heap %.0f B/point and %d GCs, %.1f msgs/s confirmed by the output",
+		r.Rate, r.CPUPerPoint*1e6, r.RSSMB, r.Procs, r.PeakMB, r.AllocPerPoint, r.GCs, r.Published)
 	if r.RecvPoints > 0 || r.MsgRate > 0 {
 		s += fmt.Sprintf(", %.1f msgs/s with %.0f points/s (%.0f bad) received by the subscriber, %d gather errors",
 			r.MsgRate, r.RecvPoints, r.RecvBad, r.GatherErrors)

@@ -173,6 +173,7 @@ func (s *scanner) next() byte {
 	}
 	return c
 }
+
 // hasPrefix compares only len(p) bytes: converting the whole rest of the
 // input to a string, as strings.HasPrefix(string(s.src[s.pos:]), p) does,
 // copied it at every call and made a scan quadratic in the file's size

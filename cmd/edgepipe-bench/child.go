@@ -86,11 +86,15 @@ func measure(s childSpec) (result, error) {
 		a.Stop(ctx)
 	}()
 	time.Sleep(s.Warmup) // connections, caches, GC pacing
-	pids := []int{os.Getpid()}
+	pids, names := []int{os.Getpid()}, []string{"gateway"}
 	for _, p := range a.Stats().Plugins {
 		if p.Pid != 0 {
-			pids = append(pids, p.Pid)
+			pids, names = append(pids, p.Pid), append(names, p.ID)
 		}
+	}
+	per0 := make([]float64, len(pids))
+	for i, pid := range pids {
+		per0[i] = cpuSeconds([]int{pid})
 	}
 	if s.CPUProfile != "" {
 		f, err := os.Create(s.CPUProfile)
@@ -122,11 +126,19 @@ func measure(s childSpec) (result, error) {
 	r.AllocPerPoint = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
 	r.GCs = ms1.NumGC - ms0.NumGC
 	r.Published = float64(published(st1)-published(st0)) / elapsed.Seconds()
-	for _, pid := range pids {
-		rss, hwm := memMB(pid)
-		r.RSSMB += rss
-		r.PeakMB += hwm
+	var file float64
+	for i, pid := range pids {
+		m := memMB(pid)
+		r.RSSMB += m.rss
+		r.PeakMB += m.hwm
+		r.OnceMB += m.anon
+		file = max(file, m.file)
+		if len(pids) > 1 {
+			r.PerProcess += fmt.Sprintf("\n    %-28s %6.3f us CPU/point, %5.1f MB RSS (%4.1f private), peak %5.1f MB",
+				names[i], (cpuSeconds([]int{pid})-per0[i])/n*1e6, m.rss, m.anon, m.hwm)
+		}
 	}
+	r.OnceMB += file
 	return r, nil
 }
 

@@ -147,19 +147,21 @@ func main() {
 		rows = append(rows, r)
 	}
 
-	fmt.Printf("| %-15s | %10s | %12s | %12s | %8s | %13s | %11s |\n",
-		"mode", "points/s", "CPU us/point", "points/CPU-s", "RSS MB", "peak RSS MB", "msgs/s")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|\n", dashes(17), dashes(12), dashes(14), dashes(14), dashes(10), dashes(15), dashes(13))
+	fmt.Printf("| %-15s | %10s | %12s | %12s | %8s | %11s | %13s | %11s |\n",
+		"mode", "points/s", "CPU us/point", "points/CPU-s", "RSS MB", "RSS MB (*)", "peak RSS MB", "msgs/s")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(17), dashes(12), dashes(14), dashes(14), dashes(10), dashes(13), dashes(15), dashes(13))
 	for _, r := range rows {
 		m := func(f func(result) float64) float64 { return median(r.rs, f) }
 		cpu := m(func(x result) float64 { return x.CPUPerPoint })
-		fmt.Printf("| %-15s | %10.0f | %12.3f | %12.0f | %8.1f | %13.1f | %11.1f |\n", r.mode,
+		fmt.Printf("| %-15s | %10.0f | %12.3f | %12.0f | %8.1f | %11.1f | %13.1f | %11.1f |\n", r.mode,
 			m(func(x result) float64 { return x.Rate }), cpu*1e6, 1/cpu,
-			m(func(x result) float64 { return x.RSSMB }), m(func(x result) float64 { return x.PeakMB }),
+			m(func(x result) float64 { return x.RSSMB }), m(func(x result) float64 { return x.OnceMB }),
+			m(func(x result) float64 { return x.PeakMB }),
 			m(func(x result) float64 { return x.MsgRate }))
 	}
+	fmt.Println()
+	fmt.Println("RSS, peak RSS: summed over the gateway and its plugin processes. (*) the executable's shared pages counted once.")
 	if *scenario == "modbus-mqtt" {
-		fmt.Println()
 		fmt.Println("msgs/s: messages that reached a subscriber of the data topic on the broker (QoS 1).")
 		for _, r := range rows {
 			fmt.Printf("%s: %s\n", r.mode, r.rs[len(r.rs)/2].summary())
@@ -217,9 +219,14 @@ type result struct {
 	CPUPerPoint float64 // CPU seconds per point
 	RSSMB       float64 // VmRSS of gateway + plugin processes at the end
 	PeakMB      float64 // sum of their VmHWM
-	Procs       int     // gateway + plugin processes
-	Published   float64 // messages per second confirmed by the outputs
-	MsgRate     float64 // messages per second delivered (subscriber; synthetic: published)
+	// OnceMB counts the executable's pages once: the processes run the
+	// same binary and share those pages, which every VmRSS counts again.
+	// It is the sum of their private memory (RssAnon) plus the largest
+	// RssFile.
+	OnceMB    float64
+	Procs     int     // gateway + plugin processes
+	Published float64 // messages per second confirmed by the outputs
+	MsgRate   float64 // messages per second delivered (subscriber; synthetic: published)
 	// modbus-mqtt verification
 	Polls        float64 // polls per second (messages handed to the queues)
 	GatherErrors uint64
@@ -229,6 +236,7 @@ type result struct {
 	// the gateway process's own heap
 	AllocPerPoint float64 // bytes allocated per point
 	GCs           uint32  // GC cycles in the window
+	PerProcess    string  // isolated: a line per process
 }
 
 func (r result) summary() string {
@@ -238,7 +246,7 @@ func (r result) summary() string {
 		s += fmt.Sprintf(", %.1f msgs/s with %.0f points/s (%.0f bad) received by the subscriber, %d gather errors",
 			r.MsgRate, r.RecvPoints, r.RecvBad, r.GatherErrors)
 	}
-	return s
+	return s + r.PerProcess
 }
 
 // runChild runs one measurement in a fresh process. The child prints
@@ -317,23 +325,39 @@ func cpuSeconds(pids []int) float64 {
 	return total
 }
 
-// memMB reads VmRSS and VmHWM (peak RSS) of a process in MB.
-func memMB(pid int) (rss, hwm float64) {
+// mem is a process's memory in MB from /proc/<pid>/status.
+type mem struct {
+	rss, hwm float64 // VmRSS, VmHWM (peak RSS)
+	anon     float64 // RssAnon: its own, private memory
+	file     float64 // RssFile: mapped files, mostly the executable
+}
+
+func memMB(pid int) mem {
+	var m mem
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, 0
+		return m
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		key, rest, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch key {
+		case "VmRSS":
+			dst = &m.rss
+		case "VmHWM":
+			dst = &m.hwm
+		case "RssAnon":
+			dst = &m.anon
+		case "RssFile":
+			dst = &m.file
+		default:
 			continue
 		}
 		kb, _ := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-		if key == "VmRSS" {
-			rss = kb / 1024
-		} else {
-			hwm = kb / 1024
-		}
+		*dst = kb / 1024
 	}
-	return rss, hwm
+	return m
 }

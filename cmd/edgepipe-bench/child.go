@@ -23,6 +23,9 @@ func childMain(spec string) int {
 		fmt.Fprintln(os.Stderr, "edgepipe-bench child:", err)
 		return 1
 	}
+	if s.MemProfile != "" {
+		runtime.MemProfileRate = 4096
+	}
 	r, err := measure(s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgepipe-bench child:", err)
@@ -116,6 +119,14 @@ func measure(s childSpec) (result, error) {
 	fmt.Println("end")
 	if s.CPUProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if s.MemProfile != "" {
+		f, err := os.Create(s.MemProfile)
+		if err != nil {
+			return result{}, err
+		}
+		_ = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
 	}
 	n := float64(st1.Gathered - st0.Gathered)
 	if n == 0 {

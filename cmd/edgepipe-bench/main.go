@@ -72,6 +72,7 @@ func main() {
 	modes := flag.String("modes", "in-process,isolated", "modes to measure: in-process, isolated; a -disk suffix uses buffer = \"disk\" (in-process-disk)")
 	interval := flag.Duration("interval", 100*time.Millisecond, "modbus-mqtt: poll interval")
 	cpuprofile := flag.String("cpuprofile", "", "write the gateway process's CPU profile of the measured window to FILE.<mode>.<run>")
+	memprofile := flag.String("memprofile", "", "write the gateway process's allocation profile (of the whole run) to FILE.<mode>.<run>")
 	verbose := flag.Bool("v", false, "print every run")
 	flag.Parse()
 
@@ -134,6 +135,9 @@ func main() {
 		for i := 1; i <= *runs; i++ {
 			if *cpuprofile != "" {
 				s.CPUProfile = fmt.Sprintf("%s.%s.%d", *cpuprofile, mode, i)
+			}
+			if *memprofile != "" {
+				s.MemProfile = fmt.Sprintf("%s.%s.%d", *memprofile, mode, i)
 			}
 			res, err := runChild(s, env)
 			if err != nil {
@@ -211,6 +215,7 @@ type childSpec struct {
 	SimURL     string
 	BrokerURL  string
 	CPUProfile string
+	MemProfile string
 }
 
 // result is one run's figures.

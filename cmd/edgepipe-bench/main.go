@@ -233,6 +233,7 @@ type result struct {
 	Published float64 // messages per second confirmed by the outputs
 	MsgRate   float64 // messages per second delivered (subscriber; synthetic: published)
 	// modbus-mqtt verification
+	Subscribed   bool // a subscriber counted deliveries
 	Polls        float64 // polls per second (messages handed to the queues)
 	GatherErrors uint64
 	RecvPoints   float64 // points per second in the delivered messages
@@ -247,7 +248,7 @@ type result struct {
 func (r result) summary() string {
 	s := fmt.Sprintf("%.0f points/s, %.3f us CPU/point, %.1f MB RSS (%d processes), peak %.1f MB, gateway heap %.0f B/point and %d GCs, %.1f msgs/s confirmed by the output",
 		r.Rate, r.CPUPerPoint*1e6, r.RSSMB, r.Procs, r.PeakMB, r.AllocPerPoint, r.GCs, r.Published)
-	if r.RecvPoints > 0 || r.MsgRate > 0 {
+	if r.Subscribed {
 		s += fmt.Sprintf(", %.1f msgs/s with %.0f points/s (%.0f bad) received by the subscriber, %d gather errors",
 			r.MsgRate, r.RecvPoints, r.RecvBad, r.GatherErrors)
 	}
@@ -296,6 +297,7 @@ func runChild(s childSpec, env *modbusEnv) (result, error) {
 		return res, fmt.Errorf("child: %w", err)
 	}
 	if env != nil {
+		res.Subscribed = true
 		d := t1.Sub(t0).Seconds()
 		res.MsgRate = float64(c1.msgs-c0.msgs) / d
 		res.RecvPoints = float64(c1.points-c0.points) / d

@@ -233,7 +233,7 @@ type result struct {
 	Published float64 // messages per second confirmed by the outputs
 	MsgRate   float64 // messages per second delivered (subscriber; synthetic: published)
 	// modbus-mqtt verification
-	Subscribed   bool // a subscriber counted deliveries
+	Subscribed   bool    // a subscriber counted deliveries
 	Polls        float64 // polls per second (messages handed to the queues)
 	GatherErrors uint64
 	RecvPoints   float64 // points per second in the delivered messages

@@ -125,6 +125,11 @@ func main() {
 	var rows []row
 	for _, mode := range strings.Split(*modes, ",") {
 		s := spec
+		switch strings.TrimSuffix(mode, "-disk") {
+		case "in-process", "isolated":
+		default:
+			fatalf("unknown mode %q (in-process, isolated, with an optional -disk suffix)", mode)
+		}
 		s.Mode = mode
 		s.Isolated = strings.HasPrefix(mode, "isolated")
 		s.Buffer = "memory"

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +35,26 @@ const ServeArg = "__plugin"
 // started as one; call it first thing in main and in TestMain.
 func MaybeServe() {
 	if len(os.Args) >= 3 && os.Args[1] == ServeArg && sdk.IsPluginProcess() {
+		tunePluginProcess()
 		if err := sdk.ServeBuiltin(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+}
+
+// tunePluginProcess sets the Go runtime of a built-in plugin's process up
+// for what it does: answer one call of the core at a time.
+//
+// One P: with more, every goroutine hand-off of a gRPC call (caller,
+// HTTP/2 reader and writer) may wake an idle P's thread that then finds
+// nothing to do; on the 2-core bench machine that futex and epoll churn
+// cost more than the work itself. The environment's GOMAXPROCS, when set,
+// still wins.
+func tunePluginProcess() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 }
 

@@ -173,7 +173,14 @@ func (s *scanner) next() byte {
 	}
 	return c
 }
-func (s *scanner) hasPrefix(p string) bool { return strings.HasPrefix(string(s.src[s.pos:]), p) }
+
+// hasPrefix compares only len(p) bytes: converting the whole rest of the
+// input to a string, as strings.HasPrefix(string(s.src[s.pos:]), p) does,
+// copied it at every call and made a scan quadratic in the file's size
+// (3.6 GB allocated and a 40 MB peak RSS for a 1000-point Modbus config).
+func (s *scanner) hasPrefix(p string) bool {
+	return len(s.src)-s.pos >= len(p) && string(s.src[s.pos:s.pos+len(p)]) == p
+}
 
 func (s *scanner) skipSpace() {
 	for !s.eof() && (s.peek() == ' ' || s.peek() == '\t' || s.peek() == '\r') {

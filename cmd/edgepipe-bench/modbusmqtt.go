@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgepipe/edgepipe/sim/modbussim"
+)
+
+// modbusEnv is what the modbus-mqtt scenario runs beside the gateway, each
+// outside the measured processes: the simulator and mosquitto as their own
+// processes, the subscriber in the bench's parent process.
+type modbusEnv struct {
+	dir       string
+	sim       *exec.Cmd
+	broker    *exec.Cmd
+	sub       paho.Client
+	simURL    string
+	brokerURL string
+
+	msgs, points, bad atomic.Uint64
+}
+
+type counts struct{ msgs, points, bad uint64 }
+
+func (e *modbusEnv) counts() counts {
+	if e == nil {
+		return counts{}
+	}
+	return counts{e.msgs.Load(), e.points.Load(), e.bad.Load()}
+}
+
+// simConfig is a unit with n holding registers from address 0, uint16.
+// Every 10th register changes (ramps, randoms, counters), the others hold a
+// static value: the values on the wire change, every point is reported
+// every poll either way (no deadband).
+func simConfig(n int) string {
+	var b strings.Builder
+	b.WriteString("[[units]]\nid = 1\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "[[units.registers]]\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i)
+		switch {
+		case i%30 == 0:
+			b.WriteString("generator = \"ramp\"\nmin = 0.0\nmax = 1000.0\nperiod = \"10s\"\n")
+		case i%30 == 10:
+			b.WriteString("generator = \"random\"\nmin = 0.0\nmax = 65535.0\nperiod = \"100ms\"\n")
+		case i%30 == 20:
+			b.WriteString("generator = \"counter\"\nperiod = \"1s\"\n")
+		default:
+			fmt.Fprintf(&b, "value = %d\n", i)
+		}
+	}
+	return b.String()
+}
+
+// simMain is the simulator process: `edgepipe sim modbus` with the bench's
+// arguments, until its parent goes away.
+func simMain(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := modbussim.Command(ctx, args, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "edgepipe-bench sim:", err)
+		return 1
+	}
+	return 0
+}
+
+var errNoMosquitto = errors.New("mosquitto is not installed (apt-get install mosquitto)")
+
+func startModbusEnv(points int) (_ *modbusEnv, err error) {
+	bin := mosquittoPath()
+	if bin == "" {
+		return nil, errNoMosquitto
+	}
+	dir, err := os.MkdirTemp("", "edgepipe-bench-env")
+	if err != nil {
+		return nil, err
+	}
+	e := &modbusEnv{dir: dir}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+
+	// The simulator: this binary re-executed, listening on a free port.
+	simConf := filepath.Join(dir, "sim.toml")
+	if err := os.WriteFile(simConf, []byte(simConfig(points)), 0o600); err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	e.sim = exec.Command(exe, simArg, "--listen", "tcp://127.0.0.1:0", "--config", simConf)
+	e.sim.Stderr = os.Stderr
+	e.sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := e.sim.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.sim.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("simulator: %v", err)
+	}
+	i := strings.Index(line, " on ")
+	if i < 0 {
+		return nil, fmt.Errorf("simulator said %q", line)
+	}
+	e.simURL = strings.TrimSpace(line[i+4:])
+
+	// mosquitto, stock settings (Nagle on, as installed), no persistence.
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
+	if os.Geteuid() == 0 {
+		conf.WriteString("user root\n") // mosquitto would drop root for a user who cannot read dir
+	}
+	conf.WriteString("log_dest file " + filepath.Join(dir, "mosquitto.log") + "\n")
+	confPath := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
+		return nil, err
+	}
+	e.broker = exec.Command(bin, "-c", confPath)
+	e.broker.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := e.broker.Start(); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	e.brokerURL = "tcp://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
+			return nil, fmt.Errorf("mosquitto did not listen on %s: %s", addr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The subscriber counts messages and the points in them: what the
+	// server really got, not what the gateway thinks it sent.
+	subscribed := make(chan error, 1)
+	o := paho.NewClientOptions().AddBroker(e.brokerURL).SetClientID("bench-sub").SetProtocolVersion(4).
+		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(false)
+	o.SetOnConnectHandler(func(c paho.Client) {
+		tok := c.Subscribe("Topic/flexem/fbox/BENCH/data", 1, func(_ paho.Client, m paho.Message) {
+			p := m.Payload()
+			e.msgs.Add(1)
+			e.points.Add(uint64(bytes.Count(p, []byte(`"name":`))))
+			e.bad.Add(uint64(bytes.Count(p, []byte(`"q":"bad"`))))
+		})
+		tok.Wait()
+		select {
+		case subscribed <- tok.Error():
+		default:
+		}
+	})
+	e.sub = paho.NewClient(o)
+	if tok := e.sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("subscriber: connect: %v", tok.Error())
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			return nil, fmt.Errorf("subscriber: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("subscriber: no SUBACK")
+	}
+	return e, nil
+}
+
+func (e *modbusEnv) close() {
+	if e.sub != nil {
+		e.sub.Disconnect(100)
+	}
+	for _, c := range []*exec.Cmd{e.broker, e.sim} {
+		if c != nil && c.Process != nil {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}
+	os.RemoveAll(e.dir)
+}
+
+func mosquittoPath() string {
+	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

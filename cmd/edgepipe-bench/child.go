@@ -26,6 +26,7 @@ func childMain(spec string) int {
 	if s.MemProfile != "" {
 		runtime.MemProfileRate = 4096
 	}
+	agent.TuneRuntime() // as `edgepipe run` does
 	r, err := measure(s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgepipe-bench child:", err)

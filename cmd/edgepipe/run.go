@@ -76,6 +76,7 @@ func runRun(args []string, _, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Agent.LogLevel, stderr)
 	slog.SetDefault(log)
+	agent.TuneRuntime()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	ctx := context.Background()

@@ -196,6 +196,9 @@ func (a *Agent) pause(ctx context.Context) {
 	if a.cancel == nil {
 		return
 	}
+	for _, o := range a.outputs {
+		o.cmdCancel() // no command may change things while the pipeline stops
+	}
 	a.cancel()
 	a.inputWG.Wait()
 	close(a.frames)
@@ -215,10 +218,26 @@ func (a *Agent) pause(ctx context.Context) {
 	for _, o := range a.outputs {
 		o.drain(ctx)
 	}
+	// Let each output finish the publish in flight, then cut it short.
+	outDone := make(chan struct{})
+	go func() {
+		a.outWG.Wait()
+		close(outDone)
+	}()
+	for _, o := range a.outputs {
+		close(o.stopping)
+	}
+	select {
+	case <-outDone:
+	case <-time.After(stopGrace):
+		for _, o := range a.outputs {
+			o.cancel()
+		}
+		<-outDone
+	}
 	for _, o := range a.outputs {
 		o.cancel()
 	}
-	a.outWG.Wait()
 	a.cancel = nil
 }
 

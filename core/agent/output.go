@@ -24,8 +24,14 @@ type outputRunner struct {
 	q       queue.Queue
 	enabled atomic.Bool
 	resume  chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// stopping asks the worker to stop after the publish in flight; ctx
+	// cancels that publish too. The command loop has its own context: it
+	// stops first, so no command arrives while the pipeline changes.
+	stopping  chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	cmdCtx    context.Context
+	cmdCancel context.CancelFunc
 }
 
 func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
@@ -73,6 +79,8 @@ func (a *Agent) SetEnabled(id string, on bool) error {
 // start runs the output's worker and command loop until stop.
 func (r *outputRunner) start(wg *sync.WaitGroup) {
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.cmdCtx, r.cmdCancel = context.WithCancel(context.Background())
+	r.stopping = make(chan struct{})
 	wg.Add(1)
 	go r.run(wg)
 	if r.in.caps.Commands {
@@ -90,9 +98,15 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
 	for r.ctx.Err() == nil {
+		select {
+		case <-r.stopping:
+			return
+		default:
+		}
 		if !r.enabled.Load() {
 			select {
 			case <-r.resume:
+			case <-r.stopping:
 			case <-r.ctx.Done():
 			}
 			continue
@@ -105,6 +119,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			select {
 			case <-r.q.Ready():
 			case <-r.resume:
+			case <-r.stopping:
 			case <-r.ctx.Done():
 			}
 			continue
@@ -120,6 +135,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			}
 			select {
 			case <-time.After(backoff):
+			case <-r.stopping:
 			case <-r.ctx.Done():
 			}
 			backoff = min(2*backoff, 5*time.Second)
@@ -148,18 +164,23 @@ func (r *outputRunner) drain(ctx context.Context) {
 
 // commandLoop forwards the output's commands from the server to the core.
 func (a *Agent) commandLoop(o *outputRunner) {
-	for o.ctx.Err() == nil {
-		err := o.in.impl.(sdk.CommandSource).Commands(o.ctx, func(c sdk.Command) { a.handleCommand(o, c) })
-		if o.ctx.Err() != nil {
+	for o.cmdCtx.Err() == nil {
+		err := o.in.impl.(sdk.CommandSource).Commands(o.cmdCtx, func(c sdk.Command) { a.handleCommand(o, c) })
+		if o.cmdCtx.Err() != nil {
 			return
 		}
 		o.in.log.Warn("command stream ended, reopening", "err", err)
 		select {
 		case <-time.After(time.Second):
-		case <-o.ctx.Done():
+		case <-o.cmdCtx.Done():
 		}
 	}
 }
+
+// stopGrace is how long a pausing output may finish the publish in flight:
+// long enough for a live broker to acknowledge a batch (so a reload sends
+// nothing twice), short enough that a dead one does not hold up a reload.
+const stopGrace = 2 * time.Second
 
 // openDiskQueue opens the disk-backed store-and-forward queue of an output,
 // replaying what was never acknowledged.

@@ -172,3 +172,15 @@ func TestEveryPluginReadmeShowsItsSample(t *testing.T) {
 		}
 	}
 }
+
+// A password put in the wrong key must not be printed by the plugin's
+// error about that key.
+func TestCheckRedactsSubstitutedValuesInPluginErrors(t *testing.T) {
+	t.Setenv("EP_TEST_PW", "hunter2-secret")
+	path := writeConfig(t, "[agent]\ndevice_id = \"GW-1\"\n[[inputs.synthetic]]\npattern = \"${EP_TEST_PW}\"\nisolated = true\n")
+	code, stdout, stderr := run(t, "check", "--config", path)
+	if code != 1 || strings.Contains(stdout+stderr, "hunter2") || !strings.Contains(stderr, path+":4: inputs.synthetic#1.pattern:") ||
+		!strings.Contains(stderr, "${EP_TEST_PW}") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -82,7 +82,7 @@ func (a *Agent) open(ctx context.Context, p *config.Plugin, registry []sdk.Point
 	})
 	if err != nil {
 		_ = in.impl.Close(context.Background())
-		return nil, placeErrors(p, err)
+		return nil, a.cfg.Redact(placeErrors(p, err))
 	}
 	in.caps = sdk.CapsOf(in.impl)
 	if resp != nil {

@@ -71,6 +71,35 @@ type Config struct {
 	Inputs     []*Plugin
 	Processors []*Plugin
 	Outputs    []*Plugin
+	// secrets are the values substituted from the environment, by
+	// variable name, so that errors can be redacted (see Redact).
+	secrets map[string]string
+}
+
+// minSecretLen is the shortest substituted value Redact hides: shorter
+// ones ("1", "on") would mangle messages and cannot be a real secret.
+const minSecretLen = 4
+
+// Redact replaces every value substituted from the environment in the
+// messages of err with its ${VAR}: a plugin that quotes a bad value
+// (`duration "hunter2": ...`) must not print a password that was put in
+// the wrong key.
+func (c *Config) Redact(err error) error {
+	if err == nil || c == nil || len(c.secrets) == 0 {
+		return err
+	}
+	ces := sdk.AsConfigErrors(err)
+	out := make(sdk.ConfigErrors, len(ces))
+	for i, e := range ces {
+		for name, v := range c.secrets {
+			if len(v) >= minSecretLen {
+				e.Msg = strings.ReplaceAll(e.Msg, v, "${"+name+"}")
+				e.Path = strings.ReplaceAll(e.Path, v, "${"+name+"}")
+			}
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // Plugins returns every plugin in pipeline order: inputs, processors,
@@ -97,9 +126,10 @@ var envRE = regexp.MustCompile(`\$?\$\{([A-Z_][A-Z0-9_]*)\}`)
 
 // substituteEnv replaces ${VAR} line by line, so line numbers hold. It
 // also returns, by 1-based line, the variables substituted there.
-func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, map[int][]string, sdk.ConfigErrors) {
+func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, map[int][]string, map[string]string, sdk.ConfigErrors) {
 	var errs sdk.ConfigErrors
 	substituted := map[int][]string{}
+	values := map[string]string{}
 	lines := bytes.Split(data, []byte("\n"))
 	multi := ""
 	for i, line := range lines {
@@ -118,11 +148,12 @@ func substituteEnv(file string, data []byte, lookup func(string) (string, bool))
 				return m
 			}
 			substituted[i+1] = append(substituted[i+1], name)
+			values[name] = v
 			return []byte(escapeTOML(v))
 		})
 		lines[i] = append(code, line[cut:]...)
 	}
-	return bytes.Join(lines, []byte("\n")), substituted, errs
+	return bytes.Join(lines, []byte("\n")), substituted, values, errs
 }
 
 // commentStart returns where a line's comment begins (len(line) if none),
@@ -168,7 +199,7 @@ func escapeTOML(v string) string {
 
 // Parse parses configuration text; file names it in errors.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	data, substituted, errs := substituteEnv(file, data, lookupEnv)
+	data, substituted, secrets, errs := substituteEnv(file, data, lookupEnv)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -187,7 +218,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		}
 		return nil, sdk.ConfigErrors{ce}
 	}
-	cfg := &Config{File: file}
+	cfg := &Config{File: file, secrets: secrets}
 	lines := bytes.Split(data, []byte("\n"))
 	ix := tomlscan.Scan(data)
 
@@ -260,7 +291,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if len(cfg.Inputs) == 0 {
 		errs = append(errs, sdk.ConfigError{File: file, Msg: "no inputs configured; add at least one [[inputs.NAME]]"})
 	}
-	return cfg, errs.Err()
+	return cfg, cfg.Redact(errs.Err())
 }
 
 func isKind(s string) bool {

@@ -169,3 +169,11 @@ func TestEnvInCommentsIsLeftAlone(t *testing.T) {
 		t.Fatalf("%v %+v", err, cfg)
 	}
 }
+
+func TestErrorsNeverShowSubstitutedValues(t *testing.T) {
+	doc := "[agent]\ndevice_id = \"GW\"\nlog_level = \"${PW}\"\n[[inputs.cfgtest]]\n"
+	_, err := Parse("gw.toml", []byte(doc), env(map[string]string{"PW": "hunter2-secret"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "${PW}") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/edgepipe/edgepipe/plugins/inputs/internal/numcodec"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -97,52 +97,22 @@ func (t dataType) kind() sdk.Kind {
 	return sdk.KindFloat
 }
 
-// byteOrder names how the bytes A B C D (A most significant) of a value lie
-// in consecutive registers, each register sent high byte first.
-type byteOrder uint8
+// byteOrder and its helpers are shared with the serial input.
+type byteOrder = numcodec.ByteOrder
 
 const (
-	orderABCD byteOrder = iota // big-endian
-	orderCDAB                  // registers reversed, each big-endian
-	orderBADC                  // big-endian registers, bytes of each swapped
-	orderDCBA                  // little-endian
+	orderABCD = numcodec.ABCD
+	orderCDAB = numcodec.CDAB
+	orderBADC = numcodec.BADC
+	orderDCBA = numcodec.DCBA
 )
 
-var orderNames = [...]string{"ABCD", "CDAB", "BADC", "DCBA"}
-
-func (o byteOrder) String() string { return orderNames[o] }
-
-func parseOrder(s string) (byteOrder, bool) {
-	for i, n := range orderNames {
-		if strings.EqualFold(s, n) {
-			return byteOrder(i), true
-		}
-	}
-	return 0, false
-}
-
-// reorder copies the n bytes of src to dst converting between the wire
-// layout and big-endian. Each of the four orders is its own inverse, so the
-// same call serves decoding and encoding. len(dst) == len(src), even.
-func reorder(dst, src []byte, o byteOrder) {
-	n := len(src)
-	switch o {
-	case orderABCD:
-		copy(dst, src)
-	case orderDCBA:
-		for i := range n {
-			dst[i] = src[n-1-i]
-		}
-	case orderBADC:
-		for i := 0; i+1 < n; i += 2 {
-			dst[i], dst[i+1] = src[i+1], src[i]
-		}
-	case orderCDAB:
-		for i := 0; i+1 < n; i += 2 {
-			dst[i], dst[i+1] = src[n-2-i], src[n-1-i]
-		}
-	}
-}
+var (
+	parseOrder = numcodec.ParseByteOrder
+	reorder    = numcodec.Reorder
+	widen32    = numcodec.Widen32
+	toBool     = numcodec.ToBool
+)
 
 // codec is everything needed to turn a point's registers into its value
 // and back.
@@ -256,11 +226,13 @@ func decodeBit(packed []byte, index int) (sdk.Value, error) {
 }
 
 // raw undoes scale and offset: the device value for a reported value.
-func (c *codec) raw(f float64) float64 {
+func (c *codec) raw(f float64) float64 { return c.scaling().Raw(f) }
+
+func (c *codec) scaling() numcodec.Scaling {
 	if !c.scaled {
-		return f
+		return numcodec.Scaling{Scale: 1}
 	}
-	return (f - c.offset) / c.scale
+	return numcodec.Scaling{Scale: c.scale, Offset: c.offset}
 }
 
 // encodeRegisters turns a value into the wire bytes of the point's
@@ -328,91 +300,9 @@ func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
 	return out, nil
 }
 
-func toBool(v sdk.Value) (bool, error) {
-	if v.Kind() == sdk.KindBool {
-		return v.BoolValue(), nil
-	}
-	f, ok := v.AsFloat()
-	if ok && (f == 0 || f == 1) {
-		return f == 1, nil
-	}
-	return false, fmt.Errorf("want true, false, 0 or 1, got %s", v.String())
-}
-
 // toInteger converts v (after undoing scale/offset) to the bits of the
-// point's integer type, refusing fractions and values out of range. The
-// result is the two's complement for signed types.
+// point's integer type, refusing fractions and values out of range.
 func (c *codec) toInteger(v sdk.Value) (uint64, error) {
 	signed := c.typ == tInt16 || c.typ == tInt32 || c.typ == tInt64
-	bits := 16 * c.typ.regs()
-	// Exact integers first: a uint64 beyond 2^53 must not pass through a
-	// float64 and lose its low bits.
-	if !c.scaled {
-		switch v.Kind() {
-		case sdk.KindInt:
-			i := v.IntValue()
-			if signed {
-				if bits < 64 && (i < -(1<<(bits-1)) || i >= 1<<(bits-1)) {
-					return 0, fmt.Errorf("%d is out of the %s range", i, c.typ)
-				}
-				return uint64(i), nil
-			}
-			if i < 0 || bits < 64 && i >= 1<<bits {
-				return 0, fmt.Errorf("%d is out of the %s range", i, c.typ)
-			}
-			return uint64(i), nil
-		case sdk.KindUint:
-			u := v.UintValue()
-			if signed && (bits == 64 && u > math.MaxInt64 || bits < 64 && u >= 1<<(bits-1)) ||
-				!signed && bits < 64 && u >= 1<<bits {
-				return 0, fmt.Errorf("%d is out of the %s range", u, c.typ)
-			}
-			return u, nil
-		case sdk.KindBool:
-			if v.BoolValue() {
-				return 1, nil
-			}
-			return 0, nil
-		}
-	}
-	f, _ := v.AsFloat()
-	raw := c.raw(f)
-	if math.IsNaN(raw) || math.IsInf(raw, 0) {
-		return 0, fmt.Errorf("%g cannot be stored in a %s", raw, c.typ)
-	}
-	r := math.Round(raw)
-	if !c.scaled && r != raw {
-		return 0, fmt.Errorf("%g is not an integer (type %s)", f, c.typ)
-	}
-	var lo, hi float64 // hi exclusive, exact powers of two
-	if signed {
-		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
-	} else {
-		lo, hi = 0, math.Ldexp(1, bits)
-	}
-	if r < lo || r >= hi {
-		if c.scaled {
-			return 0, fmt.Errorf("%g gives raw value %g, out of the %s range", f, r, c.typ)
-		}
-		return 0, fmt.Errorf("%g is out of the %s range", f, c.typ)
-	}
-	if signed {
-		return uint64(int64(r)), nil
-	}
-	return uint64(r), nil
-}
-
-// widen32 turns a float32 into the float64 with the same shortest decimal
-// form: a device's 22.001081 must be reported as 22.001081, not as the
-// 22.001081466674805 a plain conversion exposes.
-func widen32(f float32) float64 {
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) || f == 0 {
-		return float64(f)
-	}
-	var buf [32]byte
-	d, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
-	if err != nil {
-		return float64(f)
-	}
-	return d
+	return numcodec.ToInteger(v, 16*c.typ.regs(), signed, c.typ.String(), c.scaling())
 }

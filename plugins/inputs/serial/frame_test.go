@@ -135,7 +135,7 @@ func TestBinaryDecodeAndEncode(t *testing.T) {
 		p := &point{typ: c.typ, order: c.order, pos: c.pos, scale: 1}
 		v, err := p.decode(frame)
 		if err != nil || v.Interface() != c.want {
-			t.Errorf("%s %s at %d: %v %v, want %v", c.typ, orderNames[c.order], c.pos, v.Interface(), err, c.want)
+			t.Errorf("%s %s at %d: %v %v, want %v", c.typ, c.order, c.pos, v.Interface(), err, c.want)
 			continue
 		}
 		if c.typ == tBool {
@@ -143,7 +143,7 @@ func TestBinaryDecodeAndEncode(t *testing.T) {
 		}
 		b, err := p.bytes(v)
 		if err != nil || !bytes.Equal(b, frame[c.pos:c.pos+c.typ.size()]) {
-			t.Errorf("%s %s: encode gives % x, %v", c.typ, orderNames[c.order], b, err)
+			t.Errorf("%s %s: encode gives % x, %v", c.typ, c.order, b, err)
 		}
 	}
 	p := &point{typ: tUint16, pos: 6, scale: 1}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/edgepipe/edgepipe/plugins/inputs/internal/numcodec"
 	"math"
 	"regexp"
 	"strconv"
@@ -86,54 +87,22 @@ func (t valueType) kind() sdk.Kind {
 	return sdk.KindUint
 }
 
-// byteOrder names how the bytes A B C D (A most significant) of a value
-// lie in the frame, with the same meaning as for Modbus registers: ABCD
-// big-endian, DCBA little-endian, BADC big-endian with the bytes of each
-// 16-bit word swapped, CDAB 16-bit words in reverse order, each
-// big-endian. 64-bit values extend the rule; one byte has no order.
-type byteOrder uint8
+// byteOrder and its helpers are shared with the Modbus input.
+type byteOrder = numcodec.ByteOrder
 
 const (
-	orderABCD byteOrder = iota
-	orderCDAB
-	orderBADC
-	orderDCBA
+	orderABCD = numcodec.ABCD
+	orderCDAB = numcodec.CDAB
+	orderBADC = numcodec.BADC
+	orderDCBA = numcodec.DCBA
 )
 
-var orderNames = [...]string{"ABCD", "CDAB", "BADC", "DCBA"}
-
-func parseOrder(s string) (byteOrder, bool) {
-	for i, n := range orderNames {
-		if strings.EqualFold(s, n) {
-			return byteOrder(i), true
-		}
-	}
-	return 0, false
-}
-
-// reorder converts between the frame's layout and big-endian; each order
-// is its own inverse. len(dst) == len(src).
-func reorder(dst, src []byte, o byteOrder) {
-	n := len(src)
-	switch o {
-	case orderDCBA:
-		for i := range n {
-			dst[i] = src[n-1-i]
-		}
-	case orderBADC:
-		copy(dst, src)
-		for i := 0; i+1 < n; i += 2 {
-			dst[i], dst[i+1] = src[i+1], src[i]
-		}
-	case orderCDAB:
-		copy(dst, src)
-		for i := 0; i+1 < n; i += 2 {
-			dst[i], dst[i+1] = src[n-2-i], src[n-1-i]
-		}
-	default:
-		copy(dst, src)
-	}
-}
+var (
+	parseOrder = numcodec.ParseByteOrder
+	reorder    = numcodec.Reorder
+	widen32    = numcodec.Widen32
+	toBool     = numcodec.ToBool
+)
 
 // point is a checked point.
 type point struct {
@@ -241,19 +210,6 @@ func (p *point) scale1(v sdk.Value) sdk.Value {
 	}
 	f, _ := v.AsFloat()
 	return sdk.Float(f*p.scale + p.offset)
-}
-
-// widen32 gives a float32 the float64 with the same shortest decimal form,
-// so 22.1 from the device is reported as 22.1, not 22.100000381469727.
-func widen32(f float32) float64 {
-	if f != f || math.IsInf(float64(f), 0) {
-		return float64(f)
-	}
-	d, err := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
-	if err != nil {
-		return float64(f)
-	}
-	return d
 }
 
 // tmplPart is a piece of a write template: literal bytes or a placeholder.
@@ -425,71 +381,17 @@ func (p *point) bytes(v sdk.Value) ([]byte, error) {
 }
 
 // raw undoes scale and offset.
-func (p *point) raw(f float64) float64 {
-	if !p.scaled {
-		return f
-	}
-	return (f - p.offset) / p.scale
-}
+func (p *point) raw(f float64) float64 { return p.scaling().Raw(f) }
 
-func toBool(v sdk.Value) (bool, error) {
-	if v.Kind() == sdk.KindBool {
-		return v.BoolValue(), nil
+func (p *point) scaling() numcodec.Scaling {
+	if !p.scaled {
+		return numcodec.Scaling{Scale: 1}
 	}
-	if f, ok := v.AsFloat(); ok && (f == 0 || f == 1) {
-		return f == 1, nil
-	}
-	return false, fmt.Errorf("want true, false, 0 or 1, got %s", v.String())
+	return numcodec.Scaling{Scale: p.scale, Offset: p.offset}
 }
 
 // toInteger gives the two's complement bits of the device value of v for
-// an integer type, refusing fractions (unless scaled, then rounded) and
-// values out of the type's range. Unscaled integers are taken exactly,
-// never through a float64.
+// an integer type (see numcodec.ToInteger).
 func (p *point) toInteger(v sdk.Value) (uint64, error) {
-	bits := 8 * p.typ.size()
-	signed := p.typ.signed()
-	if !p.scaled {
-		switch v.Kind() {
-		case sdk.KindInt:
-			i := v.IntValue()
-			if signed && bits < 64 && (i < -(1<<(bits-1)) || i >= 1<<(bits-1)) ||
-				!signed && (i < 0 || bits < 64 && i >= 1<<bits) {
-				return 0, fmt.Errorf("%d is out of the %s range", i, p.typ)
-			}
-			return uint64(i), nil
-		case sdk.KindUint:
-			u := v.UintValue()
-			if signed && (bits == 64 && u > math.MaxInt64 || bits < 64 && u >= 1<<(bits-1)) ||
-				!signed && bits < 64 && u >= 1<<bits {
-				return 0, fmt.Errorf("%d is out of the %s range", u, p.typ)
-			}
-			return u, nil
-		case sdk.KindBool:
-			if v.BoolValue() {
-				return 1, nil
-			}
-			return 0, nil
-		}
-	}
-	f, ok := v.AsFloat()
-	if !ok {
-		return 0, fmt.Errorf("want a number, got %s", v.Kind())
-	}
-	raw := p.raw(f)
-	r := math.Round(raw)
-	if raw != raw || math.IsInf(raw, 0) || !p.scaled && r != raw {
-		return 0, fmt.Errorf("%g is not an integer (type %s)", f, p.typ)
-	}
-	lo, hi := 0.0, math.Ldexp(1, bits) // hi exclusive
-	if signed {
-		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
-	}
-	if r < lo || r >= hi {
-		return 0, fmt.Errorf("%g gives device value %g, out of the %s range", f, r, p.typ)
-	}
-	if signed {
-		return uint64(int64(r)), nil
-	}
-	return uint64(r), nil
+	return numcodec.ToInteger(v, 8*p.typ.size(), p.typ.signed(), p.typ.String(), p.scaling())
 }

@@ -1,0 +1,170 @@
+// Package numcodec holds what the inputs that read binary device values
+// (Modbus registers, serial frames) share: the SPEC's byte orders, the
+// float32 widening, and the checked conversion of a written value back to
+// a device integer. One implementation, so that both inputs agree to the
+// bit on what "CDAB" or "out of range" means.
+package numcodec
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// ByteOrder names how the bytes A B C D (A most significant) of a value
+// lie on the wire, two bytes per register (SPEC section 3).
+type ByteOrder uint8
+
+const (
+	ABCD ByteOrder = iota // big-endian
+	CDAB                  // registers reversed, each big-endian
+	BADC                  // big-endian registers, bytes of each swapped
+	DCBA                  // little-endian
+)
+
+var orderNames = [...]string{"ABCD", "CDAB", "BADC", "DCBA"}
+
+func (o ByteOrder) String() string {
+	if int(o) < len(orderNames) {
+		return orderNames[o]
+	}
+	return "order(" + strconv.Itoa(int(o)) + ")"
+}
+
+// ParseByteOrder reads "ABCD", "cdab", ...
+func ParseByteOrder(s string) (ByteOrder, bool) {
+	for i, n := range orderNames {
+		if strings.EqualFold(s, n) {
+			return ByteOrder(i), true
+		}
+	}
+	return 0, false
+}
+
+// Reorder copies src to dst converting between the wire layout and
+// big-endian. Each order is its own inverse, so the same call decodes and
+// encodes. len(dst) == len(src); an odd last byte stays in place.
+func Reorder(dst, src []byte, o ByteOrder) {
+	n := len(src)
+	switch o {
+	case DCBA:
+		for i := range n {
+			dst[i] = src[n-1-i]
+		}
+	case BADC:
+		copy(dst, src)
+		for i := 0; i+1 < n; i += 2 {
+			dst[i], dst[i+1] = src[i+1], src[i]
+		}
+	case CDAB:
+		copy(dst, src)
+		for i := 0; i+1 < n; i += 2 {
+			dst[i], dst[i+1] = src[n-2-i], src[n-1-i]
+		}
+	default:
+		copy(dst, src)
+	}
+}
+
+// Widen32 turns a float32 into the float64 with the same shortest decimal
+// form: a device's 22.001081 is reported as 22.001081, not as the
+// 22.001081466674805 a plain conversion exposes.
+func Widen32(f float32) float64 {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) || f == 0 {
+		return float64(f)
+	}
+	var buf [32]byte
+	d, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
+	if err != nil {
+		return float64(f)
+	}
+	return d
+}
+
+// ToBool accepts a bool, or a number that is exactly 0 or 1.
+func ToBool(v sdk.Value) (bool, error) {
+	if v.Kind() == sdk.KindBool {
+		return v.BoolValue(), nil
+	}
+	if f, ok := v.AsFloat(); ok && (f == 0 || f == 1) {
+		return f == 1, nil
+	}
+	return false, fmt.Errorf("want true, false, 0 or 1, got %s", v.String())
+}
+
+// Scaling is a point's reported = device * Scale + Offset.
+type Scaling struct {
+	Scale, Offset float64
+}
+
+// Scaled reports whether the point reports a scaled float.
+func (s Scaling) Scaled() bool { return s.Scale != 1 || s.Offset != 0 }
+
+// Raw undoes the scaling: the device value of a reported value.
+func (s Scaling) Raw(f float64) float64 {
+	if !s.Scaled() {
+		return f
+	}
+	return (f - s.Offset) / s.Scale
+}
+
+// ToInteger gives the two's complement bits of the device value of v for
+// an integer type of the given width (typ names it in errors), refusing
+// fractions (a scaled value is rounded instead) and values out of the
+// type's range. Unscaled integers are taken exactly, never through a
+// float64, so a uint64 beyond 2^53 keeps its low bits.
+func ToInteger(v sdk.Value, bits int, signed bool, typ string, s Scaling) (uint64, error) {
+	scaled := s.Scaled()
+	if !scaled {
+		switch v.Kind() {
+		case sdk.KindInt:
+			i := v.IntValue()
+			if signed && bits < 64 && (i < -(1<<(bits-1)) || i >= 1<<(bits-1)) ||
+				!signed && (i < 0 || bits < 64 && i >= 1<<bits) {
+				return 0, fmt.Errorf("%d is out of the %s range", i, typ)
+			}
+			return uint64(i), nil
+		case sdk.KindUint:
+			u := v.UintValue()
+			if signed && (bits == 64 && u > math.MaxInt64 || bits < 64 && u >= 1<<(bits-1)) ||
+				!signed && bits < 64 && u >= 1<<bits {
+				return 0, fmt.Errorf("%d is out of the %s range", u, typ)
+			}
+			return u, nil
+		case sdk.KindBool:
+			if v.BoolValue() {
+				return 1, nil
+			}
+			return 0, nil
+		}
+	}
+	f, ok := v.AsFloat()
+	if !ok {
+		return 0, fmt.Errorf("want a number, got %s", v.Kind())
+	}
+	raw := s.Raw(f)
+	if math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 0, fmt.Errorf("%g cannot be stored in a %s", raw, typ)
+	}
+	r := math.Round(raw)
+	if !scaled && r != raw {
+		return 0, fmt.Errorf("%g is not an integer (type %s)", f, typ)
+	}
+	lo, hi := 0.0, math.Ldexp(1, bits) // hi exclusive, exact powers of two
+	if signed {
+		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
+	}
+	if r < lo || r >= hi {
+		if scaled {
+			return 0, fmt.Errorf("%g gives device value %g, out of the %s range", f, r, typ)
+		}
+		return 0, fmt.Errorf("%g is out of the %s range", f, typ)
+	}
+	if signed {
+		return uint64(int64(r)), nil
+	}
+	return uint64(r), nil
+}

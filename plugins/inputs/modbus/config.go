@@ -4,7 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"math"
+	"github.com/edgepipe/edgepipe/plugins/inputs/internal/numcodec"
 	"os"
 	"strings"
 	"time"
@@ -350,23 +350,8 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 	} else {
 		p.addr = addr
 	}
-	if pc.Scale != nil {
-		p.scale = *pc.Scale
-		if p.scale == 0 || math.IsNaN(p.scale) || math.IsInf(p.scale, 0) {
-			bad("scale", "%g: want a finite number other than 0", p.scale)
-			p.scale = 1
-		}
-	}
+	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, p.min, p.max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
 	p.scaled = p.scale != 1 || p.offset != 0
-	if p.scaled && (p.typ == tBool || p.typ == tString) {
-		bad("scale", "scale and offset apply to numbers, not %s", p.typ)
-	}
-	if (p.min != nil || p.max != nil) && (p.typ == tBool || p.typ == tString) {
-		bad("min", "min and max apply to numbers, not %s", p.typ)
-	}
-	if p.min != nil && p.max != nil && *p.min > *p.max {
-		bad("min", "min %g is above max %g", *p.min, *p.max)
-	}
 	if p.access.Subscribes() {
 		if !a.writable() {
 			bad("access", "the %s area is read-only in Modbus: a point there cannot be %s", a, p.access)

@@ -2,7 +2,7 @@ package serial
 
 import (
 	"fmt"
-	"math"
+	"github.com/edgepipe/edgepipe/plugins/inputs/internal/numcodec"
 	"regexp"
 	"strings"
 	"time"
@@ -290,23 +290,8 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, s *settings) 
 		}
 		p.order = o
 	}
-	if pc.Scale != nil {
-		p.scale = *pc.Scale
-		if p.scale == 0 || math.IsNaN(p.scale) || math.IsInf(p.scale, 0) {
-			bad("scale", "%g: want a finite number other than 0", p.scale)
-			p.scale = 1
-		}
-	}
+	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, p.min, p.max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
 	p.scaled = p.scale != 1 || p.offset != 0
-	if p.scaled && (p.typ == tBool || p.typ == tString) {
-		bad("scale", "scale and offset apply to numbers, not %s", p.typ)
-	}
-	if (p.min != nil || p.max != nil) && (p.typ == tBool || p.typ == tString) {
-		bad("min", "min and max apply to numbers, not %s", p.typ)
-	}
-	if p.min != nil && p.max != nil && *p.min > *p.max {
-		bad("min", "min %g is above max %g", *p.min, *p.max)
-	}
 	switch {
 	case p.access.Subscribes() && pc.Write == "":
 		bad("write", "a %s point needs a write template, the bytes that set it, e.g. 'S${value}\\r\\n'", p.access)

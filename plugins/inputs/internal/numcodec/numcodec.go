@@ -168,3 +168,29 @@ func ToInteger(v sdk.Value, bits int, signed bool, typ string, s Scaling) (uint6
 	}
 	return uint64(r), nil
 }
+
+// CheckScaling validates a point's scale, offset, min and max as both
+// inputs accept them, reporting problems through bad(key, format, args),
+// and returns the scale to use (1 when none or a bad one was given).
+// numeric is false for bool and string points, typ names the type.
+func CheckScaling(scale *float64, offset float64, min, max *float64, numeric bool, typ string,
+	bad func(key, format string, args ...any)) float64 {
+	s := 1.0
+	if scale != nil {
+		s = *scale
+		if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+			bad("scale", "%g: want a finite number other than 0", s)
+			s = 1
+		}
+	}
+	if (s != 1 || offset != 0) && !numeric {
+		bad("scale", "scale and offset apply to numbers, not %s", typ)
+	}
+	if (min != nil || max != nil) && !numeric {
+		bad("min", "min and max apply to numbers, not %s", typ)
+	}
+	if min != nil && max != nil && *min > *max {
+		bad("min", "min %g is above max %g", *min, *max)
+	}
+	return s
+}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/config"
-	"github.com/edgepipe/edgepipe/core/queue"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -349,6 +348,16 @@ func (a *Agent) accept(in *instance, f *sdk.Frame) {
 	if f.Empty() {
 		return
 	}
+	n := a.prepare(f)
+	in.gathered.Add(uint64(n))
+	a.stats.gathered.Add(uint64(n))
+	a.frames <- f
+}
+
+// prepare readies a frame from an input for the processors: readings
+// without a time get the poll's (or now), and points whose access is sub
+// are dropped. It returns the points left.
+func (a *Agent) prepare(f *sdk.Frame) int {
 	now := time.Now().UnixMilli()
 	n := 0
 	for i := range f.Batches {
@@ -364,9 +373,7 @@ func (a *Agent) accept(in *instance, f *sdk.Frame) {
 		a.registry.filterUnpublished(b)
 		n += len(b.Points)
 	}
-	in.gathered.Add(uint64(n))
-	a.stats.gathered.Add(uint64(n))
-	a.frames <- f
+	return n
 }
 
 // processLoop runs every frame through the processors, in order, in one
@@ -405,10 +412,6 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Mess
 		if f.Empty() {
 			return nil, nil
 		}
-	}
-	n := 0
-	for i := range f.Batches {
-		n += len(f.Batches[i].Points)
 	}
 	a.stats.reported.Add(uint64(f.NumPoints()))
 	return f.Messages, nil
@@ -490,9 +493,7 @@ func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, er
 			frames = append(frames, f)
 		}
 		for _, f := range frames {
-			for i := range f.Batches {
-				a.registry.filterUnpublished(&f.Batches[i])
-			}
+			a.prepare(f)
 			msgs, err := a.process(ctx, f, 0)
 			if err != nil {
 				errs = append(errs, err)
@@ -551,7 +552,7 @@ func sampleValue(k sdk.Kind) sdk.Value {
 	return sdk.Float(21.5)
 }
 
-// outputOf finds the output runner for tests and commands.
+// outputByID finds an output's runner.
 func (a *Agent) outputByID(id string) *outputRunner {
 	for _, o := range a.outputs {
 		if o.in.cfg.ID == id {
@@ -560,8 +561,6 @@ func (a *Agent) outputByID(id string) *outputRunner {
 	}
 	return nil
 }
-
-var _ = queue.Stats{}
 
 // TuneRuntime sets the Go runtime of a gateway process up for its work:
 // one P unless the environment's GOMAXPROCS says otherwise. The pipeline

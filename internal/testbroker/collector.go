@@ -95,21 +95,6 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// WaitListening polls until addr accepts TCP connections.
-func WaitListening(t testing.TB, addr string, timeout time.Duration) bool {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
-
 // PublishOnce connects an ordinary client to url, publishes one message at
 // QoS 1 and disconnects: the server side of a command, in tests.
 func PublishOnce(t testing.TB, url string, opts ClientOptions, topic string, payload []byte, retain bool) {

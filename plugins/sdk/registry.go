@@ -3,7 +3,6 @@ package sdk
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -75,17 +74,4 @@ func Registered(kind PluginKind) []Registration {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].FullName() < out[j].FullName() })
 	return out
-}
-
-// SplitName splits "inputs.modbus" into its kind and name.
-func SplitName(full string) (PluginKind, string, bool) {
-	k, n, ok := strings.Cut(full, ".")
-	if !ok || n == "" {
-		return "", "", false
-	}
-	switch PluginKind(k) {
-	case KindInput, KindProcessor, KindOutput:
-		return PluginKind(k), n, true
-	}
-	return "", "", false
 }

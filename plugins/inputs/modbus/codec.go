@@ -215,16 +215,6 @@ func decodeString(wire []byte, o byteOrder) string {
 	return strings.TrimRight(string(b), " \x00")
 }
 
-// decodeBits takes the point's bit from a read of bit-area values packed
-// eight to a byte, least significant bit first; index is the point's
-// position from the start of the read.
-func decodeBit(packed []byte, index int) (sdk.Value, error) {
-	if index < 0 || index/8 >= len(packed) {
-		return sdk.Value{}, errShort
-	}
-	return sdk.Bool(packed[index/8]&(1<<(index%8)) != 0), nil
-}
-
 // raw undoes scale and offset: the device value for a reported value.
 func (c *codec) raw(f float64) float64 { return c.scaling().Raw(f) }
 

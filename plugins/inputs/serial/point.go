@@ -68,9 +68,6 @@ func (t valueType) size() int {
 
 func (t valueType) signed() bool { return t == tInt8 || t == tInt16 || t == tInt32 || t == tInt64 }
 func (t valueType) float() bool  { return t == tFloat32 || t == tFloat64 }
-func (t valueType) integer() bool {
-	return t != tBool && t != tString && !t.float()
-}
 
 // kind is the sdk.Value kind of an unscaled value of the type.
 func (t valueType) kind() sdk.Kind {

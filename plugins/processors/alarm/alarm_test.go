@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,22 +14,13 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
-// clock is a settable clock shared by the test and the plugin (which, in
-// gRPC mode, runs on the server's goroutines).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is shared by the test and the plugin (which, in gRPC mode, runs on
+// the server's goroutines).
+type clock = sdktest.Clock
 
 const t0 = 1732600000000 // ms
 
-func newClock() *clock { return &clock{t: time.UnixMilli(t0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func newClock() *clock { return sdktest.NewClock(time.UnixMilli(t0)) }
 
 func factory(c *clock) func() sdk.Plugin {
 	return func() sdk.Plugin {
@@ -327,9 +317,7 @@ func TestDelayByClock(t *testing.T) {
 	if got := events(process(t, a, hot())); got != "" {
 		t.Fatal(got)
 	}
-	clk.mu.Lock()
-	clk.t = clk.t.Add(5 * time.Second)
-	clk.mu.Unlock()
+	clk.Add(5 * time.Second)
 	out := process(t, a, hot())
 	if events(out) != "boiler_overheat:raised" || out.Alarms[0].TS != t0+5000 {
 		t.Fatalf("%+v", out.Alarms)

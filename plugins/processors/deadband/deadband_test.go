@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +14,11 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
-// clock is a settable clock shared by the test and the plugin (which, in
-// gRPC mode, runs on the server's goroutines).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is shared by the test and the plugin (which, in gRPC mode, runs on
+// the server's goroutines).
+type clock = sdktest.Clock
 
-func newClock() *clock { return &clock{t: time.UnixMilli(1732600000000)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return sdktest.NewClock(time.UnixMilli(1732600000000)) }
 
 func factory(c *clock) func() sdk.Plugin {
 	return func() sdk.Plugin {

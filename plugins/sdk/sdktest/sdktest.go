@@ -7,7 +7,9 @@ package sdktest
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -81,4 +83,29 @@ func Init(t testing.TB, p sdk.Plugin, config string) *sdk.InitResponse {
 		t.Fatalf("Init: %v", err)
 	}
 	return resp
+}
+
+// Clock is a settable clock for plugins with an injectable time source
+// (`now func() time.Time`). It is safe to use while the plugin runs on the
+// gRPC server's goroutines.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock showing t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time; pass c.Now to the plugin.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock by d (negative: back).
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

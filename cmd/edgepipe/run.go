@@ -80,7 +80,7 @@ func runRun(args []string, _, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	ctx := context.Background()
-	reload := make(chan *config.Config, 1)
+	reload := make(chan *config.Config, 1) // validated by OnReboot
 	var a *agent.Agent
 	a = agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
 		// The server's Reboot command: validate now so that the reply
@@ -125,6 +125,9 @@ func runRun(args []string, _, stderr io.Writer) int {
 				return 0
 			}
 			c, err := config.Load(path)
+			if err == nil {
+				err = a.Validate(ctx, c)
+			}
 			if err != nil {
 				log.Error("reload refused, the running configuration stays", "err", err)
 				continue
@@ -133,8 +136,9 @@ func runRun(args []string, _, stderr io.Writer) int {
 		case next = <-reload:
 		}
 		log.Info("reloading configuration")
-		if err := a.Reload(ctx, next); err != nil {
-			log.Error("reload refused, the running configuration stays", "err", err)
+		if err := a.Apply(ctx, next); err != nil {
+			// Validated, yet a plugin failed to open for real: the rest runs.
+			log.Error("reload incomplete: some plugins did not open", "err", err)
 			continue
 		}
 		log.Info("configuration reloaded")

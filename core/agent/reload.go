@@ -33,6 +33,13 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := a.Validate(ctx, cfg); err != nil {
 		return err
 	}
+	return a.Apply(ctx, cfg)
+}
+
+// Apply is Reload for a configuration that already passed Validate (the
+// Reboot command validates first, to answer the server): it does not start
+// every plugin a second time to check it again.
+func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	stopped, cancel := context.WithCancel(ctx)

@@ -160,13 +160,13 @@ buffer = "memory"
 		return out
 	}
 	polls0 := sim.Requests(1)
-	msgs := pts.Wait(t, 30*time.Second, "six reports of the counter", func(m []testbroker.Received) bool {
+	pts.Wait(t, 30*time.Second, "six reports of the counter", func(m []testbroker.Received) bool {
 		return len(byTopic(m, "LVL")) >= 6
 	})
 	// At least 20 more polls of the device for the constants to stay quiet.
 	waitFor(t, 20*time.Second, "20 more polls", func() bool { return sim.Requests(1) >= polls0+20 })
 	g.stop()
-	msgs = pts.Messages()
+	msgs := pts.Messages()
 	polls := sim.Requests(1)
 
 	for _, m := range msgs {

@@ -278,6 +278,17 @@ func (s *Supervised) Caps() sdk.Caps {
 	return s.cur.rpc.Caps()
 }
 
+// Kinds are the roles the plugin process serves, learnt in Init (see
+// sdk.KindsOf).
+func (s *Supervised) Kinds() ([]sdk.PluginKind, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil, false
+	}
+	return s.cur.rpc.Kinds()
+}
+
 // Init initialises the plugin and remembers the request to re-initialise a
 // restarted process. A failed Init is not retried: it is a configuration
 // error, not a crash.

@@ -11,12 +11,12 @@
 package alarm
 
 import (
-	"math"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"

@@ -48,7 +48,7 @@ func TestIntegerPointsAreIntegersInExpressions(t *testing.T) {
 		}
 		for i, s := range []step{
 			st("", r(0, "plc1.status", U(0)), r(0, "plc1.count", I(2)), r(0, "plc1.level", I(0))),
-			st("phase:raised door_open:raised", r(1, "plc1.status", U(25|8))), // 33: 33 % 40 = 33, bit 3 set
+			st("phase:raised door_open:raised", r(1, "plc1.status", U(25|8))),                    // 33: 33 % 40 = 33, bit 3 set
 			st("door_open:cleared fault:raised low_byte:raised", r(2, "plc1.status", U(0x8012))), // 32786 % 40 = 26: phase stays
 			st("odd:raised", r(3, "plc1.count", I(9007199254740993))),
 			st("odd:cleared", r(4, "plc1.count", I(9007199254740992))),

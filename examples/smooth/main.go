@@ -136,4 +136,3 @@ func (s *Smooth) Close(context.Context) error { return nil }
 func main() {
 	sdk.Serve(func() sdk.Plugin { return &Smooth{} })
 }
-

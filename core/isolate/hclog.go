@@ -49,8 +49,9 @@ func (l *hcLogger) Log(level hclog.Level, msg string, args ...any) {
 }
 
 // attrs joins the implied and the call's key/value pairs. go-plugin adds a
-// "timestamp" to each record of the plugin (the gateway stamps its own)
-// and a "plugin" with the executable's path, which would hide the alias.
+// "timestamp" to each record of the plugin (the gateway stamps its own),
+// and to its own records a "plugin" with the executable's path, which would
+// hide the alias.
 func (l *hcLogger) attrs(args []any) []any {
 	out := make([]any, 0, len(l.args)+len(args))
 	all := append(append([]any{}, l.args...), args...)
@@ -63,7 +64,7 @@ func (l *hcLogger) attrs(args []any) []any {
 		switch {
 		case k == "timestamp" && l.own:
 			continue
-		case k == "plugin":
+		case k == "plugin" && !l.own:
 			k = "executable"
 		}
 		out = append(out, k, all[i+1])

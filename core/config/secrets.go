@@ -18,11 +18,11 @@ import (
 // parser that quotes what it choked on, would print the key to the
 // terminal, the journal and, through the Reboot reply, the MQTT server.
 
-// IsSecretKey reports whether a configuration key holds a secret by its
-// name: password, passphrase, secret, token, key (and the same as a
+// isSecretKey reports whether a configuration key holds a secret by its
+// name (the SDK's package documentation asks plugin authors to follow it): password, passphrase, secret, token, key (and the same as a
 // suffix: tls_key, api_token, proxy_password). Third-party plugins get the
 // same protection when they follow the naming.
-func IsSecretKey(name string) bool {
+func isSecretKey(name string) bool {
 	name = strings.ToLower(name)
 	for _, s := range secretWords {
 		if name == s || strings.HasSuffix(name, "_"+s) {
@@ -62,7 +62,7 @@ func collectSecrets(env map[string]string, doc map[string]any) []secret {
 		switch v := v.(type) {
 		case map[string]any:
 			for k, e := range v {
-				walk(k, e, inSecret || IsSecretKey(k))
+				walk(k, e, inSecret || isSecretKey(k))
 			}
 		case []map[string]any:
 			for _, e := range v {
@@ -156,7 +156,7 @@ func secretKeyAt(doc []byte, n int, msg string) string {
 // text after its "=".
 func secretAssignment(line string) (key, value string) {
 	for _, m := range assignRE.FindAllStringSubmatchIndex(line, -1) {
-		if k := strings.Trim(line[m[2]:m[3]], `"'`); IsSecretKey(k) {
+		if k := strings.Trim(line[m[2]:m[3]], `"'`); isSecretKey(k) {
 			return k, strings.TrimSpace(line[m[1]:])
 		}
 	}

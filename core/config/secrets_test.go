@@ -8,12 +8,12 @@ import (
 
 func TestIsSecretKey(t *testing.T) {
 	for _, k := range []string{"password", "Password", "tls_key", "api_token", "client_secret", "proxy_passwd", "key"} {
-		if !IsSecretKey(k) {
+		if !isSecretKey(k) {
 			t.Errorf("%s is not taken for a secret", k)
 		}
 	}
 	for _, k := range []string{"username", "tls_cert", "tls_ca", "tls_pin_sha256", "byte_order", "keepalive", "monkey"} {
-		if IsSecretKey(k) {
+		if isSecretKey(k) {
 			t.Errorf("%s is taken for a secret", k)
 		}
 	}

@@ -26,7 +26,10 @@
 //  2. Init(ctx, req): decode req.Config with DecodeConfig, validate it, and
 //     return every mistake as ConfigErrors (ConfigSource.Errorf places each
 //     at its line); `edgepipe check` prints them as FILE:LINE: message.
-//     Open nothing slow: Init also runs for `check`. An input returns the
+//     Open nothing slow: Init also runs for `check`. Name a key that holds
+//     a secret password, passphrase, secret, token or key, or end its name
+//     so (api_token, tls_key): the gateway then never quotes its value in
+//     an error, even one of yours that quotes it. An input returns the
 //     points it offers (InitResponse.Points) and the interval it wants;
 //     processors and outputs receive every input's points in req.Points,
 //     to check the names they are configured with.

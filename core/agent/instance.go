@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,14 @@ func (a *Agent) open(ctx context.Context, p *config.Plugin, registry []sdk.Point
 			DataDir: a.cfg.Agent.DataDir},
 		Points: registry, State: in.state,
 	})
+	if err == nil || sdk.AsConfigErrors(err) != nil {
+		// A binary of the wrong kind cannot make sense of the table it
+		// got: say that rather than its complaints about the keys.
+		if kerr := kindMismatch(p, in.impl); kerr != nil {
+			_ = in.impl.Close(context.Background())
+			return nil, kerr
+		}
+	}
 	if err != nil {
 		_ = in.impl.Close(context.Background())
 		return nil, a.cfg.Redact(placeErrors(p, err))
@@ -95,13 +104,30 @@ func (a *Agent) open(ctx context.Context, p *config.Plugin, registry []sdk.Point
 	if err := in.persist(); err != nil {
 		in.log.Warn("saving plugin state failed", "err", err)
 	}
-	if p.Kind == sdk.KindInput {
-		if _, ok := in.impl.(sdk.Input); !ok && !in.caps.Stream {
-			_ = in.impl.Close(context.Background())
-			return nil, sdk.ConfigError{File: p.File, Line: p.Line, Msg: p.FullName() + " is not an input"}
-		}
-	}
 	return in, nil
+}
+
+// kindMismatch refuses a plugin that does not serve the role its table
+// gives it (a processor binary under [[inputs.external]]), which would
+// otherwise pass `check` and fail every call with "Unimplemented".
+func kindMismatch(p *config.Plugin, impl sdk.Plugin) error {
+	if sdk.Serves(impl, p.Kind) {
+		return nil
+	}
+	what := p.FullName()
+	if p.External() {
+		what = p.Command
+	}
+	kinds, _ := sdk.KindsOf(impl)
+	msg := fmt.Sprintf("%s serves no pipeline role (neither input, processor nor output)", what)
+	if len(kinds) > 0 {
+		names := make([]string, len(kinds))
+		for i, k := range kinds {
+			names[i] = string(k)
+		}
+		msg = fmt.Sprintf("%s serves %s, not %s: configure it as [[%s.external]]", what, strings.Join(names, " and "), p.Kind, kinds[0])
+	}
+	return sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID, Msg: msg}
 }
 
 // placeErrors gives errors without a place the plugin's header line.

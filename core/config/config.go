@@ -71,35 +71,9 @@ type Config struct {
 	Inputs     []*Plugin
 	Processors []*Plugin
 	Outputs    []*Plugin
-	// secrets are the values substituted from the environment, by
-	// variable name, so that errors can be redacted (see Redact).
-	secrets map[string]string
-}
-
-// minSecretLen is the shortest substituted value Redact hides: shorter
-// ones ("1", "on") would mangle messages and cannot be a real secret.
-const minSecretLen = 4
-
-// Redact replaces every value substituted from the environment in the
-// messages of err with its ${VAR}: a plugin that quotes a bad value
-// (`duration "hunter2": ...`) must not print a password that was put in
-// the wrong key.
-func (c *Config) Redact(err error) error {
-	if err == nil || c == nil || len(c.secrets) == 0 {
-		return err
-	}
-	ces := sdk.AsConfigErrors(err)
-	out := make(sdk.ConfigErrors, len(ces))
-	for i, e := range ces {
-		for name, v := range c.secrets {
-			if len(v) >= minSecretLen {
-				e.Msg = strings.ReplaceAll(e.Msg, v, "${"+name+"}")
-				e.Path = strings.ReplaceAll(e.Path, v, "${"+name+"}")
-			}
-		}
-		out[i] = e
-	}
-	return out
+	// secrets are the values errors must not quote: substituted from the
+	// environment or given literally to a secret key (see Redact).
+	secrets []secret
 }
 
 // Plugins returns every plugin in pipeline order: inputs, processors,
@@ -215,10 +189,12 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			// (part of) a substituted value: a password.
 			ce.Msg = "TOML syntax error in a line with ${" + strings.Join(names, "}, ${") +
 				"} substituted (message withheld: it would show the value); a substituted value belongs inside quotes: \"${VAR}\""
+		} else if key := secretKeyAt(data, ce.Line, ce.Msg); key != "" {
+			ce.Msg = withheldSyntaxError(key)
 		}
 		return nil, sdk.ConfigErrors{ce}
 	}
-	cfg := &Config{File: file, secrets: secrets}
+	cfg := &Config{File: file, secrets: collectSecrets(secrets, syntax)}
 	lines := bytes.Split(data, []byte("\n"))
 	ix := tomlscan.Scan(data)
 

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -89,7 +87,7 @@ func start(spec Spec) (*process, error) {
 		Cmd:              exec.Command(spec.Command, spec.Args...),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		GRPCDialOptions:  sdk.DialOptions(),
-		Logger:           newHCLogger(spec.Name, spec.Logger),
+		Logger:           newHCLogger(spec.Logger),
 		StartTimeout:     20 * time.Second,
 	}
 	if spec.SHA256 != "" {
@@ -280,6 +278,17 @@ func (s *Supervised) Caps() sdk.Caps {
 	return s.cur.rpc.Caps()
 }
 
+// Kinds are the roles the plugin process serves, learnt in Init (see
+// sdk.KindsOf).
+func (s *Supervised) Kinds() ([]sdk.PluginKind, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil, false
+	}
+	return s.cur.rpc.Kinds()
+}
+
 // Init initialises the plugin and remembers the request to re-initialise a
 // restarted process. A failed Init is not retried: it is a configuration
 // error, not a crash.
@@ -364,31 +373,3 @@ var (
 	_ sdk.HealthReporter = (*Supervised)(nil)
 	_ sdk.CommandHandler = (*Supervised)(nil)
 )
-
-// newHCLogger routes go-plugin's logging (including the plugin process's
-// stderr, which carries its slog records) into the gateway's slog logger.
-func newHCLogger(name string, log *slog.Logger) hclog.Logger {
-	// go-plugin's own chatter (process started, exited) is info level;
-	// only its warnings and the plugin's warnings and errors pass.
-	return hclog.New(&hclog.LoggerOptions{
-		Name:        name,
-		Level:       hclog.Warn,
-		Output:      &slogWriter{log: log},
-		DisableTime: true,
-	})
-}
-
-// slogWriter turns hclog's formatted lines into slog records at warn
-// level; hclog has already filtered by level.
-type slogWriter struct{ log *slog.Logger }
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	msg := string(p)
-	for len(msg) > 0 && (msg[len(msg)-1] == '\n') {
-		msg = msg[:len(msg)-1]
-	}
-	w.log.Warn(msg, "source", "plugin")
-	return len(p), nil
-}
-
-var _ io.Writer = (*slogWriter)(nil)

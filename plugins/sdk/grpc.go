@@ -91,6 +91,9 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 	}
 	resp, err := s.impl.Init(ctx, req)
 	out := &pb.InitResponse{}
+	for _, k := range localKinds(s.impl) {
+		out.Kinds = append(out.Kinds, string(k))
+	}
 	if err != nil {
 		for _, e := range AsConfigErrors(err) {
 			out.ConfigErrors = append(out.ConfigErrors, &pb.ConfigError{File: e.File, Line: int32(e.Line), Path: e.Path, Msg: e.Msg})
@@ -295,6 +298,7 @@ func IsTransportError(err error) bool {
 type GRPCClient struct {
 	c     pb.PluginClient
 	caps  Caps
+	kinds []PluginKind // learnt in Init; nil from an older SDK
 	state State
 }
 
@@ -317,6 +321,10 @@ var (
 // Caps is what the remote plugin can do, learnt in Init.
 func (c *GRPCClient) Caps() Caps { return c.caps }
 
+// Kinds are the roles the remote plugin serves, learnt in Init (see
+// KindsOf).
+func (c *GRPCClient) Kinds() ([]PluginKind, bool) { return c.kinds, c.kinds != nil }
+
 func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse, error) {
 	r := &pb.InitRequest{Config: req.Config, File: req.File, Line: int32(req.Line), Name: req.Name, Alias: req.Alias,
 		Agent:  &pb.AgentInfo{DeviceId: req.Agent.DeviceID, TopicPrefix: req.Agent.TopicPrefix, DataDir: req.Agent.DataDir},
@@ -335,6 +343,10 @@ func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 		return nil, fromStatus(err)
 	}
 	applyState(c.state, resp.State)
+	c.kinds = nil
+	for _, k := range resp.Kinds {
+		c.kinds = append(c.kinds, PluginKind(k))
+	}
 	if len(resp.ConfigErrors) > 0 {
 		errs := make(ConfigErrors, len(resp.ConfigErrors))
 		for i, e := range resp.ConfigErrors {

@@ -6,21 +6,12 @@ import (
 	"time"
 )
 
-// Plugin lifecycle, the same in the core's process and behind gRPC:
-//
-//  1. new: the registry's factory returns a zero plugin (no I/O).
-//  2. Init: the plugin decodes its configuration (DecodeConfig), validates
-//     it, opens nothing slow, and returns the points it offers (inputs) or
-//     nothing. Configuration errors come back as ConfigErrors so the core can
-//     print FILE:LINE.
-//  3. use: Gather / Stream / Process / Publish are called, never
-//     concurrently with each other on one plugin instance, except Write,
-//     Commands and Stream which run beside the main call.
-//  4. Close: release connections; called once, also after a failed Init.
-//
-// Optional abilities are one-method interfaces (Writer, CommandSource,
-// HealthReporter, StreamingInput); the core discovers them with CapsOf, which works for
-// in-process plugins and gRPC clients alike.
+// Plugin is what every plugin implements, beside the main call of its kind
+// (Input, StreamingInput, Processor, Output). The lifecycle (new, Init,
+// calls, Close) and which calls may run concurrently are described in the
+// package documentation. Optional abilities are one-method interfaces
+// (Writer, CommandSource, CommandHandler, HealthReporter) that the core
+// discovers with CapsOf, for in-process plugins and gRPC clients alike.
 type Plugin interface {
 	Init(ctx context.Context, req *InitRequest) (*InitResponse, error)
 	Close(ctx context.Context) error

@@ -2,9 +2,9 @@ package sdk
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -63,9 +63,13 @@ func IsPluginProcess() bool {
 }
 
 // NewPluginLogHandler writes slog records as the JSON lines go-plugin's
-// host understands (@level, @message, @timestamp), so a plugin's warnings
-// stay warnings in the gateway's log.
-func NewPluginLogHandler(w *os.File) slog.Handler {
+// host understands, so a plugin's warnings stay warnings in the gateway's
+// log: @level is one of hclog's names, @message the message, and
+// @timestamp has exactly the layout go-plugin parses (microseconds, zone
+// offset). A line go-plugin cannot parse is not an error there: it is
+// logged verbatim at debug level, so every record of the plugin would
+// vanish at the gateway's usual info level.
+func NewPluginLogHandler(w io.Writer) slog.Handler {
 	return slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -74,13 +78,36 @@ func NewPluginLogHandler(w *os.File) slog.Handler {
 			}
 			switch a.Key {
 			case slog.LevelKey:
-				return slog.String("@level", strings.ToLower(a.Value.String()))
+				lv, _ := a.Value.Any().(slog.Level)
+				return slog.String("@level", hclogLevel(lv))
 			case slog.MessageKey:
 				return slog.Attr{Key: "@message", Value: a.Value}
 			case slog.TimeKey:
-				return slog.Attr{Key: "@timestamp", Value: a.Value}
+				return slog.String("@timestamp", a.Value.Time().Format(hostTimeLayout))
 			}
 			return a
 		},
 	})
+}
+
+// hostTimeLayout is the @timestamp layout go-plugin's host parses
+// (go-plugin v1.8.0 log_entry.go); any other layout makes it drop the
+// line's level.
+const hostTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// hclogLevel names a slog level as hclog does; slog's in-between levels
+// ("WARN+2") round down to the named one below.
+func hclogLevel(l slog.Level) string {
+	switch {
+	case l < slog.LevelDebug:
+		return "trace"
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	default:
+		return "error"
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -260,16 +261,29 @@ func (a *Alarm) update(s *slot, p *sdk.Point, ts int64) {
 	}
 }
 
-// boxValue converts a point value to what expressions see: every number a
-// float64, so that `value > 90` means the same for an int16 register and a
-// float32 one.
+// boxValue converts a point value to what expressions see: the point's
+// own type, so that integer operations work on integer registers
+// (`value % 40`, `bitand(value, 8)` on a status word) and a float is never
+// mistaken for an exact count. Signed integers are int64, unsigned ones
+// int64 too when they fit (every register up to uint32, and most uint64
+// counters), so that `value > 90` and the bit functions need no
+// conversions; a uint64 above math.MaxInt64 is a float64 (compared
+// exactly enough, but integer operations on it fail at run time and are
+// counted, see run). Floats are float64, booleans bool, text string.
 func boxValue(v sdk.Value) any {
 	switch v.Kind() {
 	case sdk.KindBool:
 		return v.BoolValue()
-	case sdk.KindInt, sdk.KindUint, sdk.KindFloat:
+	case sdk.KindInt:
+		return v.IntValue()
+	case sdk.KindUint:
+		if u := v.UintValue(); u <= math.MaxInt64 {
+			return int64(u)
+		}
 		f, _ := v.AsFloat()
 		return f
+	case sdk.KindFloat:
+		return v.FloatValue()
 	case sdk.KindString:
 		return v.StringValue()
 	}

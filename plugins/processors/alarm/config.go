@@ -108,7 +108,10 @@ func (a *Alarm) compileRule(src *sdk.ConfigSource, i int, rc RuleConfig, registr
 		if code == "" {
 			return nil
 		}
-		p, names, err := compileExpr(code, schema.Kind)
+		p, names, err := compileExpr(code, schema.Kind, func(n string) (sdk.Kind, bool) {
+			s, ok := registry[n]
+			return s.Kind, ok
+		})
 		if err != nil {
 			errorf(key, "%v", err)
 			return nil
@@ -159,22 +162,65 @@ func (a *Alarm) slot(s sdk.PointSchema) *slot {
 	return sl
 }
 
-// envFor is the type-checking environment for a point of kind k: value and
-// prev have the type the point reports (every number a float64), so that
-// `value > "x"` or `value && true` on a number is an error at load. A
-// point of unknown kind gets untyped values, checked at run time. The
-// shape is a map, as at run time, which the engine reads fastest.
-func envFor(k sdk.Kind) types.Map {
-	var v types.Type = types.Any
+// exprType is the type expressions see for a point of kind k (see
+// boxValue); a point of unknown kind is untyped, checked at run time.
+func exprType(k sdk.Kind) types.Type {
 	switch k {
 	case sdk.KindBool:
-		v = types.Bool
-	case sdk.KindInt, sdk.KindUint, sdk.KindFloat:
-		v = types.Float64
+		return types.Bool
+	case sdk.KindInt, sdk.KindUint:
+		return types.Int64
+	case sdk.KindFloat:
+		return types.Float64
 	case sdk.KindString:
-		v = types.String
+		return types.String
 	}
-	return types.Map{"value": v, "prev": v, "quality": types.String, "points": types.TypeOf(map[string]any{})}
+	return types.Any
+}
+
+// envFor is the type-checking environment of a rule on a point of kind k:
+// value and prev have the point's type, and so does each points["dev.pt"]
+// the expression names (kindOf gives a named point's kind), so that
+// `value > "x"` on a number, `value % 40` on a float or `value && true` on
+// an integer is an error at load. The shape is a map, as at run time,
+// which the engine reads fastest.
+func envFor(k sdk.Kind, names []string, kindOf func(string) (sdk.Kind, bool)) types.Map {
+	v := exprType(k)
+	points := types.Map{}
+	for _, n := range names {
+		// An unknown name stays untyped here: the caller reports it
+		// against the registry, with a clearer message than the engine's.
+		points[n] = types.Any
+		if pk, ok := kindOf(n); ok {
+			points[n] = exprType(pk)
+		}
+	}
+	return types.Map{"value": v, "prev": v, "quality": types.String, "points": points}
+}
+
+// bitFunction is bit(x, n): whether bit n (0 = least significant) of the
+// integer x is set, the usual test of a status word (`bit(value, 3)`
+// rather than `bitand(value, 8) != 0`).
+var bitFunction = expr.Function("bit", func(args ...any) (any, error) {
+	x, okx := toInt(args[0])
+	n, okn := toInt(args[1])
+	if !okx || !okn {
+		return nil, fmt.Errorf("bit(%v, %v): want an integer and a bit number", args[0], args[1])
+	}
+	if n < 0 || n > 63 {
+		return nil, fmt.Errorf("bit(%d, %d): the bit number must be 0 to 63", x, n)
+	}
+	return x&(1<<n) != 0, nil
+}, new(func(int64, int) bool), new(func(int, int) bool))
+
+func toInt(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	}
+	return 0, false
 }
 
 // maxExprNodes bounds an expression's size: conditions are comparisons,
@@ -185,7 +231,7 @@ const maxExprNodes = 1000
 // the point names it reads through points["..."]. Those must be string
 // literals: a computed name could not be checked against the registry at
 // load, and a typo would then only show as a rule that never fires.
-func compileExpr(code string, k sdk.Kind) (p *vm.Program, names []string, err error) {
+func compileExpr(code string, k sdk.Kind, kindOf func(string) (sdk.Kind, bool)) (p *vm.Program, names []string, err error) {
 	defer func() {
 		// The engine is not expected to panic on any source, but the
 		// configuration is user text: turn a panic into a config error.
@@ -193,10 +239,6 @@ func compileExpr(code string, k sdk.Kind) (p *vm.Program, names []string, err er
 			p, names, err = nil, nil, fmt.Errorf("does not compile: %v", v)
 		}
 	}()
-	p, err = expr.Compile(code, expr.Env(envFor(k)), expr.AsBool(), expr.MaxNodes(maxExprNodes))
-	if err != nil {
-		return nil, nil, fmt.Errorf("does not compile: %s", exprError(err))
-	}
 	tree, err := parser.Parse(code)
 	if err != nil {
 		return nil, nil, fmt.Errorf("does not compile: %s", exprError(err))
@@ -205,6 +247,10 @@ func compileExpr(code string, k sdk.Kind) (p *vm.Program, names []string, err er
 	ast.Walk(&tree.Node, v)
 	if v.bad() {
 		return nil, nil, errors.New(`points must be indexed by a quoted point name, e.g. points["plc1.temperature"]`)
+	}
+	p, err = expr.Compile(code, expr.Env(envFor(k, v.names, kindOf)), bitFunction, expr.AsBool(), expr.MaxNodes(maxExprNodes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("does not compile: %s", exprError(err))
 	}
 	return p, v.names, nil
 }

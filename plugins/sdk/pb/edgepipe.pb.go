@@ -1037,12 +1037,17 @@ func (x *StateChange) GetDeleted() bool {
 }
 
 type InitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Points        []*PointSchema         `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
-	ConfigErrors  []*ConfigError         `protobuf:"bytes,2,rep,name=config_errors,json=configErrors,proto3" json:"config_errors,omitempty"`
-	Caps          *Caps                  `protobuf:"bytes,3,opt,name=caps,proto3" json:"caps,omitempty"`
-	State         []*StateChange         `protobuf:"bytes,4,rep,name=state,proto3" json:"state,omitempty"`
-	IntervalNs    int64                  `protobuf:"varint,5,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Points       []*PointSchema         `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	ConfigErrors []*ConfigError         `protobuf:"bytes,2,rep,name=config_errors,json=configErrors,proto3" json:"config_errors,omitempty"`
+	Caps         *Caps                  `protobuf:"bytes,3,opt,name=caps,proto3" json:"caps,omitempty"`
+	State        []*StateChange         `protobuf:"bytes,4,rep,name=state,proto3" json:"state,omitempty"`
+	IntervalNs   int64                  `protobuf:"varint,5,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
+	// The pipeline roles the plugin serves ("inputs", "processors",
+	// "outputs"), sent with config errors too: the host refuses a binary
+	// wired as the wrong kind before the first call. Empty from a plugin
+	// built with an SDK older than this field.
+	Kinds         []string `protobuf:"bytes,6,rep,name=kinds,proto3" json:"kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1110,6 +1115,13 @@ func (x *InitResponse) GetIntervalNs() int64 {
 		return x.IntervalNs
 	}
 	return 0
+}
+
+func (x *InitResponse) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
 }
 
 type FrameResponse struct {
@@ -1618,14 +1630,15 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\vStateChange\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
-	"\adeleted\x18\x03 \x01(\bR\adeleted\"\x93\x02\n" +
+	"\adeleted\x18\x03 \x01(\bR\adeleted\"\xa9\x02\n" +
 	"\fInitResponse\x127\n" +
 	"\x06points\x18\x01 \x03(\v2\x1f.edgepipe.plugin.v1.PointSchemaR\x06points\x12D\n" +
 	"\rconfig_errors\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.ConfigErrorR\fconfigErrors\x12,\n" +
 	"\x04caps\x18\x03 \x01(\v2\x18.edgepipe.plugin.v1.CapsR\x04caps\x125\n" +
 	"\x05state\x18\x04 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\x12\x1f\n" +
 	"\vinterval_ns\x18\x05 \x01(\x03R\n" +
-	"intervalNs\"w\n" +
+	"intervalNs\x12\x14\n" +
+	"\x05kinds\x18\x06 \x03(\tR\x05kinds\"w\n" +
 	"\rFrameResponse\x12/\n" +
 	"\x05frame\x18\x01 \x01(\v2\x19.edgepipe.plugin.v1.FrameR\x05frame\x125\n" +
 	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"I\n" +

@@ -15,7 +15,7 @@ import (
 // writeSim is a Modbus slave (unit 1) with a uint64 at holding 10, an
 // int64 at holding 20 and a uint16 set point at holding 2, for the write
 // tests.
-func writeSim(t *testing.T) *modbussim.Server {
+func writeSim(t testing.TB) *modbussim.Server {
 	t.Helper()
 	cfg, err := modbussim.ParseConfig([]byte(`
 [[units]]
@@ -56,8 +56,8 @@ value = -1
 // writeGateway is the configuration for writeSim: the three points
 // pubsub, polled once an hour (so that every later report is a read-back),
 // behind a deadband of 10.
-func writeGateway(t *testing.T, id, dir, httpListen, simAddr, brokerURL string) string {
-	return writeFile(t, dir, "gw.toml", fmt.Sprintf(`[agent]
+func writeGateway(id, dir, httpListen, simAddr, brokerURL string) string {
+	return fmt.Sprintf(`[agent]
 device_id = %q
 data_dir = %q
 http_listen = %q
@@ -100,7 +100,7 @@ absolute = 10.0
 servers = [%q]
 qos = 1
 buffer = "memory"
-`, id, dir+"/data", httpListen, simAddr, brokerURL))
+`, id, dir+"/data", httpListen, simAddr, brokerURL)
 }
 
 // regs64 reads a 64-bit value (ABCD) from the simulator's holding registers.
@@ -135,7 +135,7 @@ func TestWrite64BitEdgesExact(t *testing.T) {
 	data := b.Collect(t, prefix+id+"/data")
 	dir := t.TempDir()
 	addr := httpAddr(t)
-	g := startGateway(t, "write", writeGateway(t, id, dir, addr, sim.Addr(), b.URL()), addr)
+	g := startGateway(t, "write", writeFile(t, dir, "gw.toml", writeGateway(id, dir, addr, sim.Addr(), b.URL())), addr)
 	defer g.stop()
 
 	// reported is the last reported text of a point, from the JSON as sent.

@@ -410,8 +410,8 @@ write = '\x01\x06\x00\x10${raw}${checksum}'
 		// The read-back comes marked (a regular poll may come first).
 		for i := 0; ; i++ {
 			b := next(t, batches)
-			good(b)
 			if b.ReadBack {
+				good(b)
 				break
 			}
 			if i == 10 {

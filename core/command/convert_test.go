@@ -185,19 +185,19 @@ func TestConvertBoundsExact(t *testing.T) {
 // TestConvertErrorsClipped: an error quotes at most 64 characters of the
 // rejected value (SPEC 5), whatever its size or kind.
 func TestConvertErrorsClipped(t *testing.T) {
-	long := strings.Repeat("9", 1<<20)
+	long := strings.Repeat("9", 1<<17) // twice the default max_command_size
 	for _, tc := range []struct{ raw, typ string }{
 		{long, "uint64"}, {long, "float64"}, {"0." + long, "int16"}, {"-" + long, "bool"},
-		{`"` + strings.Repeat("é\"\\\n", 1<<18) + `"`, "float32"},
-		{`"` + strings.Repeat("x", 1<<20) + `"`, "int32"},
+		{`"` + strings.Repeat(`é\"\\\n`, 1<<15) + `"`, "float32"}, // a valid JSON string with escapes
+		{`"` + strings.Repeat("x", 1<<17) + `"`, "int32"},
 	} {
 		_, err := Convert(json.RawMessage(tc.raw), schema(tc.typ))
 		if err == nil {
 			t.Fatalf("%.20s... as %s accepted", tc.raw, tc.typ)
 		}
 		// The message around the value is short; the value at most 64.
-		if n := utf8.RuneCountInString(err.Error()); n > 64+80 {
-			t.Errorf("%.20s... as %s: error of %d characters: %.200s", tc.raw, tc.typ, n, err)
+		if n := utf8.RuneCountInString(err.Error()); n > 64+80 || !strings.Contains(err.Error(), "...") {
+			t.Errorf("%.20s... as %s: error of %d characters, want the value clipped: %.200s", tc.raw, tc.typ, n, err)
 		}
 	}
 	if got := quoteClip(strings.Repeat("é\"", 100)); utf8.RuneCountInString(got) > 64 || !strings.HasSuffix(got, `..."`) {

@@ -296,7 +296,7 @@ func (a *Agent) pollLoop(ctx context.Context, in *instance) {
 	timeout := max(5*in.interval, 30*time.Second)
 	for {
 		gctx, cancel := context.WithTimeout(ctx, timeout)
-		f, err := in.impl.(sdk.Input).Gather(gctx)
+		f, err := in.gather(gctx)
 		cancel()
 		switch {
 		case err == nil:

@@ -171,9 +171,7 @@ func (a *Agent) write(payload []byte) []byte {
 				results[i] = "no result from input"
 			}
 		}
-		if err == nil {
-			in.pollSoon()
-		}
+		in.readBackAfter(j.req, res, err)
 	}
 	res := newJSON()
 	for i, p := range w.Points {

@@ -30,6 +30,7 @@ type instance struct {
 	interval time.Duration
 	log      *slog.Logger
 	pollNow  chan struct{} // polled inputs: poll at once (read back a write)
+	readBack readBacks     // polled inputs: devices to read back at the next poll
 
 	// counters, read by Stats
 	gathered  atomic.Uint64 // points gathered (inputs)
@@ -180,8 +181,7 @@ func (in *instance) restarts() uint64 {
 
 func (in *instance) String() string { return fmt.Sprintf("%s (%s)", in.cfg.ID, in.cfg.FullName()) }
 
-// pollSoon asks a polled input for an extra poll, e.g. to read back what
-// was just written.
+// pollSoon asks a polled input for an extra poll (readBackAfter uses it).
 func (in *instance) pollSoon() {
 	if in.pollNow == nil {
 		return

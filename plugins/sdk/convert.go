@@ -17,6 +17,7 @@ func batchToPB(b *Batch) *pb.Batch {
 	out := &pb.Batch{
 		Device:    b.Device,
 		Ts:        b.TS,
+		ReadBack:  b.ReadBack,
 		NameLens:  make([]uint32, n),
 		Kinds:     make([]byte, n),
 		Bits:      make([]uint64, n),
@@ -50,7 +51,7 @@ func cut(s *string, n uint32) string {
 
 func batchFromPB(b *pb.Batch, out *Batch) {
 	n := len(b.NameLens)
-	out.Device, out.TS = b.Device, b.Ts
+	out.Device, out.TS, out.ReadBack = b.Device, b.Ts, b.ReadBack
 	out.Points = make([]Point, n)
 	names, strs := string(b.Names), string(b.Strings)
 	si := 0

@@ -119,12 +119,12 @@ func (s *grpcServer) Close(ctx context.Context, _ *pb.Empty) (*pb.StateResponse,
 	return &pb.StateResponse{State: s.changes()}, nil
 }
 
-func (s *grpcServer) Gather(ctx context.Context, _ *pb.Empty) (*pb.FrameResponse, error) {
+func (s *grpcServer) Gather(ctx context.Context, r *pb.GatherRequest) (*pb.FrameResponse, error) {
 	in, ok := s.impl.(Input)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin is not a polled input")
 	}
-	f, err := in.Gather(ctx)
+	f, err := in.Gather(WithReadBack(ctx, r.GetReadBack()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -370,7 +370,7 @@ func (c *GRPCClient) Close(ctx context.Context) error {
 }
 
 func (c *GRPCClient) Gather(ctx context.Context) (*Frame, error) {
-	resp, err := c.c.Gather(ctx, &pb.Empty{})
+	resp, err := c.c.Gather(ctx, &pb.GatherRequest{ReadBack: ReadBackDevices(ctx)})
 	if err != nil {
 		return nil, fromStatus(err)
 	}

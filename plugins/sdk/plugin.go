@@ -73,7 +73,10 @@ type StreamingInput interface {
 }
 
 // Writer is an input that accepts writes from the server. Results are in
-// the order of the requests.
+// the order of the requests. After a successful write the core asks a
+// polled input for the read-back of the devices written (see
+// ReadBackDevices); a streaming input reads back on its own and marks
+// that batch ReadBack.
 type Writer interface {
 	Write(ctx context.Context, reqs []WriteRequest) ([]WriteResult, error)
 }

@@ -42,6 +42,14 @@ type Batch struct {
 	Device string // device name; a point's full name is Device + "." + Name
 	TS     int64  // poll time, milliseconds since the Unix epoch
 	Points []Point
+	// ReadBack marks the device read back after a successful write (SPEC
+	// 5): the server must see the new value whatever the processors would
+	// filter. A processor that holds unchanged readings back (deadband)
+	// passes such a batch whole and takes its values as the last
+	// reported. The core sets it on the batches of a read-back poll (see
+	// ReadBackDevices); an input that reads back on its own (a streaming
+	// one) sets it itself.
+	ReadBack bool
 }
 
 // Alarm is an alarm event: a rule raised, cleared or was acknowledged.

@@ -55,7 +55,6 @@ type device struct {
 	lastPoll time.Time
 	fails    int       // consecutive polls the slave did not answer
 	retryAt  time.Time // while failing: the next time the bus is tried
-	forceDue bool      // a write asks for a read-back at the next Gather
 }
 
 // Modbus is the plugin instance.
@@ -155,9 +154,10 @@ func (m *Modbus) Close(context.Context) error {
 // due reports whether a device's own interval has come. Gather runs every
 // tick (the shortest interval), so a device is due when less than half a
 // tick remains: a 1 s device on a 500 ms tick is read every other call
-// despite the core's scheduling jitter.
-func (m *Modbus) due(d *device, now time.Time) bool {
-	if d.forceDue || d.lastPoll.IsZero() {
+// despite the core's scheduling jitter. A device the core asks to read
+// back after a write (sdk.ReadBackDevices) is due at once.
+func (m *Modbus) due(ctx context.Context, d *device, now time.Time) bool {
+	if d.lastPoll.IsZero() || sdk.IsReadBack(ctx, d.name) {
 		return true
 	}
 	return now.Sub(d.lastPoll) >= d.interval-m.tick/2
@@ -171,13 +171,13 @@ func (m *Modbus) Gather(ctx context.Context) (*sdk.Frame, error) {
 	now := time.Now()
 	f := &sdk.Frame{}
 	for _, d := range m.devices {
-		if len(d.polled) == 0 || !m.due(d, now) {
+		if len(d.polled) == 0 || !m.due(ctx, d, now) {
 			continue
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		d.lastPoll, d.forceDue = now, false
+		d.lastPoll = now
 		f.Batches = append(f.Batches, m.poll(ctx, d))
 	}
 	return f, nil
@@ -466,8 +466,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 // Write sets points: coils with FC5 (FC15 with write_multiple), registers
 // with FC6 for one register and FC16 for more (or always, with
 // write_multiple). Values are encoded by type and byte order after undoing
-// scale and offset; values the type cannot hold are refused. The device is
-// read at the next Gather, so the server sees the new value.
+// scale and offset; values the type cannot hold are refused. The core then
+// asks for the device's read-back (see sdk.ReadBackDevices).
 func (m *Modbus) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.WriteResult, error) {
 	res := make([]sdk.WriteResult, len(reqs))
 	m.bus.Lock()
@@ -496,9 +496,7 @@ func (m *Modbus) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.Writ
 		})
 		if err != nil {
 			res[i].Error = fmt.Sprintf("point %s: %v", full, err)
-			continue
 		}
-		d.forceDue = true
 	}
 	return res, nil
 }

@@ -407,7 +407,17 @@ write = '\x01\x06\x00\x10${raw}${checksum}'
 		case <-time.After(3 * time.Second):
 			t.Fatal("the write did not reach the meter")
 		}
-		good(next(t, batches)) // read back (or the next regular poll)
+		// The read-back comes marked (a regular poll may come first).
+		for i := 0; ; i++ {
+			b := next(t, batches)
+			if b.ReadBack {
+				good(b)
+				break
+			}
+			if i == 10 {
+				t.Fatal("no batch marked ReadBack after the write")
+			}
+		}
 
 		c := health(t, p).Counters
 		if c["frames_bad_checksum"] != 1 || c["frames_short"] != 1 || c["poll_timeouts"] != 3 ||

@@ -142,6 +142,7 @@ type transaction struct {
 	deadline time.Time
 	vals     []sdk.Value // per read point; invalid while not received
 	missing  int
+	readBack bool // the poll reads back a write: every processor passes it
 }
 
 func (r *run) loop(ctx context.Context) {
@@ -169,6 +170,9 @@ func (r *run) loop(ctx context.Context) {
 		if r.pollSoon && r.tx == nil && r.port != nil {
 			r.pollSoon = false
 			r.poll(time.Now())
+			if r.tx != nil {
+				r.tx.readBack = true // a streaming input marks its own (sdk.Batch.ReadBack)
+			}
 		}
 		r.arm(timer)
 		var chunks <-chan chunk
@@ -385,7 +389,7 @@ func (r *run) finish(now time.Time) {
 			slog.Debug("serial: no valid reply in time", "device", r.set.device, "points_missing", tx.missing)
 		}
 	}
-	r.emit(&sdk.Frame{Batches: []sdk.Batch{{Device: r.set.device, TS: ts, Points: pts}}})
+	r.emit(&sdk.Frame{Batches: []sdk.Batch{{Device: r.set.device, TS: ts, Points: pts, ReadBack: tx.readBack}}})
 }
 
 // reportBad reports read points with quality bad: all of them (only nil),

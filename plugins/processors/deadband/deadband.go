@@ -161,7 +161,8 @@ func (d *Deadband) Close(context.Context) error {
 	return nil
 }
 
-// Process removes the readings that need no report, in place. It allocates
+// Process removes the readings that need no report, in place; a batch
+// marked ReadBack (read back after a write) passes whole. It allocates
 // nothing per point once every point has been seen (see BenchmarkProcess).
 func (d *Deadband) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 	if f == nil {
@@ -177,7 +178,9 @@ func (d *Deadband) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) 
 			p := &b.Points[pi]
 			e := dev.lookup(d, pi, p.Name)
 			if e.matched {
-				if !d.report(e, p, now) {
+				// A read-back after a write is always reported (SPEC 5),
+				// and becomes the value later readings are compared with.
+				if !b.ReadBack && !d.report(e, p, now) {
 					continue
 				}
 				e.last, e.quality, e.at, e.seen = p.Value, p.Quality, now, true

@@ -70,6 +70,53 @@ func (*Empty) Descriptor() ([]byte, []int) {
 	return file_edgepipe_proto_rawDescGZIP(), []int{0}
 }
 
+// GatherRequest is a poll. read_back names the devices written since the
+// last poll (sdk.ReadBackDevices): the input reads them now, whatever their
+// own interval says. An old plugin decodes it as Empty.
+type GatherRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReadBack      []string               `protobuf:"bytes,1,rep,name=read_back,json=readBack,proto3" json:"read_back,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatherRequest) Reset() {
+	*x = GatherRequest{}
+	mi := &file_edgepipe_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatherRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatherRequest) ProtoMessage() {}
+
+func (x *GatherRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatherRequest.ProtoReflect.Descriptor instead.
+func (*GatherRequest) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GatherRequest) GetReadBack() []string {
+	if x != nil {
+		return x.ReadBack
+	}
+	return nil
+}
+
 // Batch is the points of one device read together, column by column. Names
 // and string values travel concatenated with their lengths: the receiver
 // slices them out of one string, which costs one allocation per batch
@@ -86,13 +133,14 @@ type Batch struct {
 	StringLens    []uint32               `protobuf:"varint,8,rep,packed,name=string_lens,json=stringLens,proto3" json:"string_lens,omitempty"` // one per string-kind point, in order
 	Qualities     []byte                 `protobuf:"bytes,9,opt,name=qualities,proto3" json:"qualities,omitempty"`                             // one byte per point: sdk.Quality
 	TsDelta       []int64                `protobuf:"zigzag64,10,rep,packed,name=ts_delta,json=tsDelta,proto3" json:"ts_delta,omitempty"`       // one per point: point ts - batch ts
+	ReadBack      bool                   `protobuf:"varint,11,opt,name=read_back,json=readBack,proto3" json:"read_back,omitempty"`             // sdk.Batch.ReadBack: read back after a write, every processor passes it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_edgepipe_proto_msgTypes[1]
+	mi := &file_edgepipe_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +152,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[1]
+	mi := &file_edgepipe_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +165,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{1}
+	return file_edgepipe_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Batch) GetDevice() string {
@@ -190,6 +238,13 @@ func (x *Batch) GetTsDelta() []int64 {
 	return nil
 }
 
+func (x *Batch) GetReadBack() bool {
+	if x != nil {
+		return x.ReadBack
+	}
+	return false
+}
+
 type Value struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
@@ -201,7 +256,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_edgepipe_proto_msgTypes[2]
+	mi := &file_edgepipe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -213,7 +268,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[2]
+	mi := &file_edgepipe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -226,7 +281,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{2}
+	return file_edgepipe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Value) GetKind() uint32 {
@@ -266,7 +321,7 @@ type Alarm struct {
 
 func (x *Alarm) Reset() {
 	*x = Alarm{}
-	mi := &file_edgepipe_proto_msgTypes[3]
+	mi := &file_edgepipe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +333,7 @@ func (x *Alarm) String() string {
 func (*Alarm) ProtoMessage() {}
 
 func (x *Alarm) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[3]
+	mi := &file_edgepipe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +346,7 @@ func (x *Alarm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alarm.ProtoReflect.Descriptor instead.
 func (*Alarm) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{3}
+	return file_edgepipe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Alarm) GetTs() int64 {
@@ -362,7 +417,7 @@ type Picture struct {
 
 func (x *Picture) Reset() {
 	*x = Picture{}
-	mi := &file_edgepipe_proto_msgTypes[4]
+	mi := &file_edgepipe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +429,7 @@ func (x *Picture) String() string {
 func (*Picture) ProtoMessage() {}
 
 func (x *Picture) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[4]
+	mi := &file_edgepipe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +442,7 @@ func (x *Picture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Picture.ProtoReflect.Descriptor instead.
 func (*Picture) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{4}
+	return file_edgepipe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Picture) GetTs() int64 {
@@ -430,7 +485,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_edgepipe_proto_msgTypes[5]
+	mi := &file_edgepipe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +497,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[5]
+	mi := &file_edgepipe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +510,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{5}
+	return file_edgepipe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Message) GetTopic() string {
@@ -498,7 +553,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_edgepipe_proto_msgTypes[6]
+	mi := &file_edgepipe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +565,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[6]
+	mi := &file_edgepipe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +578,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{6}
+	return file_edgepipe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Frame) GetBatches() []*Batch {
@@ -572,7 +627,7 @@ type PointSchema struct {
 
 func (x *PointSchema) Reset() {
 	*x = PointSchema{}
-	mi := &file_edgepipe_proto_msgTypes[7]
+	mi := &file_edgepipe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +639,7 @@ func (x *PointSchema) String() string {
 func (*PointSchema) ProtoMessage() {}
 
 func (x *PointSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[7]
+	mi := &file_edgepipe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +652,7 @@ func (x *PointSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointSchema.ProtoReflect.Descriptor instead.
 func (*PointSchema) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{7}
+	return file_edgepipe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PointSchema) GetDevice() string {
@@ -682,7 +737,7 @@ type ConfigError struct {
 
 func (x *ConfigError) Reset() {
 	*x = ConfigError{}
-	mi := &file_edgepipe_proto_msgTypes[8]
+	mi := &file_edgepipe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +749,7 @@ func (x *ConfigError) String() string {
 func (*ConfigError) ProtoMessage() {}
 
 func (x *ConfigError) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[8]
+	mi := &file_edgepipe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +762,7 @@ func (x *ConfigError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigError.ProtoReflect.Descriptor instead.
 func (*ConfigError) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{8}
+	return file_edgepipe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigError) GetFile() string {
@@ -749,7 +804,7 @@ type AgentInfo struct {
 
 func (x *AgentInfo) Reset() {
 	*x = AgentInfo{}
-	mi := &file_edgepipe_proto_msgTypes[9]
+	mi := &file_edgepipe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +816,7 @@ func (x *AgentInfo) String() string {
 func (*AgentInfo) ProtoMessage() {}
 
 func (x *AgentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[9]
+	mi := &file_edgepipe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +829,7 @@ func (x *AgentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInfo.ProtoReflect.Descriptor instead.
 func (*AgentInfo) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{9}
+	return file_edgepipe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AgentInfo) GetDeviceId() string {
@@ -811,7 +866,7 @@ type Caps struct {
 
 func (x *Caps) Reset() {
 	*x = Caps{}
-	mi := &file_edgepipe_proto_msgTypes[10]
+	mi := &file_edgepipe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +878,7 @@ func (x *Caps) String() string {
 func (*Caps) ProtoMessage() {}
 
 func (x *Caps) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[10]
+	mi := &file_edgepipe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +891,7 @@ func (x *Caps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caps.ProtoReflect.Descriptor instead.
 func (*Caps) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{10}
+	return file_edgepipe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Caps) GetStream() bool {
@@ -890,7 +945,7 @@ type InitRequest struct {
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_edgepipe_proto_msgTypes[11]
+	mi := &file_edgepipe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +957,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[11]
+	mi := &file_edgepipe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +970,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{11}
+	return file_edgepipe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InitRequest) GetConfig() []byte {
@@ -987,7 +1042,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_edgepipe_proto_msgTypes[12]
+	mi := &file_edgepipe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1054,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[12]
+	mi := &file_edgepipe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1067,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{12}
+	return file_edgepipe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StateChange) GetKey() string {
@@ -1054,7 +1109,7 @@ type InitResponse struct {
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_edgepipe_proto_msgTypes[13]
+	mi := &file_edgepipe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1121,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[13]
+	mi := &file_edgepipe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1134,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{13}
+	return file_edgepipe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InitResponse) GetPoints() []*PointSchema {
@@ -1134,7 +1189,7 @@ type FrameResponse struct {
 
 func (x *FrameResponse) Reset() {
 	*x = FrameResponse{}
-	mi := &file_edgepipe_proto_msgTypes[14]
+	mi := &file_edgepipe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1201,7 @@ func (x *FrameResponse) String() string {
 func (*FrameResponse) ProtoMessage() {}
 
 func (x *FrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[14]
+	mi := &file_edgepipe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1214,7 @@ func (x *FrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameResponse.ProtoReflect.Descriptor instead.
 func (*FrameResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{14}
+	return file_edgepipe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FrameResponse) GetFrame() *Frame {
@@ -1185,7 +1240,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_edgepipe_proto_msgTypes[15]
+	mi := &file_edgepipe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1252,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[15]
+	mi := &file_edgepipe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1265,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{15}
+	return file_edgepipe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishRequest) GetMessages() []*Message {
@@ -1229,7 +1284,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_edgepipe_proto_msgTypes[16]
+	mi := &file_edgepipe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1296,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[16]
+	mi := &file_edgepipe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1309,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{16}
+	return file_edgepipe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StateResponse) GetState() []*StateChange {
@@ -1275,7 +1330,7 @@ type WriteItem struct {
 
 func (x *WriteItem) Reset() {
 	*x = WriteItem{}
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1342,7 @@ func (x *WriteItem) String() string {
 func (*WriteItem) ProtoMessage() {}
 
 func (x *WriteItem) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1355,7 @@ func (x *WriteItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteItem.ProtoReflect.Descriptor instead.
 func (*WriteItem) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{17}
+	return file_edgepipe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteItem) GetDevice() string {
@@ -1333,7 +1388,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1400,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1413,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{18}
+	return file_edgepipe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WriteRequest) GetItems() []*WriteItem {
@@ -1378,7 +1433,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1445,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1458,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{19}
+	return file_edgepipe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WriteResponse) GetErrors() []string {
@@ -1431,7 +1486,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1498,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1511,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{20}
+	return file_edgepipe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Command) GetKind() string {
@@ -1491,7 +1546,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1558,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1571,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{21}
+	return file_edgepipe_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -1545,7 +1600,9 @@ var File_edgepipe_proto protoreflect.FileDescriptor
 const file_edgepipe_proto_rawDesc = "" +
 	"\n" +
 	"\x0eedgepipe.proto\x12\x12edgepipe.plugin.v1\"\a\n" +
-	"\x05Empty\"\x80\x02\n" +
+	"\x05Empty\",\n" +
+	"\rGatherRequest\x12\x1b\n" +
+	"\tread_back\x18\x01 \x03(\tR\breadBack\"\x9d\x02\n" +
 	"\x05Batch\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02ts\x18\x02 \x01(\x03R\x02ts\x12\x14\n" +
@@ -1558,7 +1615,8 @@ const file_edgepipe_proto_rawDesc = "" +
 	"stringLens\x12\x1c\n" +
 	"\tqualities\x18\t \x01(\fR\tqualities\x12\x19\n" +
 	"\bts_delta\x18\n" +
-	" \x03(\x12R\atsDelta\"A\n" +
+	" \x03(\x12R\atsDelta\x12\x1b\n" +
+	"\tread_back\x18\v \x01(\bR\breadBack\"A\n" +
 	"\x05Value\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04bits\x18\x02 \x01(\x06R\x04bits\x12\x10\n" +
@@ -1665,11 +1723,11 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\bcounters\x18\x03 \x03(\v20.edgepipe.plugin.v1.HealthResponse.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xf5\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xfd\x05\n" +
 	"\x06Plugin\x12I\n" +
 	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12E\n" +
-	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.StateResponse\x12F\n" +
-	"\x06Gather\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.FrameResponse\x12H\n" +
+	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.StateResponse\x12N\n" +
+	"\x06Gather\x12!.edgepipe.plugin.v1.GatherRequest\x1a!.edgepipe.plugin.v1.FrameResponse\x12H\n" +
 	"\x06Stream\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.FrameResponse0\x01\x12G\n" +
 	"\aProcess\x12\x19.edgepipe.plugin.v1.Frame\x1a!.edgepipe.plugin.v1.FrameResponse\x12P\n" +
 	"\aPublish\x12\".edgepipe.plugin.v1.PublishRequest\x1a!.edgepipe.plugin.v1.StateResponse\x12L\n" +
@@ -1690,74 +1748,75 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
-	(*Batch)(nil),          // 1: edgepipe.plugin.v1.Batch
-	(*Value)(nil),          // 2: edgepipe.plugin.v1.Value
-	(*Alarm)(nil),          // 3: edgepipe.plugin.v1.Alarm
-	(*Picture)(nil),        // 4: edgepipe.plugin.v1.Picture
-	(*Message)(nil),        // 5: edgepipe.plugin.v1.Message
-	(*Frame)(nil),          // 6: edgepipe.plugin.v1.Frame
-	(*PointSchema)(nil),    // 7: edgepipe.plugin.v1.PointSchema
-	(*ConfigError)(nil),    // 8: edgepipe.plugin.v1.ConfigError
-	(*AgentInfo)(nil),      // 9: edgepipe.plugin.v1.AgentInfo
-	(*Caps)(nil),           // 10: edgepipe.plugin.v1.Caps
-	(*InitRequest)(nil),    // 11: edgepipe.plugin.v1.InitRequest
-	(*StateChange)(nil),    // 12: edgepipe.plugin.v1.StateChange
-	(*InitResponse)(nil),   // 13: edgepipe.plugin.v1.InitResponse
-	(*FrameResponse)(nil),  // 14: edgepipe.plugin.v1.FrameResponse
-	(*PublishRequest)(nil), // 15: edgepipe.plugin.v1.PublishRequest
-	(*StateResponse)(nil),  // 16: edgepipe.plugin.v1.StateResponse
-	(*WriteItem)(nil),      // 17: edgepipe.plugin.v1.WriteItem
-	(*WriteRequest)(nil),   // 18: edgepipe.plugin.v1.WriteRequest
-	(*WriteResponse)(nil),  // 19: edgepipe.plugin.v1.WriteResponse
-	(*Command)(nil),        // 20: edgepipe.plugin.v1.Command
-	(*HealthResponse)(nil), // 21: edgepipe.plugin.v1.HealthResponse
-	nil,                    // 22: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 23: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	(*GatherRequest)(nil),  // 1: edgepipe.plugin.v1.GatherRequest
+	(*Batch)(nil),          // 2: edgepipe.plugin.v1.Batch
+	(*Value)(nil),          // 3: edgepipe.plugin.v1.Value
+	(*Alarm)(nil),          // 4: edgepipe.plugin.v1.Alarm
+	(*Picture)(nil),        // 5: edgepipe.plugin.v1.Picture
+	(*Message)(nil),        // 6: edgepipe.plugin.v1.Message
+	(*Frame)(nil),          // 7: edgepipe.plugin.v1.Frame
+	(*PointSchema)(nil),    // 8: edgepipe.plugin.v1.PointSchema
+	(*ConfigError)(nil),    // 9: edgepipe.plugin.v1.ConfigError
+	(*AgentInfo)(nil),      // 10: edgepipe.plugin.v1.AgentInfo
+	(*Caps)(nil),           // 11: edgepipe.plugin.v1.Caps
+	(*InitRequest)(nil),    // 12: edgepipe.plugin.v1.InitRequest
+	(*StateChange)(nil),    // 13: edgepipe.plugin.v1.StateChange
+	(*InitResponse)(nil),   // 14: edgepipe.plugin.v1.InitResponse
+	(*FrameResponse)(nil),  // 15: edgepipe.plugin.v1.FrameResponse
+	(*PublishRequest)(nil), // 16: edgepipe.plugin.v1.PublishRequest
+	(*StateResponse)(nil),  // 17: edgepipe.plugin.v1.StateResponse
+	(*WriteItem)(nil),      // 18: edgepipe.plugin.v1.WriteItem
+	(*WriteRequest)(nil),   // 19: edgepipe.plugin.v1.WriteRequest
+	(*WriteResponse)(nil),  // 20: edgepipe.plugin.v1.WriteResponse
+	(*Command)(nil),        // 21: edgepipe.plugin.v1.Command
+	(*HealthResponse)(nil), // 22: edgepipe.plugin.v1.HealthResponse
+	nil,                    // 23: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 24: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
-	2,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
-	1,  // 1: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
-	3,  // 2: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
-	4,  // 3: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
-	5,  // 4: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
-	9,  // 5: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
-	7,  // 6: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	22, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
-	7,  // 8: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
-	8,  // 9: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
-	10, // 10: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
-	12, // 11: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	6,  // 12: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
-	12, // 13: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	5,  // 14: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
-	12, // 15: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	2,  // 16: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
-	17, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
-	12, // 18: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	23, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
-	11, // 20: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	3,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
+	2,  // 1: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
+	4,  // 2: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
+	5,  // 3: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
+	6,  // 4: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
+	10, // 5: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
+	8,  // 6: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
+	23, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	8,  // 8: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
+	9,  // 9: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
+	11, // 10: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
+	13, // 11: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	7,  // 12: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
+	13, // 13: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	6,  // 14: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
+	13, // 15: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	3,  // 16: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
+	18, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
+	13, // 18: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	24, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	12, // 20: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
 	0,  // 21: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 22: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.Empty
+	1,  // 22: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
 	0,  // 23: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	6,  // 24: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	15, // 25: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	18, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	7,  // 24: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	16, // 25: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	19, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
 	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
 	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	20, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
-	13, // 30: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	16, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	14, // 32: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 33: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 34: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	19, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	20, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	21, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	14, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	21, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	14, // 30: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	17, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	15, // 32: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	15, // 33: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	15, // 34: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	17, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	20, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	21, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	22, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	15, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
 	30, // [30:40] is the sub-list for method output_type
 	20, // [20:30] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
@@ -1776,7 +1835,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

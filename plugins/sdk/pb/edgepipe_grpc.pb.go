@@ -50,7 +50,7 @@ const (
 type PluginClient interface {
 	Init(ctx context.Context, in *InitRequest, opts ...grpc.CallOption) (*InitResponse, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StateResponse, error)
-	Gather(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*FrameResponse, error)
+	Gather(ctx context.Context, in *GatherRequest, opts ...grpc.CallOption) (*FrameResponse, error)
 	Stream(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FrameResponse], error)
 	Process(ctx context.Context, in *Frame, opts ...grpc.CallOption) (*FrameResponse, error)
 	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*StateResponse, error)
@@ -88,7 +88,7 @@ func (c *pluginClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOp
 	return out, nil
 }
 
-func (c *pluginClient) Gather(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*FrameResponse, error) {
+func (c *pluginClient) Gather(ctx context.Context, in *GatherRequest, opts ...grpc.CallOption) (*FrameResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FrameResponse)
 	err := c.cc.Invoke(ctx, Plugin_Gather_FullMethodName, in, out, cOpts...)
@@ -192,7 +192,7 @@ func (c *pluginClient) HandleCommand(ctx context.Context, in *Command, opts ...g
 type PluginServer interface {
 	Init(context.Context, *InitRequest) (*InitResponse, error)
 	Close(context.Context, *Empty) (*StateResponse, error)
-	Gather(context.Context, *Empty) (*FrameResponse, error)
+	Gather(context.Context, *GatherRequest) (*FrameResponse, error)
 	Stream(*Empty, grpc.ServerStreamingServer[FrameResponse]) error
 	Process(context.Context, *Frame) (*FrameResponse, error)
 	Publish(context.Context, *PublishRequest) (*StateResponse, error)
@@ -216,7 +216,7 @@ func (UnimplementedPluginServer) Init(context.Context, *InitRequest) (*InitRespo
 func (UnimplementedPluginServer) Close(context.Context, *Empty) (*StateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
 }
-func (UnimplementedPluginServer) Gather(context.Context, *Empty) (*FrameResponse, error) {
+func (UnimplementedPluginServer) Gather(context.Context, *GatherRequest) (*FrameResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Gather not implemented")
 }
 func (UnimplementedPluginServer) Stream(*Empty, grpc.ServerStreamingServer[FrameResponse]) error {
@@ -298,7 +298,7 @@ func _Plugin_Close_Handler(srv interface{}, ctx context.Context, dec func(interf
 }
 
 func _Plugin_Gather_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(Empty)
+	in := new(GatherRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func _Plugin_Gather_Handler(srv interface{}, ctx context.Context, dec func(inter
 		FullMethod: Plugin_Gather_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PluginServer).Gather(ctx, req.(*Empty))
+		return srv.(PluginServer).Gather(ctx, req.(*GatherRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

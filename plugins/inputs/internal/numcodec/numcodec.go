@@ -112,26 +112,47 @@ func (s Scaling) Raw(f float64) float64 {
 }
 
 // ToInteger gives the two's complement bits of the device value of v for
-// an integer type of the given width (typ names it in errors), refusing
-// fractions (a scaled value is rounded instead) and values out of the
-// type's range. Unscaled integers are taken exactly, never through a
-// float64, so a uint64 beyond 2^53 keeps its low bits.
+// an integer type of the given width, 1 to 64 bits (typ names it in
+// errors), refusing fractions and values out of the type's range.
+//
+// Unscaled integers are taken exactly and checked against the range in
+// integer arithmetic, never through a float64, so a uint64 beyond 2^53
+// keeps its low bits and 2^64 or -2^63-1 can never wrap into range. An
+// unscaled float must be integral and is converted exactly.
+//
+// A scaled point (scale != 1 or offset != 0) reports a float, and its
+// device value is (v - offset) / scale in float64, rounded to the nearest
+// integer (halves away from zero): exact while the device value is within
+// ±2^53, the nearest float64 beyond. The range check is exact either way.
 func ToInteger(v sdk.Value, bits int, signed bool, typ string, s Scaling) (uint64, error) {
+	if bits < 1 || bits > 64 {
+		return 0, fmt.Errorf("type %s: no integer of %d bits", typ, bits)
+	}
+	// The range [lo, hi] as integers: lo as int64 (0 unsigned), hi as uint64.
+	var lo int64
+	hi := uint64(math.MaxUint64) >> (64 - bits)
+	if signed {
+		lo, hi = -1<<(bits-1), hi>>1
+	}
+	outOfRange := func(x any) error {
+		if signed {
+			return fmt.Errorf("%v is out of the %s range (%d to %d)", x, typ, lo, hi)
+		}
+		return fmt.Errorf("%v is out of the %s range (0 to %d)", x, typ, hi)
+	}
 	scaled := s.Scaled()
 	if !scaled {
 		switch v.Kind() {
 		case sdk.KindInt:
 			i := v.IntValue()
-			if signed && bits < 64 && (i < -(1<<(bits-1)) || i >= 1<<(bits-1)) ||
-				!signed && (i < 0 || bits < 64 && i >= 1<<bits) {
-				return 0, fmt.Errorf("%d is out of the %s range", i, typ)
+			if i < lo || i >= 0 && uint64(i) > hi {
+				return 0, outOfRange(i)
 			}
 			return uint64(i), nil
 		case sdk.KindUint:
 			u := v.UintValue()
-			if signed && (bits == 64 && u > math.MaxInt64 || bits < 64 && u >= 1<<(bits-1)) ||
-				!signed && bits < 64 && u >= 1<<bits {
-				return 0, fmt.Errorf("%d is out of the %s range", u, typ)
+			if u > hi {
+				return 0, outOfRange(u)
 			}
 			return u, nil
 		case sdk.KindBool:
@@ -153,20 +174,32 @@ func ToInteger(v sdk.Value, bits int, signed bool, typ string, s Scaling) (uint6
 	if !scaled && r != raw {
 		return 0, fmt.Errorf("%g is not an integer (type %s)", f, typ)
 	}
-	lo, hi := 0.0, math.Ldexp(1, bits) // hi exclusive, exact powers of two
-	if signed {
-		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
-	}
-	if r < lo || r >= hi {
+	bad := func() error {
 		if scaled {
-			return 0, fmt.Errorf("%g gives device value %g, out of the %s range", f, r, typ)
+			return fmt.Errorf("%g gives device value %g, %w", f, r, outOfRange("it"))
 		}
-		return 0, fmt.Errorf("%g is out of the %s range", f, typ)
+		return outOfRange(strconv.FormatFloat(f, 'g', -1, 64))
 	}
-	if signed {
-		return uint64(int64(r)), nil
+	// r is integral; -2^63 and 2^64 are exact float64s, so the conversions
+	// below are exact and the comparisons are integer comparisons.
+	if r < 0 {
+		if r < -(1 << 63) {
+			return 0, bad()
+		}
+		i := int64(r)
+		if i < lo {
+			return 0, bad()
+		}
+		return uint64(i), nil
 	}
-	return uint64(r), nil
+	if r >= 1<<64 {
+		return 0, bad()
+	}
+	u := uint64(r)
+	if u > hi {
+		return 0, bad()
+	}
+	return u, nil
 }
 
 // CheckScaling validates a point's scale, offset, min and max as both

@@ -62,6 +62,66 @@ func TestToInteger(t *testing.T) {
 	}
 }
 
+// TestToInteger64: the range of every width is checked in integer
+// arithmetic, so nothing beyond a 64-bit type wraps into it and the edges
+// themselves are taken exactly.
+func TestToInteger64(t *testing.T) {
+	one := Scaling{Scale: 1}
+	const bad = uint64(0xBAD)
+	for _, tc := range []struct {
+		v      sdk.Value
+		bits   int
+		signed bool
+		s      Scaling
+		want   uint64 // bad: refused
+	}{
+		{sdk.Uint(math.MaxUint64), 64, false, one, math.MaxUint64},
+		{sdk.Uint(math.MaxInt64), 64, true, one, math.MaxInt64},
+		{sdk.Uint(math.MaxInt64 + 1), 64, true, one, bad},
+		{sdk.Int(math.MinInt64), 64, true, one, 1 << 63},
+		{sdk.Int(math.MinInt64), 64, false, one, bad},
+		{sdk.Int(-1), 64, false, one, bad},
+		{sdk.Int(math.MaxInt64), 64, false, one, math.MaxInt64},
+		{sdk.Uint(9007199254740993), 64, false, one, 9007199254740993},
+		{sdk.Int(-9007199254740993), 64, true, one, uint64(1<<64 - 9007199254740993)},
+		{sdk.Int(1 << 31), 32, true, one, bad},
+		{sdk.Int(-1 << 31), 32, true, one, uint64(1<<64 - 1<<31)},
+		{sdk.Uint(1 << 32), 32, false, one, bad},
+		{sdk.Uint(1<<32 - 1), 32, false, one, 1<<32 - 1},
+		{sdk.Int(-32769), 16, true, one, bad},
+		{sdk.Uint(65536), 16, false, one, bad},
+		// Unscaled floats: integral and in range, converted exactly.
+		{sdk.Float(1 << 64), 64, false, one, bad},
+		{sdk.Float(1 << 63), 64, true, one, bad},
+		{sdk.Float(1 << 63), 64, false, one, 1 << 63},
+		{sdk.Float(-(1 << 63)), 64, true, one, 1 << 63},
+		{sdk.Float(math.Nextafter(-(1 << 63), math.Inf(-1))), 64, true, one, bad},
+		{sdk.Float(math.Nextafter(1<<64, 0)), 64, false, one, 1<<64 - 2048},
+		{sdk.Float(-1e300), 64, true, one, bad},
+		{sdk.Float(1e300), 64, false, one, bad},
+		{sdk.Float(math.Copysign(0, -1)), 64, false, one, 0},
+		// Scaled: the device value rounded, its range exact.
+		{sdk.Float(1.8446744073709552e18), 64, false, Scaling{Scale: 0.1}, bad},
+		{sdk.Float(9.2e17), 64, true, Scaling{Scale: 0.1}, 9200000000000000000},
+		{sdk.Float(-9.3e17), 64, true, Scaling{Scale: 0.1}, bad},
+		{sdk.Float(100), 64, false, Scaling{Scale: 1, Offset: 101}, bad},
+		// Widths outside 1..64 are refused rather than shifted.
+		{sdk.Uint(1), 0, false, one, bad},
+		{sdk.Uint(1), 65, false, one, bad},
+	} {
+		got, err := ToInteger(tc.v, tc.bits, tc.signed, "t", tc.s)
+		if tc.want == bad {
+			if err == nil {
+				t.Errorf("%#v as %d bits (signed %v): accepted as %d", tc.v, tc.bits, tc.signed, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%#v as %d bits (signed %v): %d %v, want %d", tc.v, tc.bits, tc.signed, got, err, tc.want)
+		}
+	}
+}
+
 func TestWiden32(t *testing.T) {
 	if got := Widen32(22.1); got != 22.1 {
 		t.Fatalf("Widen32(22.1) = %v", got)

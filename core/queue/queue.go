@@ -34,6 +34,14 @@ type Stats struct {
 	Depth   int    // messages held
 	Bytes   int64  // payload + topic bytes held
 	Dropped uint64 // messages dropped for the limit since start
+	// The disk queue only, since start:
+	DroppedFull    uint64 // messages Push could not write: the disk was full
+	DroppedWrite   uint64 // messages Push could not write for another reason
+	DroppedCorrupt uint64 // messages lost to damaged records or missing files
+	Corrupt        uint64 // damaged regions and sequence gaps found
+	// WriteErr is why the last Push failed ("" once one succeeds): a queue
+	// that cannot be written makes the gateway unwell.
+	WriteErr string
 }
 
 // MessageSize is what a message counts against a queue's byte limit.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"sort"
 	"testing"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
 // recordOffset is where message i (0-based, pushed as msg(from+k)) starts
@@ -251,4 +253,51 @@ func TestDiskAckFileAheadBeforeSegmentRemoval(t *testing.T) {
 		t.Fatalf("damage reported on a clean queue: %+v", d)
 	}
 	expectRange(t, seqsOf(t, q), [2]int{120, 200})
+}
+
+// Damage in the segment being appended to, found while running: the
+// record is skipped, pushing goes on, and the next start keeps what was
+// pushed after the damage.
+func TestDiskRuntimeDamageInTailThenMorePushes(t *testing.T) {
+	dir := t.TempDir()
+	q := openT(t, dir, 0)
+	q.Push(batch(0, 50))
+	files := segFiles(t, dir)
+	damageAt(t, files[0], recordOffset(0, 49)+20, false, 0x80) // the newest record
+	got, err := q.Peek(100)
+	if de, ok := err.(*DamageError); !ok || de.Lost != 1 {
+		t.Fatalf("peek: %v", err)
+	}
+	expectSeqs(t, got, 0, 49)
+	q.Push(batch(50, 20))
+	q.Ack(10)
+	got, err = q.Peek(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectSeqs(t, got[:39], 10, 39)
+	expectSeqs(t, got[39:], 50, 20)
+	q.Close()
+	q = openT(t, dir, 0)
+	defer q.Close()
+	expectRange(t, seqsOf(t, q), [2]int{10, 49}, [2]int{50, 70})
+}
+
+// Dropping the oldest for the limit reads through damage without failing.
+func TestDiskLimitDropsThroughDamage(t *testing.T) {
+	dir := t.TempDir()
+	one := MessageSize(&[]sdk.Message{msg(0)}[0])
+	q := openT(t, dir, 100*one)
+	q.Push(batch(0, 90))
+	files := segFiles(t, dir)
+	damageAt(t, files[0], recordOffset(0, 5)+20, false, 0x02)
+	if err := q.Push(batch(90, 20)); err != nil {
+		t.Fatal(err)
+	}
+	st := q.Stats()
+	if st.Corrupt != 1 || st.DroppedCorrupt != 1 || st.Dropped == 0 || st.Depth+int(st.Dropped)+1 != 110 {
+		t.Fatalf("stats %+v", st)
+	}
+	expectRange(t, seqsOf(t, q), [2]int{110 - st.Depth, 110})
+	q.Close()
 }

@@ -629,12 +629,13 @@ func (q *Disk) rescan(i int) (lost uint64, found bool, err error) {
 	if sc.validEnd < s.size {
 		sc.holes = append(sc.holes, hole{off: sc.validEnd, n: s.size - sc.validEnd, from: sc.end, to: upper})
 	}
-	known := make(map[int64]bool, len(s.holes))
+	type extent struct{ off, n int64 }
+	known := make(map[extent]bool, len(s.holes))
 	for _, h := range s.holes {
-		known[h.off] = true
+		known[extent{h.off, h.n}] = true
 	}
 	for _, h := range sc.holes {
-		if known[h.off] {
+		if known[extent{h.off, h.n}] {
 			continue
 		}
 		found = true
@@ -675,9 +676,10 @@ func (q *Disk) damaged(i int, readErr error, de **DamageError) error {
 // dropOldest drops the oldest messages until the queue is within its
 // limit, never the newest message.
 func (q *Disk) dropOldest() error {
-	before := q.depth
+	before, lostBefore := q.depth, q.lostCorrupt
 	defer func() {
-		n := before - q.depth
+		// Records found damaged on the way are counted as such, not here.
+		n := before - q.depth - int(q.lostCorrupt-lostBefore)
 		if n > 0 {
 			q.dropped += uint64(n)
 			q.inflightDropped += n

@@ -103,9 +103,10 @@ type Damage struct {
 	Corrupt int    // damaged regions (one or more records that failed their check)
 	Missing int    // gaps in the sequence between files: a deleted or lost segment
 	Lost    uint64 // messages lost to both, not counting acknowledged ones
-	// Truncated is the bytes cut off the newest segment's damaged tail
-	// (a torn write from a crash mid-Push: never acknowledged to the
-	// producer, so not counted in Lost).
+	// Truncated is the bytes cut off the newest segment's damaged tail.
+	// That is what a crash in the middle of a Push leaves (a batch never
+	// confirmed to the producer), and damage there cannot be told from it,
+	// so it is not counted in Corrupt or Lost.
 	Truncated int64
 }
 
@@ -252,7 +253,8 @@ func (q *Disk) recover() error {
 			}
 		}
 		if sc.tail > 0 && last {
-			q.damage.Corrupt++
+			// Indistinguishable from a torn write of a Push that never
+			// returned: cut off and reported in bytes, not as a loss.
 			q.damage.Truncated += sc.tail
 		}
 		expected = max(expected, s.end)

@@ -87,121 +87,155 @@ type placed struct {
 	seq      int
 }
 
+var recoverSeeds = []struct {
+	n, per, acked uint16
+	ops           []byte
+}{
+	{100, 20, 0, nil},
+	{100, 20, 30, []byte{0, 0, 0x80, 0}}, // flip in the first file
+	{200, 30, 0, []byte{1, 2, 0x40, 0}},  // zero a byte in the middle file
+	{200, 30, 50, []byte{3, 1, 0, 0}},    // delete the second file
+	{150, 25, 10, []byte{2, 5, 0xf0, 0}}, // truncate the last file
+	{300, 9, 120, []byte{0, 3, 1, 7, 3, 4, 0, 0, 2, 7, 0x80, 0, 1, 0, 0x10, 0}},
+}
+
+// fillQueue queues total messages in segments of about perSeg, and
+// acknowledges the first ack of them.
+func fillQueue(t *testing.T, dir string, total, perSeg, ack int) *Disk {
+	q := openT(t, dir, 0)
+	m0 := msg(0)
+	q.segMax = int64(perSeg * recordLen(&m0))
+	for i := 0; i < total; i += 7 {
+		if err := q.Push(batch(i, min(7, total-i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.Peek(ack)
+	if err != nil || len(got) != ack {
+		t.Fatalf("peek %d: %d, %v", ack, len(got), err)
+	}
+	q.Ack(ack)
+	return q
+}
+
+// damageFiles maps the records of the (undamaged) segment files in dir,
+// then applies ops, four bytes each: bit flip, zeroed byte, truncation or
+// deletion of a file at a position. It returns the records and the
+// sequences of those the damage touched.
+func damageFiles(t *testing.T, dir string, ops []byte) ([]placed, map[int]bool) {
+	files := segFiles(t, dir)
+	sort.Strings(files)
+	var recs []placed
+	for fi, p := range files {
+		data, _ := os.ReadFile(p)
+		for off := 0; off < len(data); {
+			info, err := decodeRecord(data[off:], nil)
+			if err != nil {
+				t.Fatalf("undamaged file %s unreadable at %d", p, off)
+			}
+			recs = append(recs, placed{file: fi, off: int64(off), end: int64(off + info.n), seq: int(info.seq)})
+			off += info.n
+		}
+	}
+	damaged := map[int]bool{}
+	deleted := map[int]bool{}
+	for len(ops) >= 4 && len(files) > 0 {
+		op, fi, at := ops[0]%4, int(ops[1])%len(files), int64(ops[2])<<8|int64(ops[3])
+		ops = ops[4:]
+		if deleted[fi] {
+			continue
+		}
+		st, err := os.Stat(files[fi])
+		if err != nil || st.Size() == 0 && op != 3 {
+			continue
+		}
+		size := st.Size()
+		at = at * size >> 16 // a position in the file
+		hit := func(from, to int64) {
+			for _, r := range recs {
+				if r.file == fi && r.end > from && r.off < to {
+					damaged[r.seq] = true
+				}
+			}
+		}
+		switch op {
+		case 0, 1:
+			f, err := os.OpenFile(files[fi], os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := []byte{0}
+			f.ReadAt(b, at)
+			old := b[0]
+			if op == 0 {
+				b[0] ^= 1 << (ops4(at) % 8)
+			} else {
+				b[0] = 0
+			}
+			if b[0] != old {
+				hit(at, at+1)
+				f.WriteAt(b, at)
+			}
+			f.Close()
+		case 2:
+			os.Truncate(files[fi], at)
+			hit(at, size)
+		case 3:
+			os.Remove(files[fi])
+			deleted[fi] = true
+			hit(0, size)
+		}
+	}
+	return recs, damaged
+}
+
+// checkKept: got is an in-order subset of the messages ack..total-1, and
+// holds every record the damage did not touch.
+func checkKept(t *testing.T, got []sdk.Message, ack, total int, recs []placed, damaged map[int]bool) {
+	prev := ack - 1
+	have := map[int]bool{}
+	for _, m := range got {
+		s := seqOf(t, m)
+		if s <= prev || s >= total {
+			t.Fatalf("message %d after %d (acked %d, queued %d)", s, prev, ack, total)
+		}
+		expectSeqs(t, []sdk.Message{m}, s, 1)
+		prev = s
+		have[s] = true
+	}
+	for _, r := range recs {
+		if r.seq >= ack && !damaged[r.seq] && !have[r.seq] {
+			t.Fatalf("intact record %d lost (file %d, %d..%d)", r.seq, r.file, r.off, r.end)
+		}
+	}
+}
+
 // FuzzRecover queues messages over several segments, acknowledges some,
 // then damages the files as ops says (bit flips, zeroed bytes, truncated
 // and deleted files) and reopens: the recovered messages are always a
 // subset, in order, of the unacknowledged ones, every record the damage
 // did not touch is among them, and the queue works on. Never a panic.
 func FuzzRecover(f *testing.F) {
-	f.Add(uint16(100), uint8(20), uint16(0), []byte{})
-	f.Add(uint16(100), uint8(20), uint16(30), []byte{0, 0, 0x80, 0}) // flip in the first file
-	f.Add(uint16(200), uint8(30), uint16(0), []byte{1, 2, 0x40, 0})  // zero a byte in the middle file
-	f.Add(uint16(200), uint8(30), uint16(50), []byte{3, 1, 0, 0})    // delete the second file
-	f.Add(uint16(150), uint8(25), uint16(10), []byte{2, 5, 0xf0, 0}) // truncate the last file
-	f.Add(uint16(300), uint8(9), uint16(120), []byte{0, 3, 1, 7, 3, 4, 0, 0, 2, 7, 0x80, 0, 1, 0, 0x10, 0})
+	for _, s := range recoverSeeds {
+		f.Add(s.n, uint8(s.per), s.acked, s.ops)
+	}
 	f.Fuzz(func(t *testing.T, n uint16, per uint8, acked uint16, ops []byte) {
 		total := 1 + int(n)%400
-		perSeg := 3 + int(per)%60
 		ack := int(acked) % (total + 1)
 		dir := memDir(t)
-		q := openT(t, dir, 0)
-		m0 := msg(0)
-		q.segMax = int64(perSeg * recordLen(&m0))
-		for i := 0; i < total; i += 7 {
-			if err := q.Push(batch(i, min(7, total-i))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := q.Peek(ack)
-		if err != nil || len(got) != ack {
-			t.Fatalf("peek %d: %d, %v", ack, len(got), err)
-		}
-		q.Ack(ack)
-		q.Close()
+		fillQueue(t, dir, total, 3+int(per)%60, ack).Close()
+		recs, damaged := damageFiles(t, dir, ops)
 
-		files := segFiles(t, dir)
-		sort.Strings(files)
-		var recs []placed
-		for fi, p := range files {
-			data, _ := os.ReadFile(p)
-			for off := 0; off < len(data); {
-				info, err := decodeRecord(data[off:], nil)
-				if err != nil {
-					t.Fatalf("undamaged file %s unreadable at %d", p, off)
-				}
-				recs = append(recs, placed{file: fi, off: int64(off), end: int64(off + info.n), seq: int(info.seq)})
-				off += info.n
-			}
-		}
-		damaged := map[int]bool{}
-		deleted := map[int]bool{}
-		for len(ops) >= 4 && len(files) > 0 {
-			op, fi, at := ops[0]%4, int(ops[1])%len(files), int64(ops[2])<<8|int64(ops[3])
-			ops = ops[4:]
-			if deleted[fi] {
-				continue
-			}
-			fi2, err := os.Stat(files[fi])
-			if err != nil || fi2.Size() == 0 && op != 3 {
-				continue
-			}
-			size := fi2.Size()
-			at = at * size >> 16 // a position in the file
-			hit := func(from, to int64) {
-				for _, r := range recs {
-					if r.file == fi && r.end > from && r.off < to {
-						damaged[r.seq] = true
-					}
-				}
-			}
-			switch op {
-			case 0, 1:
-				data, _ := os.ReadFile(files[fi])
-				old := data[at]
-				if op == 0 {
-					data[at] ^= 1 << (ops4(at) % 8)
-				} else {
-					data[at] = 0
-				}
-				if data[at] != old {
-					hit(at, at+1)
-					os.WriteFile(files[fi], data, 0o600)
-				}
-			case 2:
-				os.Truncate(files[fi], at)
-				hit(at, size)
-			case 3:
-				os.Remove(files[fi])
-				deleted[fi] = true
-				hit(0, size)
-			}
-		}
-
-		q, err = OpenDisk(dir, 0)
+		q, err := OpenDisk(dir, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer q.Close()
-		got, err = q.Peek(1 << 20)
+		got, err := q.Peek(1 << 20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		prev := ack - 1
-		have := map[int]bool{}
-		for _, m := range got {
-			s := seqOf(t, m)
-			if s <= prev || s >= total {
-				t.Fatalf("message %d after %d (acked %d, queued %d)", s, prev, ack, total)
-			}
-			expectSeqs(t, []sdk.Message{m}, s, 1)
-			prev = s
-			have[s] = true
-		}
-		for _, r := range recs {
-			if r.seq >= ack && !damaged[r.seq] && !have[r.seq] {
-				t.Fatalf("intact record %d lost (file %d, %d..%d)", r.seq, r.file, r.off, r.end)
-			}
-		}
+		checkKept(t, got, ack, total, recs, damaged)
 		if st := q.Stats(); st.Depth != len(got) {
 			t.Fatalf("depth %d, peeked %d", st.Depth, len(got))
 		}
@@ -217,6 +251,49 @@ func FuzzRecover(f *testing.F) {
 			t.Fatal(err)
 		}
 		expectSeqs(t, rest, 1000, 3)
+	})
+}
+
+// FuzzRuntimeDamage damages the files of an open queue, as FuzzRecover
+// does, and delivers it in batches: Peek never fails for good (damage
+// comes back as a *DamageError with the good messages), what is
+// delivered is an in-order subset holding every intact record, and once
+// everything is acknowledged nothing comes back at the next start.
+func FuzzRuntimeDamage(f *testing.F) {
+	for _, s := range recoverSeeds {
+		f.Add(s.n, uint8(s.per), s.acked, s.ops)
+	}
+	f.Fuzz(func(t *testing.T, n uint16, per uint8, acked uint16, ops []byte) {
+		total := 1 + int(n)%400
+		ack := int(acked) % (total + 1)
+		dir := memDir(t)
+		q := fillQueue(t, dir, total, 3+int(per)%60, ack)
+		recs, damaged := damageFiles(t, dir, ops)
+
+		var got []sdk.Message
+		for round := 0; q.Stats().Depth > 0; round++ {
+			if round > total+10 {
+				t.Fatalf("delivery stalled with %d queued", q.Stats().Depth)
+			}
+			b, err := q.Peek(1 + round%40)
+			if _, ok := err.(*DamageError); err != nil && !ok {
+				t.Fatal(err)
+			}
+			got = append(got, b...)
+			if err := q.Ack(len(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkKept(t, got, ack, total, recs, damaged)
+		q.Close()
+		q, err := OpenDisk(dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		if st := q.Stats(); st.Depth != 0 {
+			t.Fatalf("%d delivered messages came back", st.Depth)
+		}
 	})
 }
 

@@ -453,16 +453,21 @@ func (a *Agent) deliver(msgs []sdk.Message) {
 	if len(msgs) == 0 {
 		return
 	}
-	a.stats.messages.Add(uint64(len(msgs)))
 	if a.opts.OnMessage != nil {
 		for _, m := range msgs {
 			a.opts.OnMessage(m)
 		}
 	}
+	// Counted as queued when a queue took them: messages a full disk
+	// refused are counted by the queue as dropped instead.
+	queued := len(a.outputs) == 0
 	for _, o := range a.outputs {
-		if err := o.q.Push(msgs); err != nil {
-			a.log.Error("queue push failed", "output", o.in.cfg.ID, "err", err)
+		if o.push(msgs) {
+			queued = true
 		}
+	}
+	if queued {
+		a.stats.messages.Add(uint64(len(msgs)))
 	}
 }
 

@@ -28,6 +28,10 @@ type PluginHealth struct {
 	QueueDepth *int    `json:"queue_depth,omitempty"`
 	QueueBytes *int64  `json:"queue_bytes,omitempty"`
 	Dropped    *uint64 `json:"queue_dropped,omitempty"`
+	// QueueError is why the output's queue cannot be written (disk full):
+	// new messages are being dropped, so the gateway is unwell even when
+	// the output is paused.
+	QueueError string `json:"queue_error,omitempty"`
 }
 
 // healthTimeout bounds one plugin's health answer: a hung plugin is
@@ -35,8 +39,8 @@ type PluginHealth struct {
 const healthTimeout = 2 * time.Second
 
 // Health asks every plugin how it is. The gateway is OK when every plugin
-// is up and every enabled output reports itself connected; a paused output
-// does not make it unwell.
+// is up, every enabled output reports itself connected and every output's
+// queue can be written; a paused output does not make it unwell.
 func (a *Agent) Health(ctx context.Context) Health {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -76,6 +80,14 @@ func (a *Agent) Health(ctx context.Context) Health {
 			ph.Reason = "paused (enabled = false)"
 		} else {
 			h.OK = h.OK && ph.OK
+		}
+		if st.WriteErr != "" {
+			ph.QueueError = st.WriteErr
+			reason := "queue cannot be written, new messages are dropped: " + st.WriteErr
+			if ph.Reason != "" {
+				reason += "; " + ph.Reason
+			}
+			ph.OK, ph.Reason, h.OK = false, reason, false
 		}
 		h.Plugins = append(h.Plugins, ph)
 	}

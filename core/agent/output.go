@@ -32,6 +32,8 @@ type outputRunner struct {
 	cancel    context.CancelFunc
 	cmdCtx    context.Context
 	cmdCancel context.CancelFunc
+	// pushLog rate-limits the log of a queue that cannot be written.
+	pushLog pushLog
 }
 
 func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
@@ -189,9 +191,7 @@ func (a *Agent) openDiskQueue(id, dir string, limit int64) (queue.Queue, error) 
 	if err != nil {
 		return nil, err
 	}
-	if n := q.Truncated(); n > 0 {
-		a.log.Warn("queue had a damaged tail (a crash mid-write); cut it off", "output", id, "bytes", n)
-	}
+	a.logDamage(id, q.Damage())
 	if d := q.Stats().Depth; d > 0 {
 		a.log.Info("queue holds messages from before the restart; replaying", "output", id, "messages", d)
 	}

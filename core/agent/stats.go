@@ -37,8 +37,14 @@ type PluginStats struct {
 type QueueStats struct {
 	Depth   int
 	Bytes   int64
-	Dropped uint64
-	Enabled bool
+	Dropped uint64 // for the buffer_limit
+	// DroppedFull could not be written (disk full), DroppedWrite for another
+	// write error, DroppedCorrupt were lost to damaged records or missing
+	// files; Corrupt counts the damaged regions found.
+	DroppedFull, DroppedWrite, DroppedCorrupt, Corrupt uint64
+	// WriteErr is why the queue cannot be written, "" when it can.
+	WriteErr string
+	Enabled  bool
 }
 
 // Stats reads the counters.
@@ -65,7 +71,9 @@ func (a *Agent) Stats() Stats {
 	for _, o := range a.outputs {
 		ps := add(o.in)
 		qs := o.q.Stats()
-		ps.Queue = &QueueStats{Depth: qs.Depth, Bytes: qs.Bytes, Dropped: qs.Dropped, Enabled: o.enabled.Load()}
+		ps.Queue = &QueueStats{Depth: qs.Depth, Bytes: qs.Bytes, Dropped: qs.Dropped, DroppedFull: qs.DroppedFull,
+			DroppedWrite: qs.DroppedWrite, DroppedCorrupt: qs.DroppedCorrupt, Corrupt: qs.Corrupt,
+			WriteErr: qs.WriteErr, Enabled: o.enabled.Load()}
 	}
 	return s
 }

@@ -93,7 +93,8 @@ var (
 	descPublished  = prometheus.NewDesc("edgepipe_messages_published_total", "Messages an output delivered (acknowledged by the server at QoS 1).", []string{"plugin"}, nil)
 	descDepth      = prometheus.NewDesc("edgepipe_queue_depth", "Messages waiting in an output's queue.", []string{"plugin"}, nil)
 	descBytes      = prometheus.NewDesc("edgepipe_queue_bytes", "Bytes waiting in an output's queue.", []string{"plugin"}, nil)
-	descQDropped   = prometheus.NewDesc("edgepipe_queue_dropped_total", "Messages dropped from an output's queue past its buffer_limit.", []string{"plugin"}, nil)
+	descQDropped   = prometheus.NewDesc("edgepipe_queue_dropped_total", "Messages an output's queue lost: past its buffer_limit (limit), not written for a full disk (disk_full) or another write error (write_error), in damaged records or missing files (corrupt).", []string{"plugin", "reason"}, nil)
+	descQCorrupt   = prometheus.NewDesc("edgepipe_queue_corrupt_total", "Damaged records and missing files found in an output's disk queue.", []string{"plugin"}, nil)
 	descRestarts   = prometheus.NewDesc("edgepipe_plugin_restarts_total", "Restarts of a crashed plugin process.", []string{"plugin"}, nil)
 	descUp         = prometheus.NewDesc("edgepipe_plugin_up", "1 when the plugin reports itself well (an output: connected).", []string{"plugin"}, nil)
 	descPluginCtrs = prometheus.NewDesc("edgepipe_plugin_counter_total", "Counters a plugin reports about itself (reconnects, read errors by device, ...).", []string{"plugin", "counter"}, nil)
@@ -126,7 +127,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			if q := p.Queue; q != nil {
 				gauge(descDepth, float64(q.Depth), p.ID)
 				gauge(descBytes, float64(q.Bytes), p.ID)
-				counter(descQDropped, q.Dropped, p.ID)
+				counter(descQDropped, q.Dropped, p.ID, "limit")
+				counter(descQDropped, q.DroppedFull, p.ID, "disk_full")
+				counter(descQDropped, q.DroppedWrite, p.ID, "write_error")
+				counter(descQDropped, q.DroppedCorrupt, p.ID, "corrupt")
+				counter(descQCorrupt, q.Corrupt, p.ID)
 			}
 		}
 	}

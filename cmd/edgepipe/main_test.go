@@ -184,3 +184,73 @@ func TestCheckRedactsSubstitutedValuesInPluginErrors(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// Ten different mistakes over agent, inputs, processors and outputs: one
+// run of check reports them all (two wrong types in one table, an unset
+// variable among the rest), each as FILE:LINE: message, sorted by line,
+// with suggestions for the misspelt names.
+func TestCheckReportsTenMistakesInOneRunSorted(t *testing.T) {
+	path := writeConfig(t, `[agent]
+device_id = "GW-1"
+log_levl = "info"
+data_dir = 5
+
+[[inputs.modbus]]
+url = "tcp://127.0.0.1:5020"
+timeout = 5
+retries = "two"
+  [[inputs.modbus.devices]]
+  name = "plc1"
+  [[inputs.modbus.devices.points]]
+  name = "t"
+  area = "holding"
+  address = 0
+  tpye = "float32"
+
+[[inputs.synthetic]]
+device = "${EP_CHECK_UNSET}"
+points = 2
+
+[[inputs.modbsu]]
+
+[[processors.deadband]]
+points = ["*"]
+absolut = 0.5
+
+[[processors.alarm]]
+[[processors.alarm.rules]]
+name = "hot"
+point = "sim1.p0"
+condition = "value > 90"
+delay = 5
+
+[[outputs.mqtt]]
+servers = ["tcp://127.0.0.1:1883"]
+qos = 7
+`)
+	code, stdout, stderr := run(t, "check", "--config", path)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	want := []string{
+		`3: agent.log_levl: unknown key; did you mean "log_level"?`,
+		`4: agent.data_dir: incompatible types`,
+		`8: inputs.modbus#1.timeout: duration "5": want a number with a unit`,
+		`9: inputs.modbus#1.retries: incompatible types`,
+		`16: inputs.modbus#1.devices.points.tpye: unknown key; did you mean "type"?`,
+		`19: environment variable EP_CHECK_UNSET is not set`,
+		`22: unknown plugin inputs.modbsu (see ` + "`edgepipe plugins`" + `); did you mean inputs.modbus?`,
+		`26: processors.deadband#1.absolut: unknown key; did you mean "absolute"?`,
+		`33: processors.alarm#1.rules.delay: duration "5"`,
+		`37: outputs.mqtt#1.qos:`,
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d errors reported, want %d:\n%s", len(lines), len(want), stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], path+":"+w) {
+			t.Errorf("error %d:\n got %s\nwant %s:%s...", i+1, lines[i], path, w)
+		}
+	}
+}

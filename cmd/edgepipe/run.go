@@ -151,23 +151,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := config.Load(path)
-	if err != nil {
+	if cfg == nil {
 		printErrors(stderr, err)
-		if cfg == nil {
-			return 1
-		}
-		// Keep going with what loaded, so plugin errors show too.
-		a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
-		if oerr := a.Open(context.Background(), true); oerr != nil {
-			printErrors(stderr, oerr)
-		} else {
-			a.Close(context.Background())
-		}
 		return 1
 	}
-	a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
+	// Open the plugins even when loading found mistakes, so that one run
+	// reports the plugins' errors too, all sorted by line.
 	ctx := context.Background()
-	if err := a.Open(ctx, true); err != nil {
+	a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
+	oerr := a.Open(ctx, true)
+	if err := cfg.Collate(err, oerr); err != nil {
 		printErrors(stderr, err)
 		return 1
 	}

@@ -177,3 +177,28 @@ func TestErrorsNeverShowSubstitutedValues(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// An unset variable is reported with the other mistakes of the file, not
+// instead of them, quoted or not; nothing else is said about its line.
+func TestUnsetVariableDoesNotHideTheRest(t *testing.T) {
+	doc := "[agent]\ndevice_id = \"GW-1\"\nlog_level = \"loud\"\n[[inputs.cfgtest]]\nalias = ${EP_NO_ALIAS}\n[agent2]\nx = \"${EP_NO_HOST}:1\"\n"
+	cfg, err := Parse("gw.toml", []byte(doc), env(nil))
+	if cfg == nil {
+		t.Fatalf("no configuration: %v", err)
+	}
+	want := "gw.toml:3: agent.log_level: want debug, info, warn or error, got \"loud\"\n" +
+		"gw.toml:5: environment variable EP_NO_ALIAS is not set\n" +
+		"gw.toml:6: unknown table \"agent2\"; want [agent], [[inputs.NAME]], [[processors.NAME]] or [[outputs.NAME]]\n" +
+		"gw.toml:7: environment variable EP_NO_HOST is not set"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+// A misspelt plugin name gets the nearest built-in as a suggestion.
+func TestUnknownPluginSuggestsTheNearest(t *testing.T) {
+	_, err := Parse("gw.toml", []byte("[agent]\ndevice_id = \"GW-1\"\n[[inputs.cfgtets]]\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "gw.toml:3: unknown plugin inputs.cfgtets (see `edgepipe plugins`); did you mean inputs.cfgtest?") {
+		t.Fatal(err)
+	}
+}

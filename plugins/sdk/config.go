@@ -1,16 +1,21 @@
 package sdk
 
 import (
+	"bytes"
+	"cmp"
 	"encoding"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/hbollon/go-edlib"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk/tomlscan"
 )
@@ -112,51 +117,83 @@ func (c *ConfigSource) Errorf(path, format string, args ...any) ConfigError {
 
 var tomlLineRE = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: `)
 
+// maxDecodeErrors bounds how many bad values of one table are reported
+// (each costs a decode of the table).
+const maxDecodeErrors = 100
+
 // DecodeConfig decodes the plugin's table strictly into v: unknown keys,
 // wrong types and syntax errors all come back together as ConfigErrors
-// with file lines. The returned ConfigSource places later validation
-// errors.
+// with file lines, sorted by line. The returned ConfigSource places later
+// validation errors.
+//
+// The TOML decoder stops at the first value it cannot store. To report
+// every wrong-typed key in one run of check, the key's lines are blanked
+// and the table decoded again (into a scratch value), until it decodes.
 func DecodeConfig(req *InitRequest, v any) (*ConfigSource, error) {
 	base := req.Line
 	if base < 1 {
 		base = 1
 	}
 	src := &ConfigSource{File: req.File, base: base, idx: tomlscan.Scan(req.Config)}
-	md, err := toml.NewDecoder(strings.NewReader(string(req.Config))).Decode(v)
-	var errs ConfigErrors
-	if err != nil {
-		ce := ConfigError{File: req.File, Msg: err.Error()}
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			ce.Msg = pe.Message
-			if pe.Position.Line > 0 {
-				ce.Line = base + pe.Position.Line - 1
-			}
-			if pe.LastKey != "" {
-				ce.Path = pe.LastKey
-			}
-		} else if m := tomlLineRE.FindStringSubmatch(ce.Msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			ce.Line = base + n - 1
-			ce.Path = m[2]
-			ce.Msg = ce.Msg[len(m[0]):]
-		} else {
-			ce.Msg = strings.TrimPrefix(ce.Msg, "toml: ")
-		}
-		errs = append(errs, ce)
-		// The decoder stops at the first bad value; still report every
-		// unknown key of the table, so one run of check shows them all.
-		var all map[string]any
-		if md2, err := toml.Decode(string(req.Config), &all); err == nil {
-			errs = append(errs, src.unknownKeys(req.File, base, md2.Keys(), reflect.TypeOf(v))...)
-		}
-		return src, errs
+	target := reflect.TypeOf(v)
+	md, err := toml.NewDecoder(bytes.NewReader(req.Config)).Decode(v)
+	if err == nil {
+		return src, src.unknownKeys(req.File, base, md.Undecoded(), target).Err()
 	}
-	return src, src.unknownKeys(req.File, base, md.Undecoded(), nil).Err()
+	var errs ConfigErrors
+	lines := bytes.Split(slices.Clone(req.Config), []byte("\n"))
+	for range maxDecodeErrors {
+		ce, textLine := src.decodeError(err)
+		errs = append(errs, ce)
+		start, end, ok := src.idx.KeySpan(textLine)
+		if !ok || len(bytes.TrimSpace(lines[start-1])) == 0 {
+			break // nothing left to blank: no way to go further
+		}
+		for l := start; l <= end && l <= len(lines); l++ {
+			lines[l-1] = nil
+		}
+		scratch := reflect.New(target.Elem()).Interface()
+		if _, err = toml.NewDecoder(bytes.NewReader(bytes.Join(lines, []byte("\n")))).Decode(scratch); err == nil {
+			break
+		}
+	}
+	// Still report every unknown key of the table.
+	var all map[string]any
+	if md2, err := toml.Decode(string(req.Config), &all); err == nil {
+		errs = append(errs, src.unknownKeys(req.File, base, md2.Keys(), target)...)
+	}
+	errs.Sort()
+	return src, errs
 }
 
-// unknownKeys reports keys as unknown, each at its line. With a target
-// type, only the keys that type has no field for are reported.
+// decodeError places one decoder error: its file line (0 if unknown) and
+// its line in the table's text.
+func (src *ConfigSource) decodeError(err error) (ConfigError, int) {
+	ce := ConfigError{File: src.File, Msg: err.Error()}
+	textLine := 0
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		ce.Msg = pe.Message
+		textLine = pe.Position.Line
+		if pe.LastKey != "" {
+			ce.Path = pe.LastKey
+		}
+	} else if m := tomlLineRE.FindStringSubmatch(ce.Msg); m != nil {
+		textLine, _ = strconv.Atoi(m[1])
+		ce.Path = m[2]
+		ce.Msg = ce.Msg[len(m[0]):]
+	} else {
+		ce.Msg = strings.TrimPrefix(ce.Msg, "toml: ")
+	}
+	if textLine > 0 {
+		ce.Line = src.base + textLine - 1
+	}
+	return ce, textLine
+}
+
+// unknownKeys reports keys as unknown, each at its line, with the nearest
+// known key as a suggestion. With a target type, only the keys that type
+// has no field for are reported.
 func (src *ConfigSource) unknownKeys(file string, base int, keys []toml.Key, target reflect.Type) ConfigErrors {
 	var errs ConfigErrors
 	used := map[string]int{}
@@ -175,9 +212,101 @@ func (src *ConfigSource) unknownKeys(file string, base int, keys []toml.Key, tar
 		if len(errs) > 0 && strings.HasPrefix(bare, errs[len(errs)-1].Path+".") {
 			continue
 		}
+		if target != nil {
+			if s := Suggest(k[len(k)-1], keysOf(target, k[:len(k)-1])); s != "" {
+				e.Msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+		}
 		errs = append(errs, e)
 	}
 	return errs
+}
+
+// CommonKeys are the keys every plugin table accepts besides its own; the
+// core reads and blanks them, so a plugin's struct does not have them, but
+// a misspelt one is still worth a suggestion.
+var CommonKeys = []string{"alias", "isolated"}
+
+// keysOf lists the keys the table at path (a key without its last part)
+// of type t accepts, or nil when it is not a struct.
+func keysOf(t reflect.Type, path toml.Key) []string {
+	for _, part := range path {
+		t = deref(t)
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := fieldFor(t, part)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	t = deref(t)
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil
+	}
+	var out []string
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			switch {
+			case !f.IsExported() || name == "-":
+			case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+				walk(f.Type)
+			case name == "":
+				out = append(out, strings.ToLower(f.Name))
+			default:
+				out = append(out, name)
+			}
+		}
+	}
+	walk(t)
+	if len(path) == 0 {
+		out = append(out, CommonKeys...)
+	}
+	return out
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	return t
+}
+
+// Suggest returns the candidate nearest to word by edit distance (a
+// transposition counts as one edit: "tpye" is one from "type"), or "" when
+// none is near enough to be a likely misspelling: at most 2 edits, and
+// fewer than half the word's letters.
+func Suggest(word string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		d := edlib.OSADamerauLevenshteinDistance(strings.ToLower(word), strings.ToLower(c))
+		if d < bestD && d*2 < max(len(word), len(c))+1 && d > 0 {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// Sort orders the errors by file and line, errors without a line last,
+// keeping the order of errors on the same line.
+func (es ConfigErrors) Sort() {
+	slices.SortStableFunc(es, func(a, b ConfigError) int {
+		if c := strings.Compare(a.File, b.File); c != 0 {
+			return c
+		}
+		la, lb := a.Line, b.Line
+		if la == 0 {
+			la = math.MaxInt
+		}
+		if lb == 0 {
+			lb = math.MaxInt
+		}
+		return cmp.Compare(la, lb)
+	})
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()

@@ -167,3 +167,45 @@ func TestBadValueDoesNotHideUnknownKeys(t *testing.T) {
 		t.Fatalf("got %v (%v)", got, err)
 	}
 }
+
+// Every wrong-typed key of a table is reported in one decode, with the
+// unknown keys, sorted by line, and a misspelt key gets a suggestion.
+func TestDecodeReportsEveryBadValueSortedWithSuggestions(t *testing.T) {
+	var cfg struct {
+		Interval sdk.Duration `toml:"interval"`
+		Retries  int          `toml:"retries"`
+		Servers  []string     `toml:"servers"`
+		Type     string       `toml:"type"`
+		Points   []struct {
+			Name    string `toml:"name"`
+			Address int    `toml:"address"`
+		} `toml:"points"`
+	}
+	req := sdktest.Request("tpye = \"x\"\ninterval = \"soon\"\nretries = \"two\"\nservers = [\n  1,\n  2,\n]\nisolatd = true\n[[points]]\nname = \"a\"\naddres = 3\n[[points]]\nname = \"b\"\naddress = \"x\"\n")
+	_, err := sdk.DecodeConfig(req, &cfg)
+	var got []string
+	for _, e := range sdk.AsConfigErrors(err) {
+		got = append(got, fmt.Sprintf("%d:%s:%s", e.Line, e.Path, e.Msg))
+	}
+	want := []string{
+		`1:tpye:unknown key; did you mean "type"?`,
+		`2:interval:duration "soon": want a number with a unit, e.g. "500ms", "60s", "10m"`,
+		`3:retries:incompatible types: TOML value has type string; destination has type integer`,
+		`4:servers:incompatible types: TOML value has type int64; destination has type string`,
+		`8:isolatd:unknown key; did you mean "isolated"?`,
+		`11:points.addres:unknown key; did you mean "address"?`,
+		`14:points.address:incompatible types: TOML value has type string; destination has type integer`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := []string{"url", "timeout", "retries", "byte_order", "type"}
+	for word, want := range map[string]string{"tiemout": "timeout", "retry": "", "byteorder": "byte_order", "uri": "url", "qos": "", "type": ""} {
+		if got := sdk.Suggest(word, keys); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", word, got, want)
+		}
+	}
+}

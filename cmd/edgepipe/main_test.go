@@ -254,3 +254,68 @@ qos = 7
 		}
 	}
 }
+
+// Valid but likely wrong: overlapping Modbus registers and a deadband
+// before an alarm rule with a delay are printed as warnings, in line
+// order, and check still succeeds.
+func TestCheckWarnsDeadbandBeforeDelayedAlarm(t *testing.T) {
+	path := writeConfig(t, `[agent]
+device_id = "GW-1"
+data_dir = "`+t.TempDir()+`"
+
+[[inputs.modbus]]
+url = "tcp://127.0.0.1:5020"
+  [[inputs.modbus.devices]]
+  name = "plc1"
+  [[inputs.modbus.devices.points]]
+  name = "temperature"
+  area = "holding"
+  address = 0
+  type = "float32"
+  [[inputs.modbus.devices.points]]
+  name = "pressure"
+  area = "holding"
+  address = 1
+
+[[processors.deadband]]
+points = ["plc1.*"]
+absolute = 0.5
+
+[[processors.alarm]]
+[[processors.alarm.rules]]
+name = "hot"
+point = "plc1.temperature"
+condition = "value > 90"
+delay = "5s"
+[[processors.alarm.rules]]
+name = "now"
+point = "plc1.pressure"
+condition = "value > 9"
+`)
+	code, stdout, stderr := run(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(stdout, "OK") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := []string{
+		path + `:17: warning: inputs.modbus#1.devices[0].points[1].address: point "pressure" (holding 1) overlaps point "temperature" (holding 0-1)`,
+		path + `:28: warning: processors.alarm#1.rules[0].delay: rule "hot" waits 5s for its condition, but processors.deadband#1 (line 19) before it`,
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("warning %d:\n got %s\nwant %s...", i+1, lines[i], w)
+		}
+	}
+	// The alarm first: no warning about the chain.
+	doc, _ := os.ReadFile(path)
+	s := string(doc)
+	db := s[strings.Index(s, "[[processors.deadband]]"):strings.Index(s, "[[processors.alarm]]")]
+	s = strings.Replace(s, db, "", 1) + "\n" + db
+	_, _, stderr = run(t, "check", "--config", writeConfig(t, s))
+	if strings.Contains(stderr, "rules[0].delay") {
+		t.Fatalf("alarm before deadband warned:\n%s", stderr)
+	}
+}

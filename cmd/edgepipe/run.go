@@ -160,11 +160,19 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
 	oerr := a.Open(ctx, true)
-	if err := cfg.Collate(err, oerr); err != nil {
-		printErrors(stderr, err)
+	if oerr == nil {
+		defer a.Close(ctx)
+	}
+	// Warnings are printed with the errors, in line order, and do not
+	// fail the check.
+	failed := false
+	for _, e := range sdk.AsConfigErrors(cfg.Collate(err, oerr, lint(cfg, a.Points()))) {
+		fmt.Fprintln(stderr, e.Error())
+		failed = failed || !e.Warning
+	}
+	if failed {
 		return 1
 	}
-	defer a.Close(ctx)
 	fmt.Fprintf(stdout, "%s: OK (device_id %q, topic prefix %q)\n\nPlugins:\n", path, cfg.Agent.DeviceID, cfg.Agent.TopicPrefix)
 	for _, p := range cfg.Plugins() {
 		mode := "in-process"

@@ -26,6 +26,9 @@ type ConfigError struct {
 	Line int    // 0 when unknown
 	Path string // key path within the plugin's table, e.g. "devices[0].points[2].type"
 	Msg  string
+	// Warning marks a finding that check prints without failing: the
+	// configuration works, but likely not as meant (see Registration.Lint).
+	Warning bool
 }
 
 func (e ConfigError) Error() string {
@@ -40,6 +43,9 @@ func (e ConfigError) Error() string {
 	}
 	if b.Len() > 0 {
 		b.WriteByte(' ')
+	}
+	if e.Warning {
+		b.WriteString("warning: ")
 	}
 	if e.Path != "" {
 		b.WriteString(e.Path)
@@ -106,6 +112,13 @@ func (c *ConfigSource) Line(path string) int {
 	return c.base
 }
 
+// Warnf makes a warning (a ConfigError with Warning set) placed at path.
+func (c *ConfigSource) Warnf(path, format string, args ...any) ConfigError {
+	e := c.Errorf(path, format, args...)
+	e.Warning = true
+	return e
+}
+
 // Errorf makes a ConfigError placed at path.
 func (c *ConfigSource) Errorf(path, format string, args ...any) ConfigError {
 	e := ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)}
@@ -128,7 +141,7 @@ const maxDecodeErrors = 100
 //
 // The TOML decoder stops at the first value it cannot store. To report
 // every wrong-typed key in one run of check, the key's lines are blanked
-// and the table decoded again (into a scratch value), until it decodes.
+// and the table decoded again, until it decodes.
 func DecodeConfig(req *InitRequest, v any) (*ConfigSource, error) {
 	base := req.Line
 	if base < 1 {
@@ -152,8 +165,10 @@ func DecodeConfig(req *InitRequest, v any) (*ConfigSource, error) {
 		for l := start; l <= end && l <= len(lines); l++ {
 			lines[l-1] = nil
 		}
-		scratch := reflect.New(target.Elem()).Interface()
-		if _, err = toml.NewDecoder(bytes.NewReader(bytes.Join(lines, []byte("\n")))).Decode(scratch); err == nil {
+		// Decoding again into v also stores every good value: the decoder
+		// visits keys in map order, so the failed pass may have skipped some
+		// (the agent's settings are used by check even when it fails).
+		if _, err = toml.NewDecoder(bytes.NewReader(bytes.Join(lines, []byte("\n")))).Decode(v); err == nil {
 			break
 		}
 	}

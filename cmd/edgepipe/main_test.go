@@ -319,3 +319,44 @@ condition = "value > 9"
 		t.Fatalf("alarm before deadband warned:\n%s", stderr)
 	}
 }
+
+// check shows sample messages only for what is configured: alarm messages
+// for the rules (with their names and messages), pictures for the
+// cameras, and neither without them.
+func TestCheckSamplesOnlyWhatIsConfigured(t *testing.T) {
+	base := "[agent]\ndevice_id = \"GW-1\"\ndata_dir = \"" + t.TempDir() + "\"\n[[inputs.synthetic]]\ndevice = \"boiler\"\npoints = 1\n"
+	samples := func(doc string) string {
+		t.Helper()
+		code, stdout, stderr := run(t, "check", "--config", writeConfig(t, doc))
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		_, s, _ := strings.Cut(stdout, "Sample messages:\n")
+		return s
+	}
+	s := samples(base)
+	if !strings.Contains(s, "/GW-1/data\t") || strings.Contains(s, "/alarm\t") || strings.Contains(s, "/image/") {
+		t.Fatalf("nothing but data configured, samples:\n%s", s)
+	}
+	s = samples(base + `[[inputs.camera]]
+device = "cam1"
+source = "http"
+url = "http://127.0.0.1:1/snapshot.jpg"
+interval = "0s"
+[[processors.alarm]]
+[[processors.alarm.rules]]
+name = "too_hot"
+point = "boiler.p0"
+condition = "value > 90"
+level = "critical"
+message = "boiler at ${value}"
+`)
+	for _, want := range []string{`"rule":"too_hot","point":"boiler.p0","level":"critical"`, `"message":"boiler at 21.5"`, "/GW-1/image/cam1\t"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("samples lack %s:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "sample_rule") || strings.Contains(s, "sample_camera") {
+		t.Errorf("made-up sample events:\n%s", s)
+	}
+}

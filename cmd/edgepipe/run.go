@@ -189,7 +189,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  %-32s %-8s %-6s%s\n", s.FullName(), s.Type, s.Access, unit)
 	}
-	msgs, err := a.Samples(ctx)
+	alarms, pictures := sampleEvents(cfg, a.Points())
+	msgs, err := a.Samples(ctx, alarms, pictures)
 	fmt.Fprintln(stdout, "\nSample messages:")
 	if err != nil {
 		fmt.Fprintf(stdout, "  (rendering failed: %v)\n", err)

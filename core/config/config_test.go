@@ -156,6 +156,7 @@ a = 1
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("[agent]\ndevice_id = \"x\"\n[[inputs.cfgtest]]\nalias = \"a\"\n[[inputs.cfgtest.d]]\nx = [\n[1],\n]\n"))
+	f.Add([]byte("[agent]\ndevice_id = ${UNSET}\ndata_dir = [\n1,\n]\nlog_level = 3\nlog_levl = \"x\"\nx = \"${B}\" ${C}\n"))
 	f.Add([]byte("a = '''\n[x]\n'''\n[[inputs.external]]\n[inputs.external.config]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse("f.toml", data, env(map[string]string{"A": "\"x"}))

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/hbollon/go-edlib"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk/tomlscan"
 )
@@ -298,12 +297,41 @@ func deref(t reflect.Type) reflect.Type {
 func Suggest(word string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
-		d := edlib.OSADamerauLevenshteinDistance(strings.ToLower(word), strings.ToLower(c))
+		d := editDistance(strings.ToLower(word), strings.ToLower(c))
 		if d < bestD && d*2 < max(len(word), len(c))+1 && d > 0 {
 			best, bestD = c, d
 		}
 	}
 	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b
+// (insertions, deletions, substitutions and transpositions of neighbours,
+// each one edit), over bytes: keys are ASCII. It is written here rather
+// than taken from a library because every third-party plugin links the
+// SDK, and a dependency for a spelling hint is not worth imposing on them.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // Sort orders the errors by file and line, errors without a line last,

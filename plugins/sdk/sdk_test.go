@@ -209,3 +209,22 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeConfig(f *testing.F) {
+	f.Add("tpye = \"x\"\ninterval = 5\nservers = [\n  1,\n]\n[[points]]\naddress = \"x\"\n[[points]]\nnmae = 1\n")
+	f.Add("a = { b = 1, c = \"x\" }\n[points]\nx = 1\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		var cfg struct {
+			Interval sdk.Duration    `toml:"interval"`
+			Servers  []string        `toml:"servers"`
+			Type     string          `toml:"type"`
+			A        struct{ B int } `toml:"a"`
+			Points   []struct {
+				Name    string `toml:"name"`
+				Address int    `toml:"address"`
+			} `toml:"points"`
+		}
+		_, _ = sdk.DecodeConfig(sdktest.Request(doc), &cfg)
+		_ = sdk.Suggest(doc, []string{"interval", "servers", ""})
+	})
+}

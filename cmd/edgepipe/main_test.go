@@ -237,11 +237,11 @@ qos = 7
 		`4: agent.data_dir: incompatible types`,
 		`8: inputs.modbus#1.timeout: duration "5": want a number with a unit`,
 		`9: inputs.modbus#1.retries: incompatible types`,
-		`16: inputs.modbus#1.devices.points.tpye: unknown key; did you mean "type"?`,
+		`16: inputs.modbus#1.devices[0].points[0].tpye: unknown key; did you mean "type"?`,
 		`19: environment variable EP_CHECK_UNSET is not set`,
 		`22: unknown plugin inputs.modbsu (see ` + "`edgepipe plugins`" + `); did you mean inputs.modbus?`,
 		`26: processors.deadband#1.absolut: unknown key; did you mean "absolute"?`,
-		`33: processors.alarm#1.rules.delay: duration "5"`,
+		`33: processors.alarm#1.rules[0].delay: duration "5"`,
 		`37: outputs.mqtt#1.qos:`,
 	}
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")

@@ -201,6 +201,9 @@ func (src *ConfigSource) decodeError(err error) (ConfigError, int) {
 	}
 	if textLine > 0 {
 		ce.Line = src.base + textLine - 1
+		if p := src.idx.PathAt(textLine, ce.Path); p != "" {
+			ce.Path = p
+		}
 	}
 	return ce, textLine
 }
@@ -211,6 +214,7 @@ func (src *ConfigSource) decodeError(err error) (ConfigError, int) {
 func (src *ConfigSource) unknownKeys(file string, base int, keys []toml.Key, target reflect.Type) ConfigErrors {
 	var errs ConfigErrors
 	used := map[string]int{}
+	lastBare := ""
 	for _, k := range keys {
 		if target != nil && knownKey(target, k) {
 			continue
@@ -220,12 +224,16 @@ func (src *ConfigSource) unknownKeys(file string, base int, keys []toml.Key, tar
 		e := ConfigError{File: file, Path: bare, Msg: "unknown key"}
 		if n := used[bare]; n < len(lines) {
 			e.Line = base + lines[n] - 1
+			if p := src.idx.PathAt(lines[n], bare); p != "" {
+				e.Path = p
+			}
 		}
 		used[bare]++
 		// A table that is unknown reports once, not once per key inside.
-		if len(errs) > 0 && strings.HasPrefix(bare, errs[len(errs)-1].Path+".") {
+		if lastBare != "" && strings.HasPrefix(bare, lastBare+".") {
 			continue
 		}
+		lastBare = bare
 		if target != nil {
 			if s := Suggest(k[len(k)-1], keysOf(target, k[:len(k)-1])); s != "" {
 				e.Msg += fmt.Sprintf("; did you mean %q?", s)

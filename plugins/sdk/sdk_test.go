@@ -163,7 +163,7 @@ func TestBadValueDoesNotHideUnknownKeys(t *testing.T) {
 	for _, e := range ces {
 		got = append(got, fmt.Sprintf("%d:%s", e.Line, e.Path))
 	}
-	if strings.Join(got, " ") != "1:interval 2:colour 7:points.size 10:points.size" {
+	if strings.Join(got, " ") != "1:interval 2:colour 7:points[0].size 10:points[1].size" {
 		t.Fatalf("got %v (%v)", got, err)
 	}
 }
@@ -193,8 +193,8 @@ func TestDecodeReportsEveryBadValueSortedWithSuggestions(t *testing.T) {
 		`3:retries:incompatible types: TOML value has type string; destination has type integer`,
 		`4:servers:incompatible types: TOML value has type int64; destination has type string`,
 		`8:isolatd:unknown key; did you mean "isolated"?`,
-		`11:points.addres:unknown key; did you mean "address"?`,
-		`14:points.address:incompatible types: TOML value has type string; destination has type integer`,
+		`11:points[0].addres:unknown key; did you mean "address"?`,
+		`14:points[1].address:incompatible types: TOML value has type string; destination has type integer`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -33,7 +33,8 @@ type Index struct {
 
 type keyAt struct {
 	table, key string
-	line, end  int // first and last line of the key and its value
+	path       string // resolved: "devices[1].points[0].type"
+	line, end  int    // first and last line of the key and its value
 }
 
 // Line returns the line of a key or table path such as
@@ -83,6 +84,18 @@ func (ix *Index) KeySpan(line int) (start, end int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// PathAt returns the resolved path ("devices[1].points[0].type") of the
+// key defined on line whose path without indices is bare, or "" if there
+// is none: errors name the very table a key is in, not just its kind.
+func (ix *Index) PathAt(line int, bare string) string {
+	for _, k := range ix.keys {
+		if k.line == line && joinPath(k.table, k.key) == bare {
+			return k.path
+		}
+	}
+	return ""
 }
 
 // BareLines returns the lines where a key path without indices
@@ -140,7 +153,7 @@ func Scan(doc []byte) *Index {
 			if s.pos > 0 && s.src[s.pos-1] == '\n' {
 				end-- // value consumed its line's newline
 			}
-			ix.keys = append(ix.keys, keyAt{table: tableBare, key: strings.Join(parts, "."), line: line, end: max(end, line)})
+			ix.keys = append(ix.keys, keyAt{table: tableBare, key: strings.Join(parts, "."), path: full, line: line, end: max(end, line)})
 		}
 	}
 	return ix

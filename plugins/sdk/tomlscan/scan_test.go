@@ -60,6 +60,12 @@ func TestKeySpanCoversMultiLineValues(t *testing.T) {
 			t.Errorf("KeySpan(%d) = %d, %d, %v; want %d, %d", tc.line, s, e, ok, tc.start, tc.end)
 		}
 	}
+	if got := ix.PathAt(16, "devices.points.type"); got != "devices[0].points[1].type" {
+		t.Errorf("PathAt = %q", got)
+	}
+	if got := ix.PathAt(16, "devices.points.name"); got != "" {
+		t.Errorf("PathAt of another key = %q", got)
+	}
 	if _, _, ok := ix.KeySpan(10); ok {
 		t.Error("a header line is no key's span")
 	}

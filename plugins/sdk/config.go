@@ -156,6 +156,13 @@ func DecodeConfig(req *InitRequest, v any) (*ConfigSource, error) {
 	lines := bytes.Split(slices.Clone(req.Config), []byte("\n"))
 	for range maxDecodeErrors {
 		ce, textLine := src.decodeError(err)
+		textLine = src.failingLine(lines, target, ce.Path, textLine)
+		if textLine > 0 {
+			ce.Line = base + textLine - 1
+			if p := src.idx.PathAt(textLine, ce.Path); p != "" {
+				ce.Path = p
+			}
+		}
 		errs = append(errs, ce)
 		start, end, ok := src.idx.KeySpan(textLine)
 		if !ok || len(bytes.TrimSpace(lines[start-1])) == 0 {
@@ -199,13 +206,64 @@ func (src *ConfigSource) decodeError(err error) (ConfigError, int) {
 	} else {
 		ce.Msg = strings.TrimPrefix(ce.Msg, "toml: ")
 	}
-	if textLine > 0 {
-		ce.Line = src.base + textLine - 1
-		if p := src.idx.PathAt(textLine, ce.Path); p != "" {
-			ce.Path = p
+	return ce, textLine
+}
+
+// failingLine finds which definition of the key bare holds the value the
+// decoder refused. The decoder names the key without array indices and
+// places it at its first definition, so with [[points]] tables the error
+// of points[7].address would stand at points[0].address: each definition
+// still in lines (not blanked yet) is decoded alone into the field's type,
+// and the first that fails is the one. reported is kept when that cannot
+// be told (one definition, or a key not found in target).
+func (src *ConfigSource) failingLine(lines [][]byte, target reflect.Type, bare string, reported int) int {
+	defs := src.idx.BareLines(bare)
+	if len(defs) < 2 || bare == "" {
+		return reported
+	}
+	ft, ok := fieldType(target, strings.Split(bare, "."))
+	if !ok {
+		return reported
+	}
+	for _, l := range defs {
+		start, end, ok := src.idx.KeySpan(l)
+		if !ok || start != l || len(bytes.TrimSpace(lines[l-1])) == 0 {
+			continue
+		}
+		key, _, _ := bytes.Cut(lines[l-1], []byte("="))
+		if bytes.ContainsAny(bytes.TrimSpace(key), ".\"'") {
+			return reported // a dotted or quoted key: not worth decoding alone
+		}
+		snippet := bytes.Join(lines[start-1:min(end, len(lines))], []byte("\n"))
+		var m map[string]toml.Primitive
+		md, err := toml.Decode(string(snippet), &m)
+		if err != nil || len(m) != 1 {
+			continue
+		}
+		for _, prim := range m {
+			if md.PrimitiveDecode(prim, reflect.New(ft).Interface()) != nil {
+				return l
+			}
 		}
 	}
-	return ce, textLine
+	return reported
+}
+
+// fieldType follows key through t's fields (by toml tag), through
+// pointers, slices and arrays, to the type of the value it names.
+func fieldType(t reflect.Type, key []string) (reflect.Type, bool) {
+	for _, part := range key {
+		t = deref(t)
+		if t.Kind() != reflect.Struct {
+			return nil, false
+		}
+		f, ok := fieldFor(t, part)
+		if !ok {
+			return nil, false
+		}
+		t = f.Type
+	}
+	return t, true
 }
 
 // unknownKeys reports keys as unknown, each at its line, with the nearest

@@ -169,7 +169,9 @@ func TestBadValueDoesNotHideUnknownKeys(t *testing.T) {
 }
 
 // Every wrong-typed key of a table is reported in one decode, with the
-// unknown keys, sorted by line, and a misspelt key gets a suggestion.
+// unknown keys, sorted by line, each at its own table (the decoder places
+// every points.address error at the first one), and a misspelt key gets a
+// suggestion.
 func TestDecodeReportsEveryBadValueSortedWithSuggestions(t *testing.T) {
 	var cfg struct {
 		Interval sdk.Duration `toml:"interval"`
@@ -181,7 +183,7 @@ func TestDecodeReportsEveryBadValueSortedWithSuggestions(t *testing.T) {
 			Address int    `toml:"address"`
 		} `toml:"points"`
 	}
-	req := sdktest.Request("tpye = \"x\"\ninterval = \"soon\"\nretries = \"two\"\nservers = [\n  1,\n  2,\n]\nisolatd = true\n[[points]]\nname = \"a\"\naddres = 3\n[[points]]\nname = \"b\"\naddress = \"x\"\n")
+	req := sdktest.Request("tpye = \"x\"\ninterval = \"soon\"\nretries = \"two\"\nservers = [\n  1,\n  2,\n]\nisolatd = true\n[[points]]\nname = \"a\"\naddres = 3\n[[points]]\nname = \"b\"\naddress = \"x\"\n[[points]]\nname = \"c\"\naddress = 4\n[[points]]\nname = \"d\"\naddress = \"y\"\n")
 	_, err := sdk.DecodeConfig(req, &cfg)
 	var got []string
 	for _, e := range sdk.AsConfigErrors(err) {
@@ -195,6 +197,7 @@ func TestDecodeReportsEveryBadValueSortedWithSuggestions(t *testing.T) {
 		`8:isolatd:unknown key; did you mean "isolated"?`,
 		`11:points[0].addres:unknown key; did you mean "address"?`,
 		`14:points[1].address:incompatible types: TOML value has type string; destination has type integer`,
+		`20:points[3].address:incompatible types: TOML value has type string; destination has type integer`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -184,3 +184,179 @@ func TestCheckRedactsSubstitutedValuesInPluginErrors(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// Ten different mistakes over agent, inputs, processors and outputs: one
+// run of check reports them all (two wrong types in one table, an unset
+// variable among the rest), each as FILE:LINE: message, sorted by line,
+// with suggestions for the misspelt names.
+func TestCheckReportsTenMistakesInOneRunSorted(t *testing.T) {
+	path := writeConfig(t, `[agent]
+device_id = "GW-1"
+log_levl = "info"
+data_dir = 5
+
+[[inputs.modbus]]
+url = "tcp://127.0.0.1:5020"
+timeout = 5
+retries = "two"
+  [[inputs.modbus.devices]]
+  name = "plc1"
+  [[inputs.modbus.devices.points]]
+  name = "t"
+  area = "holding"
+  address = 0
+  tpye = "float32"
+
+[[inputs.synthetic]]
+device = "${EP_CHECK_UNSET}"
+points = 2
+
+[[inputs.modbsu]]
+
+[[processors.deadband]]
+points = ["*"]
+absolut = 0.5
+
+[[processors.alarm]]
+[[processors.alarm.rules]]
+name = "hot"
+point = "sim1.p0"
+condition = "value > 90"
+delay = 5
+
+[[outputs.mqtt]]
+servers = ["tcp://127.0.0.1:1883"]
+qos = 7
+`)
+	code, stdout, stderr := run(t, "check", "--config", path)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	want := []string{
+		`3: agent.log_levl: unknown key; did you mean "log_level"?`,
+		`4: agent.data_dir: incompatible types`,
+		`8: inputs.modbus#1.timeout: duration "5": want a number with a unit`,
+		`9: inputs.modbus#1.retries: incompatible types`,
+		`16: inputs.modbus#1.devices[0].points[0].tpye: unknown key; did you mean "type"?`,
+		`19: environment variable EP_CHECK_UNSET is not set`,
+		`22: unknown plugin inputs.modbsu (see ` + "`edgepipe plugins`" + `); did you mean inputs.modbus?`,
+		`26: processors.deadband#1.absolut: unknown key; did you mean "absolute"?`,
+		`33: processors.alarm#1.rules[0].delay: duration "5"`,
+		`37: outputs.mqtt#1.qos:`,
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d errors reported, want %d:\n%s", len(lines), len(want), stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], path+":"+w) {
+			t.Errorf("error %d:\n got %s\nwant %s:%s...", i+1, lines[i], path, w)
+		}
+	}
+}
+
+// Valid but likely wrong: overlapping Modbus registers and a deadband
+// before an alarm rule with a delay are printed as warnings, in line
+// order, and check still succeeds.
+func TestCheckWarnsDeadbandBeforeDelayedAlarm(t *testing.T) {
+	path := writeConfig(t, `[agent]
+device_id = "GW-1"
+data_dir = "`+t.TempDir()+`"
+
+[[inputs.modbus]]
+url = "tcp://127.0.0.1:5020"
+  [[inputs.modbus.devices]]
+  name = "plc1"
+  [[inputs.modbus.devices.points]]
+  name = "temperature"
+  area = "holding"
+  address = 0
+  type = "float32"
+  [[inputs.modbus.devices.points]]
+  name = "pressure"
+  area = "holding"
+  address = 1
+
+[[processors.deadband]]
+points = ["plc1.*"]
+absolute = 0.5
+
+[[processors.alarm]]
+[[processors.alarm.rules]]
+name = "hot"
+point = "plc1.temperature"
+condition = "value > 90"
+delay = "5s"
+[[processors.alarm.rules]]
+name = "now"
+point = "plc1.pressure"
+condition = "value > 9"
+`)
+	code, stdout, stderr := run(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(stdout, "OK") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := []string{
+		path + `:17: warning: inputs.modbus#1.devices[0].points[1].address: point "pressure" (holding 1) overlaps point "temperature" (holding 0-1)`,
+		path + `:28: warning: processors.alarm#1.rules[0].delay: rule "hot" waits 5s for its condition, but processors.deadband#1 (line 19) before it`,
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("warning %d:\n got %s\nwant %s...", i+1, lines[i], w)
+		}
+	}
+	// The alarm first: no warning about the chain.
+	doc, _ := os.ReadFile(path)
+	s := string(doc)
+	db := s[strings.Index(s, "[[processors.deadband]]"):strings.Index(s, "[[processors.alarm]]")]
+	s = strings.Replace(s, db, "", 1) + "\n" + db
+	_, _, stderr = run(t, "check", "--config", writeConfig(t, s))
+	if strings.Contains(stderr, "rules[0].delay") {
+		t.Fatalf("alarm before deadband warned:\n%s", stderr)
+	}
+}
+
+// check shows sample messages only for what is configured: alarm messages
+// for the rules (with their names and messages), pictures for the
+// cameras, and neither without them.
+func TestCheckSamplesOnlyWhatIsConfigured(t *testing.T) {
+	base := "[agent]\ndevice_id = \"GW-1\"\ndata_dir = \"" + t.TempDir() + "\"\n[[inputs.synthetic]]\ndevice = \"boiler\"\npoints = 1\n"
+	samples := func(doc string) string {
+		t.Helper()
+		code, stdout, stderr := run(t, "check", "--config", writeConfig(t, doc))
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		_, s, _ := strings.Cut(stdout, "Sample messages:\n")
+		return s
+	}
+	s := samples(base)
+	if !strings.Contains(s, "/GW-1/data\t") || strings.Contains(s, "/alarm\t") || strings.Contains(s, "/image/") {
+		t.Fatalf("nothing but data configured, samples:\n%s", s)
+	}
+	s = samples(base + `[[inputs.camera]]
+device = "cam1"
+source = "http"
+url = "http://127.0.0.1:1/snapshot.jpg"
+interval = "0s"
+[[processors.alarm]]
+[[processors.alarm.rules]]
+name = "too_hot"
+point = "boiler.p0"
+condition = "value > 90"
+level = "critical"
+message = "boiler at ${value}"
+`)
+	for _, want := range []string{`"rule":"too_hot","point":"boiler.p0","level":"critical"`, `"message":"boiler at 21.5"`, "/GW-1/image/cam1\t"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("samples lack %s:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "sample_rule") || strings.Contains(s, "sample_camera") {
+		t.Errorf("made-up sample events:\n%s", s)
+	}
+}

@@ -151,27 +151,28 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := config.Load(path)
-	if err != nil {
+	if cfg == nil {
 		printErrors(stderr, err)
-		if cfg == nil {
-			return 1
-		}
-		// Keep going with what loaded, so plugin errors show too.
-		a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
-		if oerr := a.Open(context.Background(), true); oerr != nil {
-			printErrors(stderr, oerr)
-		} else {
-			a.Close(context.Background())
-		}
 		return 1
 	}
-	a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
+	// Open the plugins even when loading found mistakes, so that one run
+	// reports the plugins' errors too, all sorted by line.
 	ctx := context.Background()
-	if err := a.Open(ctx, true); err != nil {
-		printErrors(stderr, err)
+	a := agent.New(cfg, agent.Options{Logger: newLogger("error", stderr), DryRun: true})
+	oerr := a.Open(ctx, true)
+	if oerr == nil {
+		defer a.Close(ctx)
+	}
+	// Warnings are printed with the errors, in line order, and do not
+	// fail the check.
+	failed := false
+	for _, e := range sdk.AsConfigErrors(cfg.Collate(err, oerr, lint(cfg, a.Points()))) {
+		fmt.Fprintln(stderr, e.Error())
+		failed = failed || !e.Warning
+	}
+	if failed {
 		return 1
 	}
-	defer a.Close(ctx)
 	fmt.Fprintf(stdout, "%s: OK (device_id %q, topic prefix %q)\n\nPlugins:\n", path, cfg.Agent.DeviceID, cfg.Agent.TopicPrefix)
 	for _, p := range cfg.Plugins() {
 		mode := "in-process"
@@ -188,7 +189,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  %-32s %-8s %-6s%s\n", s.FullName(), s.Type, s.Access, unit)
 	}
-	msgs, err := a.Samples(ctx)
+	alarms, pictures := sampleEvents(cfg, a.Points())
+	msgs, err := a.Samples(ctx, alarms, pictures)
 	fmt.Fprintln(stdout, "\nSample messages:")
 	if err != nil {
 		fmt.Fprintf(stdout, "  (rendering failed: %v)\n", err)

@@ -513,50 +513,6 @@ func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, er
 // Points is the point registry, for check's listing.
 func (a *Agent) Points() []sdk.PointSchema { return a.registry.Schemas() }
 
-// Samples runs the processors on a synthetic frame (one batch per device
-// with a value for each point, one alarm, one small picture) so that check
-// can show a rendered message of every template.
-func (a *Agent) Samples(ctx context.Context) ([]sdk.Message, error) {
-	now := time.Now().UnixMilli()
-	f := &sdk.Frame{}
-	var first string
-	var firstVal sdk.Value
-	for _, s := range a.registry.Schemas() {
-		if !s.Access.Publishes() {
-			continue
-		}
-		if len(f.Batches) == 0 || f.Batches[len(f.Batches)-1].Device != s.Device {
-			f.Batches = append(f.Batches, sdk.Batch{Device: s.Device, TS: now})
-		}
-		v := sampleValue(s.Kind)
-		b := &f.Batches[len(f.Batches)-1]
-		b.Points = append(b.Points, sdk.Point{Name: s.Name, Value: v, TS: now})
-		if first == "" {
-			first, firstVal = s.FullName(), v
-		}
-	}
-	if first != "" {
-		f.Alarms = []sdk.Alarm{{TS: now, Rule: "sample_rule", Point: first, Level: "warning", State: "raised",
-			Value: firstVal, Message: "sample alarm"}}
-	}
-	f.Pictures = []sdk.Picture{{TS: now, Device: "sample_camera", Format: "jpeg", Data: []byte{0xFF, 0xD8, 0xFF, 0xD9}}}
-	return a.process(ctx, f, 0)
-}
-
-func sampleValue(k sdk.Kind) sdk.Value {
-	switch k {
-	case sdk.KindBool:
-		return sdk.Bool(true)
-	case sdk.KindInt:
-		return sdk.Int(-7)
-	case sdk.KindUint:
-		return sdk.Uint(42)
-	case sdk.KindString:
-		return sdk.String("text")
-	}
-	return sdk.Float(21.5)
-}
-
 // outputByID finds an output's runner.
 func (a *Agent) outputByID(id string) *outputRunner {
 	for _, o := range a.outputs {

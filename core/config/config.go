@@ -74,7 +74,31 @@ type Config struct {
 	// secrets are the values errors must not quote: substituted from the
 	// environment or given literally to a secret key (see Redact).
 	secrets []secret
+	// unset holds the lines naming an unset ${VAR}: other errors there
+	// are consequences (an empty value) and are dropped by Collate.
+	unset map[int]bool
 }
+
+// Collate makes one report of the errors found in the file: those of
+// loading and those the plugins found, redacted (see Redact), without the
+// errors that follow from an unset ${VAR} on the same line (the variable
+// is the mistake), sorted by line.
+func (c *Config) Collate(errs ...error) error {
+	var all sdk.ConfigErrors
+	for _, err := range errs {
+		all = append(all, sdk.AsConfigErrors(err)...)
+	}
+	if c != nil && len(c.unset) > 0 {
+		all = slices.DeleteFunc(all, func(e sdk.ConfigError) bool {
+			return e.File == c.File && c.unset[e.Line] && !strings.HasPrefix(e.Msg, unsetPrefix)
+		})
+	}
+	all.Sort()
+	return c.Redact(all.Err())
+}
+
+// unsetPrefix starts the message about an unset ${VAR}.
+const unsetPrefix = "environment variable "
 
 // Plugins returns every plugin in pipeline order: inputs, processors,
 // outputs.
@@ -99,7 +123,9 @@ func Load(path string) (*Config, error) {
 var envRE = regexp.MustCompile(`\$?\$\{([A-Z_][A-Z0-9_]*)\}`)
 
 // substituteEnv replaces ${VAR} line by line, so line numbers hold. It
-// also returns, by 1-based line, the variables substituted there.
+// also returns, by 1-based line, the variables substituted there. An unset
+// variable is reported and left as it is written, so that the rest of the
+// file can still be checked.
 func substituteEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, map[int][]string, map[string]string, sdk.ConfigErrors) {
 	var errs sdk.ConfigErrors
 	substituted := map[int][]string{}
@@ -118,7 +144,7 @@ func substituteEnv(file string, data []byte, lookup func(string) (string, bool))
 			name := string(m[2 : len(m)-1])
 			v, ok := lookup(name)
 			if !ok {
-				errs = append(errs, sdk.ConfigError{File: file, Line: i + 1, Msg: fmt.Sprintf("environment variable %s is not set", name)})
+				errs = append(errs, sdk.ConfigError{File: file, Line: i + 1, Msg: unsetPrefix + name + " is not set"})
 				return m
 			}
 			substituted[i+1] = append(substituted[i+1], name)
@@ -174,11 +200,27 @@ func escapeTOML(v string) string {
 // Parse parses configuration text; file names it in errors.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	data, substituted, secrets, errs := substituteEnv(file, data, lookupEnv)
-	if len(errs) > 0 {
-		return nil, errs
+	unset := map[int]bool{}
+	unsetNames := map[int][]string{}
+	for _, e := range errs {
+		unset[e.Line] = true
+		unsetNames[e.Line] = append(unsetNames[e.Line], strings.TrimSuffix(strings.TrimPrefix(e.Msg, unsetPrefix), " is not set"))
 	}
 	var syntax map[string]any
-	if _, err := toml.Decode(string(data), &syntax); err != nil {
+	_, err := toml.Decode(string(data), &syntax)
+	for blanked := map[int]bool{}; err != nil; {
+		// `retries = ${RETRIES}` unset: an empty string in its place keeps
+		// the syntax, and the errors it causes on that line are dropped.
+		var pe toml.ParseError
+		if !errors.As(err, &pe) || !unset[pe.Position.Line] || blanked[pe.Position.Line] {
+			break
+		}
+		blanked[pe.Position.Line] = true
+		data = blankUnset(data, pe.Position.Line, unsetNames[pe.Position.Line])
+		syntax = nil
+		_, err = toml.Decode(string(data), &syntax)
+	}
+	if err != nil {
 		ce := sdk.ConfigError{File: file, Msg: err.Error()}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -192,9 +234,14 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		} else if key := secretKeyAt(data, ce.Line, ce.Msg); key != "" {
 			ce.Msg = withheldSyntaxError(key)
 		}
-		return nil, sdk.ConfigErrors{ce}
+		if unset[ce.Line] {
+			return nil, errs
+		}
+		errs = append(errs, ce)
+		errs.Sort()
+		return nil, errs
 	}
-	cfg := &Config{File: file, secrets: collectSecrets(secrets, syntax)}
+	cfg := &Config{File: file, secrets: collectSecrets(secrets, syntax), unset: unset}
 	lines := bytes.Split(data, []byte("\n"))
 	ix := tomlscan.Scan(data)
 
@@ -267,7 +314,20 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if len(cfg.Inputs) == 0 {
 		errs = append(errs, sdk.ConfigError{File: file, Msg: "no inputs configured; add at least one [[inputs.NAME]]"})
 	}
-	return cfg, cfg.Redact(errs.Err())
+	return cfg, cfg.Collate(errs)
+}
+
+// blankUnset replaces the unset ${VAR}s left on line l with "" (used when
+// the line does not parse as written: the variable was not quoted).
+func blankUnset(data []byte, l int, names []string) []byte {
+	lines := bytes.Split(data, []byte("\n"))
+	if l < 1 || l > len(lines) {
+		return data
+	}
+	for _, n := range names {
+		lines[l-1] = bytes.ReplaceAll(lines[l-1], []byte("${"+n+"}"), []byte(`""`))
+	}
+	return bytes.Join(lines, []byte("\n"))
 }
 
 func isKind(s string) bool {
@@ -355,7 +415,15 @@ func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Head
 	var errs sdk.ConfigErrors
 	if !p.External() {
 		if _, ok := sdk.Lookup(p.FullName()); !ok {
-			return nil, sdk.ConfigErrors{{File: file, Line: h.Line, Msg: fmt.Sprintf("unknown plugin %s (see `edgepipe plugins`)", p.FullName())}}
+			msg := fmt.Sprintf("unknown plugin %s (see `edgepipe plugins`)", p.FullName())
+			var names []string
+			for _, r := range sdk.Registered(p.Kind) {
+				names = append(names, r.FullName())
+			}
+			if s := sdk.Suggest(p.FullName(), names); s != "" {
+				msg += fmt.Sprintf("; did you mean %s?", s)
+			}
+			return nil, sdk.ConfigErrors{{File: file, Line: h.Line, Msg: msg}}
 		}
 	}
 	// Decode the common keys leniently: the rest is the plugin's business.

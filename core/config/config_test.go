@@ -156,6 +156,7 @@ a = 1
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("[agent]\ndevice_id = \"x\"\n[[inputs.cfgtest]]\nalias = \"a\"\n[[inputs.cfgtest.d]]\nx = [\n[1],\n]\n"))
+	f.Add([]byte("[agent]\ndevice_id = ${UNSET}\ndata_dir = [\n1,\n]\nlog_level = 3\nlog_levl = \"x\"\nx = \"${B}\" ${C}\n"))
 	f.Add([]byte("a = '''\n[x]\n'''\n[[inputs.external]]\n[inputs.external.config]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse("f.toml", data, env(map[string]string{"A": "\"x"}))
@@ -175,5 +176,30 @@ func TestErrorsNeverShowSubstitutedValues(t *testing.T) {
 	_, err := Parse("gw.toml", []byte(doc), env(map[string]string{"PW": "hunter2-secret"}))
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "${PW}") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// An unset variable is reported with the other mistakes of the file, not
+// instead of them, quoted or not; nothing else is said about its line.
+func TestUnsetVariableDoesNotHideTheRest(t *testing.T) {
+	doc := "[agent]\ndevice_id = \"GW-1\"\nlog_level = \"loud\"\n[[inputs.cfgtest]]\nalias = ${EP_NO_ALIAS}\n[agent2]\nx = \"${EP_NO_HOST}:1\"\n"
+	cfg, err := Parse("gw.toml", []byte(doc), env(nil))
+	if cfg == nil {
+		t.Fatalf("no configuration: %v", err)
+	}
+	want := "gw.toml:3: agent.log_level: want debug, info, warn or error, got \"loud\"\n" +
+		"gw.toml:5: environment variable EP_NO_ALIAS is not set\n" +
+		"gw.toml:6: unknown table \"agent2\"; want [agent], [[inputs.NAME]], [[processors.NAME]] or [[outputs.NAME]]\n" +
+		"gw.toml:7: environment variable EP_NO_HOST is not set"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+// A misspelt plugin name gets the nearest built-in as a suggestion.
+func TestUnknownPluginSuggestsTheNearest(t *testing.T) {
+	_, err := Parse("gw.toml", []byte("[agent]\ndevice_id = \"GW-1\"\n[[inputs.cfgtets]]\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "gw.toml:3: unknown plugin inputs.cfgtets (see `edgepipe plugins`); did you mean inputs.cfgtest?") {
+		t.Fatal(err)
 	}
 }

@@ -23,6 +23,11 @@ type Registration struct {
 	Description  string // one line, for `edgepipe plugins`
 	SampleConfig string // TOML sample, normally the plugin's embedded sample.conf
 	Factory      func() Plugin
+	// Lint, when set, looks at a table that Init accepts for what is
+	// valid but likely a mistake, and returns warnings (ConfigErrors
+	// with Warning set). `edgepipe check` calls it in its own process,
+	// whether the plugin runs isolated or not; it must not open anything.
+	Lint func(req *InitRequest) ConfigErrors
 }
 
 // FullName is "inputs.modbus".

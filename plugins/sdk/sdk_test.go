@@ -163,7 +163,71 @@ func TestBadValueDoesNotHideUnknownKeys(t *testing.T) {
 	for _, e := range ces {
 		got = append(got, fmt.Sprintf("%d:%s", e.Line, e.Path))
 	}
-	if strings.Join(got, " ") != "1:interval 2:colour 7:points.size 10:points.size" {
+	if strings.Join(got, " ") != "1:interval 2:colour 7:points[0].size 10:points[1].size" {
 		t.Fatalf("got %v (%v)", got, err)
 	}
+}
+
+// Every wrong-typed key of a table is reported in one decode, with the
+// unknown keys, sorted by line, each at its own table (the decoder places
+// every points.address error at the first one), and a misspelt key gets a
+// suggestion.
+func TestDecodeReportsEveryBadValueSortedWithSuggestions(t *testing.T) {
+	var cfg struct {
+		Interval sdk.Duration `toml:"interval"`
+		Retries  int          `toml:"retries"`
+		Servers  []string     `toml:"servers"`
+		Type     string       `toml:"type"`
+		Points   []struct {
+			Name    string `toml:"name"`
+			Address int    `toml:"address"`
+		} `toml:"points"`
+	}
+	req := sdktest.Request("tpye = \"x\"\ninterval = \"soon\"\nretries = \"two\"\nservers = [\n  1,\n  2,\n]\nisolatd = true\n[[points]]\nname = \"a\"\naddres = 3\n[[points]]\nname = \"b\"\naddress = \"x\"\n[[points]]\nname = \"c\"\naddress = 4\n[[points]]\nname = \"d\"\naddress = \"y\"\n")
+	_, err := sdk.DecodeConfig(req, &cfg)
+	var got []string
+	for _, e := range sdk.AsConfigErrors(err) {
+		got = append(got, fmt.Sprintf("%d:%s:%s", e.Line, e.Path, e.Msg))
+	}
+	want := []string{
+		`1:tpye:unknown key; did you mean "type"?`,
+		`2:interval:duration "soon": want a number with a unit, e.g. "500ms", "60s", "10m"`,
+		`3:retries:incompatible types: TOML value has type string; destination has type integer`,
+		`4:servers:incompatible types: TOML value has type int64; destination has type string`,
+		`8:isolatd:unknown key; did you mean "isolated"?`,
+		`11:points[0].addres:unknown key; did you mean "address"?`,
+		`14:points[1].address:incompatible types: TOML value has type string; destination has type integer`,
+		`20:points[3].address:incompatible types: TOML value has type string; destination has type integer`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := []string{"url", "timeout", "retries", "byte_order", "type"}
+	for word, want := range map[string]string{"tiemout": "timeout", "retry": "", "byteorder": "byte_order", "uri": "url", "qos": "", "type": ""} {
+		if got := sdk.Suggest(word, keys); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
+
+func FuzzDecodeConfig(f *testing.F) {
+	f.Add("tpye = \"x\"\ninterval = 5\nservers = [\n  1,\n]\n[[points]]\naddress = \"x\"\n[[points]]\nnmae = 1\n")
+	f.Add("a = { b = 1, c = \"x\" }\n[points]\nx = 1\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		var cfg struct {
+			Interval sdk.Duration    `toml:"interval"`
+			Servers  []string        `toml:"servers"`
+			Type     string          `toml:"type"`
+			A        struct{ B int } `toml:"a"`
+			Points   []struct {
+				Name    string `toml:"name"`
+				Address int    `toml:"address"`
+			} `toml:"points"`
+		}
+		_, _ = sdk.DecodeConfig(sdktest.Request(doc), &cfg)
+		_ = sdk.Suggest(doc, []string{"interval", "servers", ""})
+	})
 }

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"github.com/goburrow/serial"
 	"github.com/simonvetter/modbus"
+	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,7 +114,9 @@ func Start(ctx context.Context, listenURL string, cfg *Config) (*Server, error) 
 //
 //	tcp://HOST:PORT         Modbus TCP (port 0 picks a free port; see Addrs)
 //	rtuovertcp://HOST:PORT  RTU frames over TCP
-//	rtu:///dev/ttyUSB0      RTU slave on a serial port; ?baud_rate=9600&parity=none&stop_bits=1&data_bits=8
+//	rtu:///dev/ttyUSB0      RTU slave on a serial port at DefaultLine (9600 8N1),
+//	                        as inputs.modbus writes it (ListenRTU sets the line;
+//	                        ?baud_rate=...&parity=... is the deprecated form)
 //	rtu://pty               RTU slave on a new pseudo-terminal; Addrs gives
 //	                        the rtu:///dev/pts/N URL a client opens
 func (s *Server) Listen(listenURL string) error {
@@ -303,13 +305,85 @@ func makeRaw(fd int) error {
 	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
 }
 
+// Line is the serial line of an RTU slave on a port. The names, values and
+// defaults are those of inputs.modbus (baud_rate, data_bits, parity,
+// stop_bits; 9600 8N1), so that a simulator and an input left at their
+// defaults talk to each other.
+type Line struct {
+	BaudRate int
+	DataBits int
+	Parity   string // none | even | odd (n, e, o)
+	StopBits int
+}
+
+// DefaultLine is inputs.modbus's default line: 9600 baud, 8N1.
+var DefaultLine = Line{BaudRate: 9600, DataBits: 8, Parity: "none", StopBits: 1}
+
+// mode checks the line and converts it for the serial library.
+func (l Line) mode() (*serial.Mode, error) {
+	m := &serial.Mode{BaudRate: l.BaudRate, DataBits: l.DataBits, StopBits: serial.OneStopBit}
+	switch strings.ToLower(l.Parity) {
+	case "", "none", "n":
+		m.Parity = serial.NoParity
+	case "even", "e":
+		m.Parity = serial.EvenParity
+	case "odd", "o":
+		m.Parity = serial.OddParity
+	default:
+		return nil, fmt.Errorf("parity %q: want none, even or odd", l.Parity)
+	}
+	switch {
+	case l.BaudRate <= 0:
+		return nil, fmt.Errorf("baud rate %d: want a positive number", l.BaudRate)
+	case l.DataBits < 5 || l.DataBits > 8:
+		return nil, fmt.Errorf("data bits %d: want 5..8", l.DataBits)
+	case l.StopBits == 2:
+		m.StopBits = serial.TwoStopBits
+	case l.StopBits != 1:
+		return nil, fmt.Errorf("stop bits %d: want 1 or 2", l.StopBits)
+	}
+	return m, nil
+}
+
+// ListenRTU serves an RTU slave on the serial port path (the path of an
+// inputs.modbus url = "rtu://PATH") with the given line settings.
+//
+// The port is go.bug.st/serial's, as for inputs.serial and inputs.camera:
+// its Close ends a blocked Read cleanly (goburrow/serial, used before,
+// raced a Read against Close and returned n = -1 after it).
+func (s *Server) ListenRTU(path string, line Line) error {
+	m, err := line.mode()
+	if err != nil {
+		return fmt.Errorf("serial port %s: %w", path, err)
+	}
+	port, err := serial.Open(path, m)
+	if err != nil {
+		return fmt.Errorf("serial port %s: %w", path, err)
+	}
+	s.serveStream(port)
+	s.addTransport("rtu://"+path, port.Close)
+	return nil
+}
+
+// DeprecatedRTUOptions reports whether a listen URL carries the serial
+// line in its query (rtu:///dev/ttyS0?baud_rate=19200), the simulator's
+// former form, still accepted; inputs.modbus takes the line from its own
+// keys, and `edgepipe sim modbus` from --baud-rate, --data-bits, --parity
+// and --stop-bits.
+func DeprecatedRTUOptions(listenURL string) bool {
+	rest, ok := strings.CutPrefix(listenURL, "rtu://")
+	return ok && strings.Contains(rest, "?")
+}
+
+// listenSerial serves rtu://PATH, with the deprecated ?baud_rate=...
+// options over DefaultLine.
 func (s *Server) listenSerial(rest string) error {
 	path, query, _ := strings.Cut(rest, "?")
 	q, err := url.ParseQuery(query)
 	if err != nil {
 		return fmt.Errorf("serial options %q: %w", query, err)
 	}
-	cfg := &serial.Config{Address: path, BaudRate: 19200, DataBits: 8, StopBits: 1, Parity: "N", Timeout: time.Hour}
+	line := DefaultLine
 	for k, vs := range q {
 		v := vs[0]
 		switch k {
@@ -320,48 +394,19 @@ func (s *Server) listenSerial(rest string) error {
 			}
 			switch k {
 			case "baud_rate":
-				cfg.BaudRate = n
+				line.BaudRate = n
 			case "data_bits":
-				cfg.DataBits = n
+				line.DataBits = n
 			default:
-				cfg.StopBits = n
+				line.StopBits = n
 			}
 		case "parity":
-			switch strings.ToLower(v) {
-			case "none", "n":
-				cfg.Parity = "N"
-			case "even", "e":
-				cfg.Parity = "E"
-			case "odd", "o":
-				cfg.Parity = "O"
-			default:
-				return fmt.Errorf("serial option parity=%q: want none, even or odd", v)
-			}
+			line.Parity = v
 		default:
 			return fmt.Errorf("serial option %q: want baud_rate, data_bits, parity or stop_bits", k)
 		}
 	}
-	port, err := serial.Open(cfg)
-	if err != nil {
-		return fmt.Errorf("serial port %s: %w", path, err)
-	}
-	s.serveStream(&serialStream{port})
-	s.addTransport("rtu://"+path, port.Close)
-	return nil
-}
-
-// serialStream hides the serial library's read timeouts, which are not
-// errors for a slave waiting for its next request.
-type serialStream struct{ serial.Port }
-
-func (p *serialStream) Read(b []byte) (int, error) {
-	for {
-		n, err := p.Port.Read(b)
-		if errors.Is(err, serial.ErrTimeout) && n == 0 {
-			continue
-		}
-		return n, err
-	}
+	return s.ListenRTU(path, line)
 }
 
 func (s *Server) serveStream(rw io.ReadWriter) {

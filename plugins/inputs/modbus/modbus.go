@@ -29,6 +29,7 @@ func init() {
 		Description:  "Poll and write Modbus slaves over TCP, RTU, RTU over TCP and TCP+TLS",
 		SampleConfig: sampleConf,
 		Factory:      func() sdk.Plugin { return &Modbus{} },
+		Lint:         lint,
 	})
 }
 

@@ -614,11 +614,11 @@ camera = "cam9"`, []string{
 name = "a"
 point = "plc1.temperature"
 condition = "value > 1"
-delay = "soon"`, []string{`test.toml:6: rules.delay: duration "soon"`}},
+delay = "soon"`, []string{`test.toml:6: rules[0].delay: duration "soon"`}},
 		{`
 [[rules]]
 name = "a"
-pointt = "plc1.temperature"`, []string{`test.toml:4: rules.pointt: unknown key`}},
+pointt = "plc1.temperature"`, []string{`test.toml:4: rules[0].pointt: unknown key`}},
 	}
 	for _, c := range cases {
 		sdktest.Run(t, func() sdk.Plugin { return New() }, func(t *testing.T, p sdk.Plugin) {

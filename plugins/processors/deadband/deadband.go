@@ -73,6 +73,14 @@ func New() *Deadband {
 
 var _ sdk.Processor = (*Deadband)(nil)
 
+// Holds reports whether the processor (initialised) filters the readings
+// of a point ("device.point"): it drops those that are not worth a report,
+// so a processor after it sees only changes and periodic reports. `edgepipe
+// check` uses it to warn about an alarm with a delay placed after it.
+func (d *Deadband) Holds(point string) bool {
+	return d.include.Match(point) && !d.exclude.Match(point)
+}
+
 // Init decodes and checks the configuration, then restores the state kept
 // by an earlier run.
 func (d *Deadband) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
@@ -337,7 +345,7 @@ func (dev *device) lookup(d *Deadband, pos int, name string) *entry {
 func (dev *device) add(d *Deadband, name string) int32 {
 	full := dev.name + "." + name
 	e := &entry{name: name, idx: int32(len(dev.entries)),
-		matched: d.include.Match(full) && !d.exclude.Match(full)}
+		matched: d.Holds(full)}
 	dev.entries = append(dev.entries, e)
 	dev.index[name] = e.idx
 	return e.idx

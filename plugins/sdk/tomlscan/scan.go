@@ -33,7 +33,8 @@ type Index struct {
 
 type keyAt struct {
 	table, key string
-	line       int
+	path       string // resolved: "devices[1].points[0].type"
+	line, end  int    // first and last line of the key and its value
 }
 
 // Line returns the line of a key or table path such as
@@ -70,6 +71,31 @@ func (ix *Index) BareLinesUnder(table string) []KeyLine {
 		}
 	}
 	return out
+}
+
+// KeySpan returns the lines a key's definition takes (key, value and the
+// rest of its last line) when line falls inside one: a multi-line array
+// spans several. DecodeConfig blanks a badly typed key's span to decode
+// the rest of the table, so that every wrong value is reported in one run.
+func (ix *Index) KeySpan(line int) (start, end int, ok bool) {
+	for _, k := range ix.keys {
+		if k.line <= line && line <= k.end {
+			return k.line, k.end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// PathAt returns the resolved path ("devices[1].points[0].type") of the
+// key defined on line whose path without indices is bare, or "" if there
+// is none: errors name the very table a key is in, not just its kind.
+func (ix *Index) PathAt(line int, bare string) string {
+	for _, k := range ix.keys {
+		if k.line == line && joinPath(k.table, k.key) == bare {
+			return k.path
+		}
+	}
+	return ""
 }
 
 // BareLines returns the lines where a key path without indices
@@ -120,10 +146,14 @@ func Scan(doc []byte) *Index {
 			if _, seen := ix.lines[full]; !seen {
 				ix.lines[full] = line
 			}
-			ix.keys = append(ix.keys, keyAt{table: tableBare, key: strings.Join(parts, "."), line: line})
 			bare := joinPath(tableBare, strings.Join(parts, "."))
 			ix.bare[bare] = append(ix.bare[bare], line)
 			s.value()
+			end := s.line
+			if s.pos > 0 && s.src[s.pos-1] == '\n' {
+				end-- // value consumed its line's newline
+			}
+			ix.keys = append(ix.keys, keyAt{table: tableBare, key: strings.Join(parts, "."), path: full, line: line, end: max(end, line)})
 		}
 	}
 	return ix

@@ -48,6 +48,29 @@ func TestIndexPlacesKeysAndTables(t *testing.T) {
 	}
 }
 
+// A multi-line value's span covers all its lines, so that a badly typed
+// array can be blanked whole.
+func TestKeySpanCoversMultiLineValues(t *testing.T) {
+	ix := Scan([]byte(doc))
+	for _, tc := range []struct{ line, start, end int }{
+		{2, 2, 2}, {4, 3, 5}, {8, 6, 9}, {11, 11, 11}, {20, 20, 20},
+	} {
+		s, e, ok := ix.KeySpan(tc.line)
+		if !ok || s != tc.start || e != tc.end {
+			t.Errorf("KeySpan(%d) = %d, %d, %v; want %d, %d", tc.line, s, e, ok, tc.start, tc.end)
+		}
+	}
+	if got := ix.PathAt(16, "devices.points.type"); got != "devices[0].points[1].type" {
+		t.Errorf("PathAt = %q", got)
+	}
+	if got := ix.PathAt(16, "devices.points.name"); got != "" {
+		t.Errorf("PathAt of another key = %q", got)
+	}
+	if _, _, ok := ix.KeySpan(10); ok {
+		t.Error("a header line is no key's span")
+	}
+}
+
 func FuzzScan(f *testing.F) {
 	f.Add([]byte(doc))
 	f.Add([]byte("[[a.'b c'.\"d\"]]\nx = '''\n'''\n[a\n= ="))
@@ -58,6 +81,11 @@ func FuzzScan(f *testing.F) {
 				t.Fatalf("bad header %+v", h)
 			}
 			_ = ix.Line(h.Path + ".x")
+		}
+		for l := 0; l < 5; l++ {
+			if s, e, ok := ix.KeySpan(l); ok && (s > l || e < l) {
+				t.Fatalf("KeySpan(%d) = %d..%d", l, s, e)
+			}
 		}
 	})
 }

@@ -1,0 +1,169 @@
+package modbus
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/edgepipe/edgepipe/plugins/inputs/internal/numcodec"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// checkDevices checks every [[devices]] table and its points, and builds
+// the devices.
+func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder byteOrder, bad badFunc) []*device {
+	if len(cfg.Devices) == 0 {
+		bad("devices", "no [[inputs.modbus.devices]]: a connection needs at least one device")
+	}
+	devNames := map[string]int{}
+	var devices []*device
+	for di, dc := range cfg.Devices {
+		dp := fmt.Sprintf("devices[%d]", di)
+		d := &device{name: dc.Name, unit: 1, interval: dc.Interval.D(), byName: map[string]*point{}}
+		if d.interval == 0 {
+			d.interval = s.interval
+		}
+		switch {
+		case dc.Name == "":
+			bad(dp+".name", "is required")
+		case strings.ContainsAny(dc.Name, ". \t/#+"):
+			bad(dp+".name", "%q: a device name cannot hold dots, spaces, '/', '#' or '+' (it is part of point names and topics)", dc.Name)
+		default:
+			if prev, dup := devNames[dc.Name]; dup {
+				bad(dp+".name", "device %q is already defined as devices[%d]", dc.Name, prev)
+			}
+			devNames[dc.Name] = di
+		}
+		if dc.UnitID != nil {
+			id := *dc.UnitID
+			lo, hi := 0, 255
+			if s.scheme == "rtu" || s.scheme == "rtuovertcp" {
+				lo, hi = 1, 247 // 0 is broadcast, 248-255 reserved on a serial line
+			}
+			if id < lo || id > hi {
+				bad(dp+".unit_id", "%d: want %d..%d", id, lo, hi)
+			} else {
+				d.unit = uint8(id)
+			}
+		}
+		devOrder := connOrder
+		if dc.ByteOrder != "" {
+			o, ok := parseOrder(dc.ByteOrder)
+			if !ok {
+				bad(dp+".byte_order", "%q: want ABCD, CDAB, BADC or DCBA", dc.ByteOrder)
+			}
+			devOrder = o
+		}
+		if len(dc.Points) == 0 {
+			bad(dp+".points", "device %q has no [[inputs.modbus.devices.points]]", dc.Name)
+		}
+		for pi := range dc.Points {
+			pp := fmt.Sprintf("%s.points[%d]", dp, pi)
+			p, perrs := checkPoint(src, pp, &dc.Points[pi], devOrder, s)
+			for _, e := range perrs {
+				bad(e.Path, "%s", e.Msg)
+			}
+			if p == nil {
+				continue
+			}
+			if _, dup := d.byName[p.name]; dup {
+				bad(pp+".name", "point %q is already defined on device %q", p.name, dc.Name)
+				continue
+			}
+			d.byName[p.name] = p
+			d.points = append(d.points, p)
+		}
+		devices = append(devices, d)
+	}
+	return devices
+}
+
+func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrder, s *settings) (*point, sdk.ConfigErrors) {
+	var errs sdk.ConfigErrors
+	bad := func(key, format string, args ...any) { errs = append(errs, src.Errorf(pp+"."+key, format, args...)) }
+	p := &point{name: pc.Name, unit: pc.Unit, access: pc.Access, min: pc.Min, max: pc.Max,
+		codec: codec{order: order, bit: -1, scale: 1, offset: pc.Offset}}
+	if pc.Name == "" {
+		bad("name", "is required")
+	} else if strings.ContainsAny(pc.Name, " \t/#+") {
+		bad("name", "%q: a point name cannot hold spaces, '/', '#' or '+'", pc.Name)
+	}
+	a, ok := parseArea(pc.Area)
+	if !ok {
+		if pc.Area == "" {
+			bad("area", "is required: coil, discrete, holding or input")
+		} else {
+			bad("area", "%q: want coil, discrete, holding or input", pc.Area)
+		}
+		return nil, errs
+	}
+	p.area = a
+	switch {
+	case pc.Type == "" && a.bits():
+		p.typ = tBool
+	case pc.Type == "":
+		p.typ = tUint16
+	default:
+		t, ok := parseType(pc.Type)
+		if !ok {
+			bad("type", "unknown type %q: want bool, int16, uint16, int32, uint32, int64, uint64, float32, float64 or string", pc.Type)
+			return nil, errs
+		}
+		p.typ = t
+	}
+	if a.bits() && p.typ != tBool {
+		bad("type", "a %s holds one bit: type must be bool, not %s", a, p.typ)
+	}
+	if pc.Bit != nil {
+		switch {
+		case p.typ != tBool || a.bits():
+			bad("bit", "bit only applies to a bool in a holding or input register")
+		case *pc.Bit < 0 || *pc.Bit > 15:
+			bad("bit", "%d: want 0..15", *pc.Bit)
+		default:
+			p.bit = *pc.Bit
+		}
+	}
+	if p.typ == tString {
+		p.length = pc.Length
+		if pc.Length <= 0 {
+			bad("length", "a string needs length, the number of registers it occupies")
+		} else if pc.Length > s.lim.maxRegs {
+			bad("length", "%d registers do not fit one read of max_registers = %d", pc.Length, s.lim.maxRegs)
+		}
+	} else if pc.Length != 0 {
+		bad("length", "length only applies to strings")
+	}
+	if pc.ByteOrder != "" {
+		o, ok := parseOrder(pc.ByteOrder)
+		if !ok {
+			bad("byte_order", "%q: want ABCD, CDAB, BADC or DCBA", pc.ByteOrder)
+		}
+		p.order = o
+	}
+	if p.typ.regs() > s.lim.maxRegs && !a.bits() {
+		bad("type", "%s needs %d registers, more than max_registers = %d", p.typ, p.typ.regs(), s.lim.maxRegs)
+	}
+	if pc.Address == nil {
+		bad("address", "is required (0-based protocol address)")
+	} else if addr := *pc.Address; addr < 0 || addr > 65535 {
+		bad("address", "%d: want 0..65535", addr)
+	} else if addr+p.count() > 65536 {
+		bad("address", "%s at %d runs past the last address 65535", p.typ, addr)
+	} else {
+		p.addr = addr
+	}
+	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, p.min, p.max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
+	p.scaled = p.scale != 1 || p.offset != 0
+	if p.access.Subscribes() {
+		if !a.writable() {
+			bad("access", "the %s area is read-only in Modbus: a point there cannot be %s", a, p.access)
+		}
+		if p.typ == tString && p.length > 123 {
+			bad("length", "a writable string is written in one request of at most 123 registers")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p, nil
+}

@@ -118,16 +118,21 @@ func (c *conn) setNet(nc net.Conn) {
 // abort ends a connection whose unconfirmed messages Publish gave up on:
 // paho would otherwise go on sending them while the core offers them
 // again, and the server would get each twice on the same connection. The
-// socket is closed under paho, which sees a lost connection (so the Last
-// Will is published) and the connection loop reconnects.
+// socket is reset under paho (no linger: what the kernel still holds for
+// it is discarded, not delivered late), paho sees a lost connection (so
+// the server publishes the Last Will) and the connection loop reconnects.
 func (c *conn) abort(err error) {
 	c.markLost(err)
 	c.netMu.Lock()
 	nc := c.net
 	c.netMu.Unlock()
-	if nc != nil {
-		nc.Close()
+	if nc == nil {
+		return
 	}
+	if l, ok := nc.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
+	nc.Close()
 }
 
 // Init decodes and validates the configuration. It does not connect:

@@ -20,11 +20,11 @@ import (
 // the middle also breaks the stream for good, so paho drops the
 // connection and every message in flight is sent again.
 //
-// stallConn instead sets a deadline of stall for each attempt and, when it
+// stallConn instead sets a short deadline for each attempt and, when it
 // passes, looks whether anything moved meanwhile: bytes accepted by the
 // write, or (Linux) the socket's send queue shrinking. Only a link that
-// moved nothing at all for stall fails the write. A deadline set by the
-// caller (the TLS handshake's) is honoured as given.
+// moved nothing at all for about stall fails the write. A deadline set by
+// the caller (the TLS handshake's) is honoured as given.
 type stallConn struct {
 	net.Conn
 	stall time.Duration
@@ -43,16 +43,21 @@ func withStallTimeout(c net.Conn, tc *net.TCPConn, stall time.Duration) net.Conn
 
 func (s *stallConn) Write(b []byte) (int, error) {
 	done := 0
+	// The send queue is only looked at once a deadline passed, never on
+	// the fast path: one ioctl per packet would cost a tenth of the CPU
+	// of a QoS 1 replay. Deadlines come every stall/2, and the write fails
+	// once a whole stall went by without anything seen moving.
+	lastQ := -1
+	moved := time.Now()
 	for {
 		s.mu.Lock()
 		user := s.deadline
 		s.mu.Unlock()
-		d := time.Now().Add(s.stall)
+		d := time.Now().Add(s.stall / 2)
 		if !user.IsZero() && user.Before(d) {
 			d = user
 		}
 		_ = s.Conn.SetWriteDeadline(d)
-		before := s.queue()
 		n, err := s.Conn.Write(b[done:])
 		done += n
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -61,11 +66,14 @@ func (s *stallConn) Write(b []byte) (int, error) {
 		if !user.IsZero() && !time.Now().Before(user) {
 			return done, err
 		}
-		after := s.queue()
-		if n > 0 || before >= 0 && after >= 0 && after < before {
-			continue // the link moved: keep writing
+		q := s.queue()
+		switch {
+		case n > 0 || q >= 0 && lastQ >= 0 && q < lastQ:
+			moved = time.Now() // the link moved: keep writing
+		case time.Since(moved) >= s.stall && (q < 0 || lastQ >= 0):
+			return done, err
 		}
-		return done, err
+		lastQ = q
 	}
 }
 

@@ -508,7 +508,10 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 	giveUp := func(err error) error {
 		// Messages handed to paho and not confirmed would still go out.
 		if confirmed < len(msgs) {
-			c.abort(fmt.Errorf("gave up on a batch: %w", err))
+			why := fmt.Errorf("gave up on a batch: %w", err)
+			c.abort(why)
+			// Not usable from now on, before the connection loop notices.
+			o.setDown(c, c.server+": "+why.Error())
 		}
 		return fail(fmt.Errorf("publish to %s: %w (%d of %d messages confirmed)", c.server, err, confirmed, len(msgs)))
 	}

@@ -18,11 +18,14 @@ import (
 const publishBatch = 256
 
 // maxBatchBytes caps a batch by size as well (queue.MessageSize; a single
-// larger message still goes alone): what an output had in flight when its
+// larger message still goes alone). What an output had in flight when its
 // connection dropped is sent again, so this bounds the duplicates per
-// reconnect, and it keeps the time budget below of a batch of pictures
-// within minutes.
-const maxBatchBytes = 1 << 20
+// reconnect; and whatever the output sends after the batch (an MQTT
+// keepalive ping) waits behind it: 256 KiB cross a 60 KB/s link in about
+// 4 s, within the default ping_timeout of 10 s, where 1 MiB (17 s) had the
+// connection dropped for a late PINGRESP. Small messages are capped by
+// publishBatch long before this.
+const maxBatchBytes = 256 << 10
 
 // The time budget of one Publish grows with the batch's bytes:
 //
@@ -30,7 +33,8 @@ const maxBatchBytes = 1 << 20
 //
 // 30 s for the round trips and a reconnect, plus the time the bytes take at
 // 16 KiB/s (128 kbit/s, a poor cellular uplink): 30 s for a batch of small
-// messages, 94 s for a full 1 MiB batch. It is a backstop for a server
+// messages, 46 s for a full 256 KiB batch, 30 s + 1 s per 16 KiB for one
+// larger message (a picture). It is a backstop for a server
 // that takes the bytes and never confirms them; a link that is merely slow
 // is not cut short by it (the output's socket fails only when it stalls),
 // and what was confirmed when it runs out is acknowledged all the same.

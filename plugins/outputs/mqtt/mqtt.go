@@ -394,11 +394,21 @@ func (o *Output) setDown(c *conn, reason string) {
 // by us because a clean disconnect discards the Last Will.
 func (o *Output) goodbye(c *conn) {
 	o.setDown(c, "closed")
-	tok := c.cl.Publish(o.set.statusTopic, 1, true, offlinePayload)
+	// paho's Publish itself blocks while its writer is busy (up to 30 s
+	// without a write timeout, behind a slow link), hence the goroutine:
+	// the offline status gets two seconds in all.
+	tok := make(chan paho.Token, 1)
+	go func() { tok <- c.cl.Publish(o.set.statusTopic, 1, true, offlinePayload) }()
+	timeout := time.After(2 * time.Second)
 	select {
-	case <-tok.Done():
+	case t := <-tok:
+		select {
+		case <-t.Done():
+		case <-c.lost:
+		case <-timeout:
+		}
 	case <-c.lost:
-	case <-time.After(2 * time.Second):
+	case <-timeout:
 	}
 	c.cl.Disconnect(250)
 }

@@ -62,6 +62,20 @@ func nextBatch(msgs []sdk.Message) ([]sdk.Message, int64) {
 	return msgs, bytes
 }
 
+// nextPeek is how many messages to read from the queue next time: about
+// as many as fitted in the last batch when maxBatchBytes trimmed it, so
+// that a queue of pictures is not read by the 256 to send a handful, and
+// back up to publishBatch (doubling) once batches fit whole again.
+func nextPeek(peek, offered, taken int) int {
+	if taken < offered {
+		return taken + 1
+	}
+	if offered == peek {
+		return min(2*peek, publishBatch)
+	}
+	return peek
+}
+
 // outputRunner feeds one output from its queue.
 type outputRunner struct {
 	a       *Agent
@@ -142,6 +156,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 	out := r.in.impl.(sdk.Output)
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
+	peek := publishBatch
 	for r.ctx.Err() == nil {
 		select {
 		case <-r.stopping:
@@ -156,7 +171,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			}
 			continue
 		}
-		msgs, err := r.q.Peek(publishBatch)
+		msgs, err := r.q.Peek(peek)
 		if err != nil {
 			r.in.log.Error("reading queue", "err", err)
 		}
@@ -169,7 +184,9 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			}
 			continue
 		}
+		offered := len(msgs)
 		msgs, bytes := nextBatch(msgs)
+		peek = nextPeek(peek, offered, len(msgs))
 		pctx, cancel := context.WithTimeout(r.ctx, publishBudget(bytes))
 		err = out.Publish(pctx, msgs)
 		cancel()

@@ -96,3 +96,34 @@ buffer = "memory"
 		})
 	}
 }
+
+func TestBatchesAreCappedByBytesAndPeekFollows(t *testing.T) {
+	big := make([]sdk.Message, 256)
+	for i := range big {
+		big[i].Payload = make([]byte, 57<<10)
+	}
+	batch, bytes := nextBatch(big)
+	if len(batch) != 4 || bytes > maxBatchBytes {
+		t.Fatalf("57 KB messages: batch of %d (%d bytes), want 4 within %d", len(batch), bytes, maxBatchBytes)
+	}
+	huge := []sdk.Message{{Payload: make([]byte, 2*maxBatchBytes)}, {}}
+	if batch, _ := nextBatch(huge); len(batch) != 1 {
+		t.Fatalf("one message larger than the cap: batch of %d, want it alone", len(batch))
+	}
+	peek := nextPeek(publishBatch, 256, 4)
+	if peek != 5 {
+		t.Fatalf("after a trimmed batch of 4, peek %d, want 5", peek)
+	}
+	for range 10 {
+		peek = nextPeek(peek, peek, peek) // small messages again, queue full
+	}
+	if peek != publishBatch {
+		t.Fatalf("peek grew back to %d, want %d", peek, publishBatch)
+	}
+	if got := nextPeek(64, 10, 10); got != 64 {
+		t.Fatalf("a short queue changed peek to %d", got)
+	}
+	if publishBudget(maxBatchBytes) <= publishBudget(0) || publishBudget(0) != publishBaseBudget {
+		t.Fatalf("budget does not grow with bytes: %v, %v", publishBudget(0), publishBudget(maxBatchBytes))
+	}
+}

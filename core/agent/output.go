@@ -17,6 +17,65 @@ import (
 // cheap to resend.
 const publishBatch = 256
 
+// maxBatchBytes caps a batch by size as well (queue.MessageSize; a single
+// larger message still goes alone). What an output had in flight when its
+// connection dropped is sent again, so this bounds the duplicates per
+// reconnect; and whatever the output sends after the batch (an MQTT
+// keepalive ping) waits behind it: 256 KiB cross a 60 KB/s link in about
+// 4 s, within the default ping_timeout of 10 s, where 1 MiB (17 s) had the
+// connection dropped for a late PINGRESP. Small messages are capped by
+// publishBatch long before this.
+const maxBatchBytes = 256 << 10
+
+// The time budget of one Publish grows with the batch's bytes:
+//
+//	budget = publishBaseBudget + bytes / publishMinRate
+//
+// 30 s for the round trips and a reconnect, plus the time the bytes take at
+// 16 KiB/s (128 kbit/s, a poor cellular uplink): 30 s for a batch of small
+// messages, 46 s for a full 256 KiB batch, 30 s + 1 s per 16 KiB for one
+// larger message (a picture). It is a backstop for a server
+// that takes the bytes and never confirms them; a link that is merely slow
+// is not cut short by it (the output's socket fails only when it stalls),
+// and what was confirmed when it runs out is acknowledged all the same.
+const (
+	publishBaseBudget = 30 * time.Second
+	publishMinRate    = 16 << 10 // bytes per second
+)
+
+// publishBudget is the time allowed for a batch of the given bytes.
+func publishBudget(bytes int64) time.Duration {
+	return publishBaseBudget + time.Duration(bytes)*time.Second/publishMinRate
+}
+
+// nextBatch trims what the queue offered to at most maxBatchBytes (at
+// least one message) and returns it with its size.
+func nextBatch(msgs []sdk.Message) ([]sdk.Message, int64) {
+	var bytes int64
+	for i := range msgs {
+		sz := queue.MessageSize(&msgs[i])
+		if i > 0 && bytes+sz > maxBatchBytes {
+			return msgs[:i], bytes
+		}
+		bytes += sz
+	}
+	return msgs, bytes
+}
+
+// nextPeek is how many messages to read from the queue next time: about
+// as many as fitted in the last batch when maxBatchBytes trimmed it, so
+// that a queue of pictures is not read by the 256 to send a handful, and
+// back up to publishBatch (doubling) once batches fit whole again.
+func nextPeek(peek, offered, taken int) int {
+	if taken < offered {
+		return taken + 1
+	}
+	if offered == peek {
+		return min(2*peek, publishBatch)
+	}
+	return peek
+}
+
 // outputRunner feeds one output from its queue.
 type outputRunner struct {
 	a       *Agent
@@ -99,6 +158,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 	out := r.in.impl.(sdk.Output)
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
+	peek := publishBatch
 	for r.ctx.Err() == nil {
 		select {
 		case <-r.stopping:
@@ -113,7 +173,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			}
 			continue
 		}
-		msgs, err := r.q.Peek(publishBatch)
+		msgs, err := r.q.Peek(peek)
 		if err != nil {
 			r.in.log.Error("reading queue", "err", err)
 		}
@@ -126,13 +186,26 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			}
 			continue
 		}
-		pctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+		offered := len(msgs)
+		msgs, bytes := nextBatch(msgs)
+		peek = nextPeek(peek, offered, len(msgs))
+		pctx, cancel := context.WithTimeout(r.ctx, publishBudget(bytes))
 		err = out.Publish(pctx, msgs)
 		cancel()
+		// The confirmed prefix leaves the queue even when the rest failed
+		// (sdk.PartialError), so a slow link drains instead of resending
+		// the same first messages for ever.
+		if n := sdk.ConfirmedOf(err, len(msgs)); n > 0 {
+			if aerr := r.q.Ack(n); aerr != nil {
+				r.in.log.Error("acknowledging queue", "err", aerr)
+			}
+			r.in.published.Add(uint64(n))
+		}
 		if err != nil {
 			r.in.errors.Add(1)
 			if time.Since(lastLog) > 30*time.Second {
-				r.in.log.Warn("publish failed; messages stay queued", "err", err, "queued", r.q.Stats().Depth)
+				r.in.log.Warn("publish failed; messages stay queued", "err", err,
+					"confirmed", sdk.ConfirmedOf(err, len(msgs)), "batch", len(msgs), "queued", r.q.Stats().Depth)
 				lastLog = time.Now()
 			}
 			select {
@@ -144,10 +217,6 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if err := r.q.Ack(len(msgs)); err != nil {
-			r.in.log.Error("acknowledging queue", "err", err)
-		}
-		r.in.published.Add(uint64(len(msgs)))
 	}
 }
 

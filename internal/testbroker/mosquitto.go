@@ -33,6 +33,10 @@ type MosquittoOptions struct {
 	// (mosquitto's set_tcp_nodelay, off by default): it holds back small
 	// PUBACKs and so caps QoS 1 throughput of a client that waits for them.
 	TCPNoDelay bool
+	// WebSockets adds a second listener speaking MQTT over WebSocket
+	// (protocol websockets; Debian's mosquitto is built with
+	// libwebsockets), with the same TLS settings: see WebSocketURL.
+	WebSockets bool
 }
 
 // Mosquitto is an Eclipse Mosquitto broker run by the test, with
@@ -43,6 +47,7 @@ type Mosquitto struct {
 	opts MosquittoOptions
 	dir  string
 	port int
+	ws   int // the websockets listener's port, 0 for none
 	conf string
 
 	mu   sync.Mutex
@@ -70,7 +75,21 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	}
 	m := &Mosquitto{t: t, opts: opts, dir: t.TempDir(), port: FreePort(t)}
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", m.port)
+	// TLS settings belong to the listener line before them.
+	listener := func(port int, protocol string) {
+		fmt.Fprintf(&conf, "listener %d 127.0.0.1\nprotocol %s\n", port, protocol)
+		if opts.Server != nil {
+			conf.WriteString("certfile " + opts.Server.CertFile + "\nkeyfile " + opts.Server.KeyFile + "\ntls_version tlsv1.2\n")
+			if opts.ClientCA != nil {
+				conf.WriteString("cafile " + opts.ClientCA.CertFile + "\nrequire_certificate true\n")
+			}
+		}
+	}
+	listener(m.port, "mqtt")
+	if opts.WebSockets {
+		m.ws = FreePort(t)
+		listener(m.ws, "websockets")
+	}
 	if os.Geteuid() == 0 {
 		// mosquitto drops root for user "mosquitto", who cannot read the
 		// test's private temporary directory.
@@ -91,12 +110,6 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 		conf.WriteString("allow_anonymous false\npassword_file " + pw + "\n")
 	} else {
 		conf.WriteString("allow_anonymous true\n")
-	}
-	if opts.Server != nil {
-		conf.WriteString("certfile " + opts.Server.CertFile + "\nkeyfile " + opts.Server.KeyFile + "\ntls_version tlsv1.2\n")
-		if opts.ClientCA != nil {
-			conf.WriteString("cafile " + opts.ClientCA.CertFile + "\nrequire_certificate true\n")
-		}
 	}
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
 	if err := os.WriteFile(m.conf, []byte(conf.String()), 0o600); err != nil {
@@ -123,6 +136,19 @@ func (m *Mosquitto) URL() string {
 		return "ssl://" + m.Addr()
 	}
 	return "tcp://" + m.Addr()
+}
+
+// WebSocketURL is the websockets listener's URL, ws:// or wss://; the
+// broker must have been started with WebSockets.
+func (m *Mosquitto) WebSocketURL() string {
+	if m.ws == 0 {
+		m.t.Fatal("testbroker: mosquitto was started without WebSockets")
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(m.ws))
+	if m.opts.Server != nil {
+		return "wss://" + addr
+	}
+	return "ws://" + addr
 }
 
 // Log returns the broker's log so far, for failure messages.
@@ -162,13 +188,20 @@ func (m *Mosquitto) Restart() {
 			m.t.Fatalf("testbroker: mosquitto exited: %s\n%s", stderr.String(), m.Log())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", m.Addr(), 200*time.Millisecond); err == nil {
-			c.Close()
+		if m.listening(m.port) && (m.ws == 0 || m.listening(m.ws)) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	m.t.Fatalf("testbroker: mosquitto did not listen on %s\n%s", m.Addr(), m.Log())
+}
+
+func (m *Mosquitto) listening(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }
 
 // Stop terminates the broker gracefully (it saves its persistent

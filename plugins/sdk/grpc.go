@@ -168,8 +168,14 @@ func (s *grpcServer) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.Sta
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin is not an output")
 	}
-	if err := o.Publish(ctx, messagesFromPB(r.Messages)); err != nil {
-		return nil, toStatus(err)
+	msgs := messagesFromPB(r.Messages)
+	if r.BudgetNs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(r.BudgetNs))
+		defer cancel()
+	}
+	if err := o.Publish(ctx, msgs); err != nil {
+		return nil, partialToStatus(err, len(msgs))
 	}
 	return &pb.StateResponse{State: s.changes()}, nil
 }
@@ -283,6 +289,42 @@ func fromStatus(err error) error {
 		return notMine(st.Message())
 	}
 	return err
+}
+
+// publishAnswerGrace is how much longer than the batch's budget the host
+// waits for an isolated output's answer to Publish.
+const publishAnswerGrace = 2 * time.Second
+
+// partialToStatus is toStatus for Publish: a PartialError's count rides
+// along as a PublishPartial detail, under the code of the error it wraps
+// (so a deadline stays a deadline).
+func partialToStatus(err error, n int) error {
+	st := toStatus(err)
+	c := ConfirmedOf(err, n)
+	if c == 0 {
+		return st
+	}
+	s, _ := status.FromError(st)
+	if d, derr := s.WithDetails(&pb.PublishPartial{Confirmed: uint32(c)}); derr == nil {
+		return d.Err()
+	}
+	return st
+}
+
+// partialFromStatus undoes partialToStatus: the plain error as fromStatus
+// makes it, wrapped in a PartialError when the plugin confirmed a prefix.
+func partialFromStatus(err error, n int) error {
+	plain := fromStatus(err)
+	st, ok := status.FromError(err)
+	if !ok {
+		return plain
+	}
+	for _, d := range st.Details() {
+		if p, ok := d.(*pb.PublishPartial); ok {
+			return PartialError{Confirmed: min(int(p.Confirmed), n), Err: plain}
+		}
+	}
+	return plain
 }
 
 // IsTransportError reports whether err says the plugin process could not be
@@ -409,9 +451,27 @@ func (c *GRPCClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
 }
 
 func (c *GRPCClient) Publish(ctx context.Context, msgs []Message) error {
-	resp, err := c.c.Publish(ctx, &pb.PublishRequest{Messages: messagesToPB(msgs)})
+	req := &pb.PublishRequest{Messages: messagesToPB(msgs)}
+	callCtx := ctx
+	if d, ok := ctx.Deadline(); ok {
+		// The plugin gets the budget, the call a grace period on top, so
+		// that the answer of a plugin that stops at its deadline (with how
+		// many it confirmed) still arrives. Cancelling ctx still cancels
+		// the call at once.
+		req.BudgetNs = max(int64(time.Until(d)), 1)
+		call, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Add(publishAnswerGrace))
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() {
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				cancel()
+			}
+		})
+		defer stop()
+		callCtx = call
+	}
+	resp, err := c.c.Publish(callCtx, req)
 	if err != nil {
-		return fromStatus(err)
+		return partialFromStatus(err, len(msgs))
 	}
 	applyState(c.state, resp.State)
 	return nil

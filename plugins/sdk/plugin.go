@@ -92,7 +92,18 @@ type Processor interface {
 // Output delivers rendered messages. Publish returns nil only once every
 // message is confirmed (PUBACK at QoS 1): the core's queue forgets them then
 // and not before, which is the whole at-least-once promise. On error the
-// core keeps the messages and offers them again later.
+// core keeps the messages and offers them again later; an error that is or
+// wraps a PartialError says the first Confirmed of them did get through,
+// and only the rest are offered again.
+//
+// Each message carries its own QoS (Message.QoS, set by the template);
+// an output publishes it at that level unless its own settings say
+// otherwise (outputs.mqtt's qos is a ceiling).
+//
+// ctx's deadline is the batch's time budget, which the core sizes by the
+// batch's bytes; an output should stop waiting when it ends, report what
+// was confirmed by then, and make sure what it gave up on is not still
+// being sent (the core sends it again).
 type Output interface {
 	Plugin
 	Publish(ctx context.Context, msgs []Message) error

@@ -76,8 +76,12 @@ type Picture struct {
 type Message struct {
 	Topic   string
 	Payload []byte
-	QoS     uint8
-	Retain  bool
+	// QoS is the level the message is published at (0, 1 or 2; the
+	// template's qos, default 1). The zero value is QoS 0, at most once:
+	// a processor that makes messages sets 1 for the at-least-once promise.
+	// An output may lower it (outputs.mqtt's qos is a ceiling), never raise.
+	QoS    uint8
+	Retain bool
 }
 
 // Frame is what flows through the pipeline: an input fills it, processors

@@ -43,7 +43,7 @@ func benchPublish(b *testing.B, mo testbroker.MosquittoOptions) {
 				o := benchOutput(b, m.URL(), qos)
 				msgs := make([]sdk.Message, batch)
 				for i := range msgs {
-					msgs[i] = sdk.Message{Topic: base + "/data", Payload: benchPayload()}
+					msgs[i] = sdk.Message{Topic: base + "/data", Payload: benchPayload(), QoS: 1}
 				}
 				ctx := context.Background()
 				for b.Loop() {

@@ -68,16 +68,23 @@ type settings struct {
 	pingTimeout    time.Duration
 	connectTimeout time.Duration
 	maxBackoff     time.Duration
-	qos            byte
+	qos            byte // the highest QoS published; a message asking for more gets this
 	statusTopic    string
 	tls            *tls.Config // base for ssl:// servers; ServerName is set per server
 	pins           [][]byte
 }
 
-// tlsSchemes are the URL schemes paho dials with TLS.
+// tlsSchemes are the URL schemes of MQTT over TLS.
 var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "mqtt+ssl": true, "tcps": true}
 
-var defaultPorts = map[string]string{"tcp": "1883", "mqtt": "1883"}
+// wsSchemes are MQTT over WebSocket (ws) and over WebSocket in TLS (wss),
+// for servers reached through HTTP(S) ports and proxies.
+var wsSchemes = map[string]bool{"ws": true, "wss": true}
+
+// secure tells whether a server URL's scheme uses TLS.
+func secure(scheme string) bool { return tlsSchemes[scheme] || scheme == "wss" }
+
+var defaultPorts = map[string]string{"tcp": "1883", "mqtt": "1883", "ws": "80", "wss": "443"}
 
 func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*settings, error) {
 	var errs sdk.ConfigErrors
@@ -97,7 +104,7 @@ func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*sett
 			bad(fmt.Sprintf("servers[%d]", i), "%v", err)
 			continue
 		}
-		anyTLS = anyTLS || tlsSchemes[u.Scheme]
+		anyTLS = anyTLS || secure(u.Scheme)
 		s.servers = append(s.servers, u)
 	}
 	s.clientID = c.ClientID
@@ -121,7 +128,9 @@ func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*sett
 	if s.maxBackoff < 10*time.Millisecond {
 		bad("max_reconnect_interval", "must be at least 10ms, got %v", s.maxBackoff)
 	}
-	qos := 1
+	// qos is a ceiling, not the level of every message: each message
+	// carries its own (the template's qos). Unset, nothing is lowered.
+	qos := 2
 	if c.QoS != nil {
 		qos = *c.QoS
 	}
@@ -193,7 +202,7 @@ func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*sett
 		s.pins = append(s.pins, pin)
 	}
 	if !anyTLS && len(s.servers) > 0 && (c.TLSCA != "" || c.TLSCert != "" || len(c.TLSPinSHA256) > 0 || c.InsecureSkipVerify) {
-		bad("servers", "TLS settings are given but no server uses ssl:// or tls://")
+		bad("servers", "TLS settings are given but no server uses ssl://, tls:// or wss://")
 	}
 	// With pins and no CA the pin is the trust anchor: a self-signed
 	// server certificate, as an FBox server often has, is accepted when its
@@ -243,7 +252,7 @@ func parseServer(raw string) (*url.URL, error) {
 		port, ok = "8883", true
 	}
 	if !ok {
-		return nil, fmt.Errorf("%q: unknown scheme %q, want tcp, mqtt, ssl, tls or mqtts", raw, u.Scheme)
+		return nil, fmt.Errorf("%q: unknown scheme %q, want tcp, mqtt, ssl, tls, mqtts, ws or wss", raw, u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%q: no host", raw)

@@ -10,31 +10,51 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// openConn replaces paho's dialer for tcp and TLS servers so that the
-// socket can be tuned (see quickAckConn); the TLS handshake, with its
-// pin check, runs here under the connect timeout.
-func openConn(timeout time.Duration) paho.OpenConnectionFunc {
+// openConn replaces paho's dialer so that the socket can be tuned (see
+// quickAckConn and stallConn) and so that the output holds the connection
+// it can cut (onOpen) when it gives up on a batch. The TLS handshake, with
+// its pin check, runs here under the connect timeout.
+//
+// WebSocket servers (ws://, wss://) are dialled by paho's own websocket
+// code (gorilla/websocket), which takes no dialer: there a stalled link is
+// noticed by the keepalive and by the batch's time budget instead of by
+// stallConn.
+func openConn(timeout time.Duration, onOpen func(net.Conn)) paho.OpenConnectionFunc {
 	return func(u *url.URL, opts paho.ClientOptions) (net.Conn, error) {
+		if wsSchemes[u.Scheme] {
+			var cfg *tls.Config
+			if u.Scheme == "wss" {
+				cfg = opts.TLSConfig
+			}
+			c, err := paho.NewWebsocket(u.String(), cfg, timeout, nil, nil)
+			if err == nil {
+				onOpen(c)
+			}
+			return c, err
+		}
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-		c, err := d.Dial("tcp", u.Host)
+		raw, err := d.Dial("tcp", u.Host)
 		if err != nil {
 			return nil, err
 		}
-		c = withQuickAck(c)
+		tc, _ := raw.(*net.TCPConn)
+		c := withStallTimeout(withQuickAck(raw), tc, timeout)
 		if !tlsSchemes[u.Scheme] {
+			onOpen(raw)
 			return c, nil
 		}
 		cfg := opts.TLSConfig
 		if cfg == nil {
 			cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 		}
-		tc := tls.Client(c, cfg)
+		tlsc := tls.Client(c, cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if err := tc.HandshakeContext(ctx); err != nil {
-			c.Close()
+		if err := tlsc.HandshakeContext(ctx); err != nil {
+			raw.Close()
 			return nil, err
 		}
-		return tc, nil
+		onOpen(raw)
+		return tlsc, nil
 	}
 }

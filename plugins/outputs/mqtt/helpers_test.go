@@ -89,7 +89,7 @@ func connected(h sdk.Health) bool { return h.OK }
 func messages(n int, topic string) []sdk.Message {
 	out := make([]sdk.Message, n)
 	for i := range out {
-		out[i] = sdk.Message{Topic: topic, Payload: fmt.Appendf(nil, `{"seq":%d}`, i)}
+		out[i] = sdk.Message{Topic: topic, Payload: fmt.Appendf(nil, `{"seq":%d}`, i), QoS: 1}
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -96,6 +97,9 @@ type conn struct {
 	lostOnce sync.Once
 	lostErr  error
 	at       time.Time
+
+	netMu sync.Mutex
+	net   net.Conn // the socket under paho, for abort
 }
 
 func (c *conn) markLost(err error) {
@@ -103,6 +107,32 @@ func (c *conn) markLost(err error) {
 		c.lostErr = err
 		close(c.lost)
 	})
+}
+
+func (c *conn) setNet(nc net.Conn) {
+	c.netMu.Lock()
+	c.net = nc
+	c.netMu.Unlock()
+}
+
+// abort ends a connection whose unconfirmed messages Publish gave up on:
+// paho would otherwise go on sending them while the core offers them
+// again, and the server would get each twice on the same connection. The
+// socket is reset under paho (no linger: what the kernel still holds for
+// it is discarded, not delivered late), paho sees a lost connection (so
+// the server publishes the Last Will) and the connection loop reconnects.
+func (c *conn) abort(err error) {
+	c.markLost(err)
+	c.netMu.Lock()
+	nc := c.net
+	c.netMu.Unlock()
+	if nc == nil {
+		return
+	}
+	if l, ok := nc.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
+	nc.Close()
 }
 
 // Init decodes and validates the configuration. It does not connect:
@@ -266,13 +296,16 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 		SetKeepAlive(s.keepalive).
 		SetPingTimeout(s.pingTimeout).
 		SetConnectTimeout(s.connectTimeout).
-		SetWriteTimeout(s.connectTimeout).
+		// No write timeout in paho: it would be a deadline for each whole
+		// packet, cutting short slow writes that make progress. The
+		// socket fails a write only when the link stalls (stallConn).
+		SetWriteTimeout(0).
 		SetOrderMatters(true).
-		SetCustomOpenConnectionFn(openConn(s.connectTimeout)).
+		SetCustomOpenConnectionFn(openConn(s.connectTimeout, c.setNet)).
 		SetBinaryWill(s.statusTopic, offlinePayload, 1, true).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.markLost(err) }).
 		SetDefaultPublishHandler(o.onMessage)
-	if tlsSchemes[u.Scheme] {
+	if secure(u.Scheme) {
 		t := s.tls.Clone()
 		t.ServerName = u.Hostname()
 		opts.SetTLSConfig(t)
@@ -361,11 +394,21 @@ func (o *Output) setDown(c *conn, reason string) {
 // by us because a clean disconnect discards the Last Will.
 func (o *Output) goodbye(c *conn) {
 	o.setDown(c, "closed")
-	tok := c.cl.Publish(o.set.statusTopic, 1, true, offlinePayload)
+	// paho's Publish itself blocks while its writer is busy (up to 30 s
+	// without a write timeout, behind a slow link), hence the goroutine:
+	// the offline status gets two seconds in all.
+	tok := make(chan paho.Token, 1)
+	go func() { tok <- c.cl.Publish(o.set.statusTopic, 1, true, offlinePayload) }()
+	timeout := time.After(2 * time.Second)
 	select {
-	case <-tok.Done():
+	case t := <-tok:
+		select {
+		case <-t.Done():
+		case <-c.lost:
+		case <-timeout:
+		}
 	case <-c.lost:
-	case <-time.After(2 * time.Second):
+	case <-timeout:
 	}
 	c.cl.Disconnect(250)
 }
@@ -409,14 +452,24 @@ func (o *Output) waitConnected(ctx context.Context) (*conn, error) {
 
 // Publish sends the batch in order and returns nil only when every
 // message is confirmed: PUBACK (QoS 1) or PUBCOMP (QoS 2), or written to
-// the connection at QoS 0. All messages are sent before any is waited
-// for, so many are in flight at once. On any error the core keeps the
-// whole batch and offers it again: delivery is at least once, and a
-// message may arrive twice after a connection loss.
+// the connection at QoS 0. Messages are handed to paho by a goroutine of
+// their own while this one waits for the confirmations in order, so many
+// are in flight at once and ctx is noticed even while paho is still busy
+// writing an earlier message to a slow link.
 //
-// Every message goes out at the output's qos; a message whose topic a
-// broker would refuse (empty, wildcards) is dropped, counted and logged,
-// since resending it could only fail again and would block the queue.
+// When the connection is lost or ctx ends (the batch's time budget) before
+// every message is confirmed, the error wraps sdk.PartialError with the
+// number of messages confirmed in order so far: the core forgets those and
+// offers the rest again. Giving up on messages still in flight aborts the
+// connection, so paho does not deliver them behind the core's back while
+// it resends them: the server sees at most the messages in flight at that
+// moment twice, once per reconnect.
+//
+// Each message goes out at its own QoS (sdk.Message.QoS, the template's
+// qos), lowered to the output's qos when that is smaller. A message whose
+// topic a broker would refuse (empty, wildcards) is dropped, counted and
+// logged, since resending it could only fail again and would block the
+// queue; it counts as confirmed.
 func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 	if o.set == nil {
 		return errors.New("mqtt output used before Init")
@@ -429,45 +482,79 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 	if err != nil {
 		return err
 	}
-	toks := make([]paho.Token, 0, min(len(msgs), inflightWindow))
-	sent := 0
-	waitOne := func(tok paho.Token) error {
+	// sent carries one token per message, in order; nil for a message
+	// dropped for its topic. window bounds how many are unconfirmed.
+	sent := make(chan paho.Token, len(msgs))
+	window := make(chan struct{}, inflightWindow)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := range msgs {
+			m := &msgs[i]
+			if err := checkTopic(m.Topic); err != nil {
+				o.invalidDropped.Add(1)
+				o.log.Warn("dropping a message the server would refuse", "err", err)
+				sent <- nil
+				continue
+			}
+			select {
+			case window <- struct{}{}:
+			case <-stop:
+				return
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sent <- c.cl.Publish(m.Topic, min(m.QoS, o.set.qos), m.Retain, m.Payload)
+		}
+	}()
+	confirmed, published := 0, 0
+	fail := func(err error) error {
+		o.published.Add(uint64(published))
+		return sdk.PartialError{Confirmed: confirmed, Err: err}
+	}
+	giveUp := func(err error) error {
+		// Messages handed to paho and not confirmed would still go out.
+		if confirmed < len(msgs) {
+			why := fmt.Errorf("gave up on a batch: %w", err)
+			c.abort(why)
+			// Not usable from now on, before the connection loop notices.
+			o.setDown(c, c.server+": "+why.Error())
+		}
+		return fail(fmt.Errorf("publish to %s: %w (%d of %d messages confirmed)", c.server, err, confirmed, len(msgs)))
+	}
+	for range msgs {
+		var tok paho.Token
 		select {
-		case <-tok.Done():
-			if err := tok.Error(); err != nil {
-				return fmt.Errorf("publish to %s: %w", c.server, err)
-			}
-			return nil
+		case tok = <-sent:
 		case <-c.lost:
-			return fmt.Errorf("connection to %s lost before the server confirmed every message", c.server)
+			return fail(fmt.Errorf("connection to %s lost before the server confirmed every message (%d of %d confirmed)", c.server, confirmed, len(msgs)))
 		case <-ctx.Done():
-			return fmt.Errorf("publish to %s: %w", c.server, ctx.Err())
+			return giveUp(ctx.Err())
 		case <-o.ctx.Done():
-			return errors.New("output closed")
+			return fail(errors.New("output closed"))
 		}
-	}
-	for i := range msgs {
-		m := &msgs[i]
-		if err := checkTopic(m.Topic); err != nil {
-			o.invalidDropped.Add(1)
-			o.log.Warn("dropping a message the server would refuse", "err", err)
-			continue
-		}
-		if len(toks) == inflightWindow {
-			if err := waitOne(toks[0]); err != nil {
-				return err
+		if tok != nil {
+			select {
+			case <-tok.Done():
+				<-window
+				if err := tok.Error(); err != nil {
+					return giveUp(err)
+				}
+				published++
+			case <-c.lost:
+				return fail(fmt.Errorf("connection to %s lost before the server confirmed every message (%d of %d confirmed)", c.server, confirmed, len(msgs)))
+			case <-ctx.Done():
+				return giveUp(ctx.Err())
+			case <-o.ctx.Done():
+				return fail(errors.New("output closed"))
 			}
-			toks = toks[1:]
 		}
-		toks = append(toks, c.cl.Publish(m.Topic, o.set.qos, m.Retain, m.Payload))
-		sent++
+		confirmed++
 	}
-	for _, tok := range toks {
-		if err := waitOne(tok); err != nil {
-			return err
-		}
-	}
-	o.published.Add(uint64(sent))
+	o.published.Add(uint64(published))
 	return nil
 }
 

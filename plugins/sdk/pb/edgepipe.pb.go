@@ -1232,8 +1232,12 @@ func (x *FrameResponse) GetState() []*StateChange {
 }
 
 type PublishRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Messages []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The batch's time budget in ns (0: none). It travels here rather than as
+	// the call's deadline so that the host waits a little longer than the
+	// plugin and still hears how many messages were confirmed in time.
+	BudgetNs      int64 `protobuf:"varint,2,opt,name=budget_ns,json=budgetNs,proto3" json:"budget_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1275,6 +1279,60 @@ func (x *PublishRequest) GetMessages() []*Message {
 	return nil
 }
 
+func (x *PublishRequest) GetBudgetNs() int64 {
+	if x != nil {
+		return x.BudgetNs
+	}
+	return 0
+}
+
+// PublishPartial rides as a detail of a Publish error status when the
+// output confirmed the first `confirmed` messages of the batch
+// (sdk.PartialError): the host acknowledges those and resends the rest.
+type PublishPartial struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Confirmed     uint32                 `protobuf:"varint,1,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishPartial) Reset() {
+	*x = PublishPartial{}
+	mi := &file_edgepipe_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishPartial) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishPartial) ProtoMessage() {}
+
+func (x *PublishPartial) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishPartial.ProtoReflect.Descriptor instead.
+func (*PublishPartial) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PublishPartial) GetConfirmed() uint32 {
+	if x != nil {
+		return x.Confirmed
+	}
+	return 0
+}
+
 type StateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	State         []*StateChange         `protobuf:"bytes,1,rep,name=state,proto3" json:"state,omitempty"`
@@ -1284,7 +1342,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1354,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1367,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{17}
+	return file_edgepipe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StateResponse) GetState() []*StateChange {
@@ -1330,7 +1388,7 @@ type WriteItem struct {
 
 func (x *WriteItem) Reset() {
 	*x = WriteItem{}
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1400,7 @@ func (x *WriteItem) String() string {
 func (*WriteItem) ProtoMessage() {}
 
 func (x *WriteItem) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1413,7 @@ func (x *WriteItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteItem.ProtoReflect.Descriptor instead.
 func (*WriteItem) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{18}
+	return file_edgepipe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WriteItem) GetDevice() string {
@@ -1388,7 +1446,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1458,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1471,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{19}
+	return file_edgepipe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WriteRequest) GetItems() []*WriteItem {
@@ -1433,7 +1491,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1503,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1516,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{20}
+	return file_edgepipe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WriteResponse) GetErrors() []string {
@@ -1486,7 +1544,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1556,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1569,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{21}
+	return file_edgepipe_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Command) GetKind() string {
@@ -1546,7 +1604,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_edgepipe_proto_msgTypes[22]
+	mi := &file_edgepipe_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1616,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[22]
+	mi := &file_edgepipe_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1629,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{22}
+	return file_edgepipe_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -1699,9 +1757,12 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05kinds\x18\x06 \x03(\tR\x05kinds\"w\n" +
 	"\rFrameResponse\x12/\n" +
 	"\x05frame\x18\x01 \x01(\v2\x19.edgepipe.plugin.v1.FrameR\x05frame\x125\n" +
-	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"I\n" +
+	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"f\n" +
 	"\x0ePublishRequest\x127\n" +
-	"\bmessages\x18\x01 \x03(\v2\x1b.edgepipe.plugin.v1.MessageR\bmessages\"F\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1b.edgepipe.plugin.v1.MessageR\bmessages\x12\x1b\n" +
+	"\tbudget_ns\x18\x02 \x01(\x03R\bbudgetNs\".\n" +
+	"\x0ePublishPartial\x12\x1c\n" +
+	"\tconfirmed\x18\x01 \x01(\rR\tconfirmed\"F\n" +
 	"\rStateResponse\x125\n" +
 	"\x05state\x18\x01 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"h\n" +
 	"\tWriteItem\x12\x16\n" +
@@ -1748,7 +1809,7 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*GatherRequest)(nil),  // 1: edgepipe.plugin.v1.GatherRequest
@@ -1767,14 +1828,15 @@ var file_edgepipe_proto_goTypes = []any{
 	(*InitResponse)(nil),   // 14: edgepipe.plugin.v1.InitResponse
 	(*FrameResponse)(nil),  // 15: edgepipe.plugin.v1.FrameResponse
 	(*PublishRequest)(nil), // 16: edgepipe.plugin.v1.PublishRequest
-	(*StateResponse)(nil),  // 17: edgepipe.plugin.v1.StateResponse
-	(*WriteItem)(nil),      // 18: edgepipe.plugin.v1.WriteItem
-	(*WriteRequest)(nil),   // 19: edgepipe.plugin.v1.WriteRequest
-	(*WriteResponse)(nil),  // 20: edgepipe.plugin.v1.WriteResponse
-	(*Command)(nil),        // 21: edgepipe.plugin.v1.Command
-	(*HealthResponse)(nil), // 22: edgepipe.plugin.v1.HealthResponse
-	nil,                    // 23: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 24: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	(*PublishPartial)(nil), // 17: edgepipe.plugin.v1.PublishPartial
+	(*StateResponse)(nil),  // 18: edgepipe.plugin.v1.StateResponse
+	(*WriteItem)(nil),      // 19: edgepipe.plugin.v1.WriteItem
+	(*WriteRequest)(nil),   // 20: edgepipe.plugin.v1.WriteRequest
+	(*WriteResponse)(nil),  // 21: edgepipe.plugin.v1.WriteResponse
+	(*Command)(nil),        // 22: edgepipe.plugin.v1.Command
+	(*HealthResponse)(nil), // 23: edgepipe.plugin.v1.HealthResponse
+	nil,                    // 24: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 25: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
 	3,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
@@ -1784,7 +1846,7 @@ var file_edgepipe_proto_depIdxs = []int32{
 	6,  // 4: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
 	10, // 5: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
 	8,  // 6: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	23, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	24, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
 	8,  // 8: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
 	9,  // 9: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
 	11, // 10: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
@@ -1794,28 +1856,28 @@ var file_edgepipe_proto_depIdxs = []int32{
 	6,  // 14: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
 	13, // 15: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
 	3,  // 16: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
-	18, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
+	19, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
 	13, // 18: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	24, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	25, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
 	12, // 20: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
 	0,  // 21: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
 	1,  // 22: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
 	0,  // 23: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
 	7,  // 24: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
 	16, // 25: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	19, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	20, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
 	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
 	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	21, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	22, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
 	14, // 30: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	17, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	18, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
 	15, // 32: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
 	15, // 33: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
 	15, // 34: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	17, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	20, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	21, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	22, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	18, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	21, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	22, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	23, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
 	15, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
 	30, // [30:40] is the sub-list for method output_type
 	20, // [20:30] is the sub-list for method input_type
@@ -1835,7 +1897,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -162,21 +162,6 @@ func (r *outputRunner) drain(ctx context.Context) {
 	}
 }
 
-// commandLoop forwards the output's commands from the server to the core.
-func (a *Agent) commandLoop(o *outputRunner) {
-	for o.cmdCtx.Err() == nil {
-		err := o.in.impl.(sdk.CommandSource).Commands(o.cmdCtx, func(c sdk.Command) { a.handleCommand(o, c) })
-		if o.cmdCtx.Err() != nil {
-			return
-		}
-		o.in.log.Warn("command stream ended, reopening", "err", err)
-		select {
-		case <-time.After(time.Second):
-		case <-o.cmdCtx.Done():
-		}
-	}
-}
-
 // stopGrace is how long a pausing output may finish the publish in flight:
 // long enough for a live broker to acknowledge a batch (so a reload sends
 // nothing twice), short enough that a dead one does not hold up a reload.

@@ -12,8 +12,9 @@ import (
 
 // openConn replaces paho's dialer for tcp and TLS servers so that the
 // socket can be tuned (see quickAckConn); the TLS handshake, with its
-// pin check, runs here under the connect timeout.
-func openConn(timeout time.Duration) paho.OpenConnectionFunc {
+// pin check, runs here under the connect timeout. Every incoming message
+// is bounded to maxPayload bytes (see limitConn).
+func openConn(timeout time.Duration, maxPayload int) paho.OpenConnectionFunc {
 	return func(u *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 		c, err := d.Dial("tcp", u.Host)
@@ -22,7 +23,7 @@ func openConn(timeout time.Duration) paho.OpenConnectionFunc {
 		}
 		c = withQuickAck(c)
 		if !tlsSchemes[u.Scheme] {
-			return c, nil
+			return withLimit(c, maxPayload), nil
 		}
 		cfg := opts.TLSConfig
 		if cfg == nil {
@@ -35,6 +36,6 @@ func openConn(timeout time.Duration) paho.OpenConnectionFunc {
 			c.Close()
 			return nil, err
 		}
-		return tc, nil
+		return withLimit(tc, maxPayload), nil
 	}
 }

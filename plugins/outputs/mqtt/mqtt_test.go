@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -262,7 +263,7 @@ func untilCommand(t *testing.T, url string, got <-chan sdk.Command) {
 		testbroker.PublishOnce(t, url, testbroker.ClientOptions{}, base+"/data/write", fmt.Appendf(nil, `{"id":"probe-%d"}`, i), false)
 		select {
 		case c := <-got:
-			if c.Kind != "write" || !strings.HasPrefix(string(c.Payload), `{"id":"probe-`) {
+			if c.Kind != sdk.CommandWrite || !strings.HasPrefix(c.ID, "probe-") || c.ReplyTopic != base+"/data/write/reply" {
 				t.Fatalf("unexpected command %+v", c)
 			}
 			// drain further probes
@@ -297,15 +298,18 @@ func TestCommandsAndResubscribeAfterBrokerRestart(t *testing.T) {
 		send(base+"/alarm/ack", `{"id":"a-1","rule":"boiler_overheat"}`)
 		send(base+"/data/write/reply", `{"ignored":true}`)
 		send(base+"/system/Reboot", `{}`)
+		send(base+"/system/Pause", `{"id":"s-2","output":"second"}`)
 		want := []sdk.Command{
-			{Kind: "write", Topic: base + "/data/write", Payload: []byte(`{"id":"req-1","points":{"plc1.setpoint":75.5}}`)},
-			{Kind: "ack", Topic: base + "/alarm/ack", Payload: []byte(`{"id":"a-1","rule":"boiler_overheat"}`)},
-			{Kind: "system", Topic: base + "/system/Reboot", Payload: []byte(`{}`)},
+			{Kind: sdk.CommandWrite, ID: "req-1", ReplyTopic: base + "/data/write/reply",
+				Points: []sdk.PointWrite{{Name: "plc1.setpoint", Value: []byte("75.5")}}},
+			{Kind: sdk.CommandAck, ID: "a-1", ReplyTopic: base + "/alarm/ack/reply", Rule: "boiler_overheat"},
+			{Kind: sdk.CommandSystem, ReplyTopic: base + "/system/reply", System: sdk.SystemReboot, Name: "Reboot"},
+			{Kind: sdk.CommandSystem, ID: "s-2", ReplyTopic: base + "/system/reply", System: sdk.SystemPause, Name: "Pause", Output: "second"},
 		}
 		for i, w := range want {
 			select {
 			case c := <-got:
-				if c.Kind != w.Kind || c.Topic != w.Topic || string(c.Payload) != string(w.Payload) {
+				if !reflect.DeepEqual(c, w) {
 					t.Fatalf("command %d: got %+v, want %+v", i, c, w)
 				}
 			case <-time.After(10 * time.Second):

@@ -259,7 +259,6 @@ type Alarm struct {
 	State         string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	Value         *Value                 `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
 	Message       string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
-	Camera        string                 `protobuf:"bytes,8,opt,name=camera,proto3" json:"camera,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,9 +342,64 @@ func (x *Alarm) GetMessage() string {
 	return ""
 }
 
-func (x *Alarm) GetCamera() string {
+// Request is a side effect a processor asks for: a write of one point,
+// checked and routed by the core like a write from the server.
+type Request struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Point         string                 `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
+	Value         *Value                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Request) Reset() {
+	*x = Request{}
+	mi := &file_edgepipe_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Request) ProtoMessage() {}
+
+func (x *Request) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[4]
 	if x != nil {
-		return x.Camera
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Request.ProtoReflect.Descriptor instead.
+func (*Request) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Request) GetPoint() string {
+	if x != nil {
+		return x.Point
+	}
+	return ""
+}
+
+func (x *Request) GetValue() *Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Request) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -362,7 +416,7 @@ type Picture struct {
 
 func (x *Picture) Reset() {
 	*x = Picture{}
-	mi := &file_edgepipe_proto_msgTypes[4]
+	mi := &file_edgepipe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +428,7 @@ func (x *Picture) String() string {
 func (*Picture) ProtoMessage() {}
 
 func (x *Picture) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[4]
+	mi := &file_edgepipe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +441,7 @@ func (x *Picture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Picture.ProtoReflect.Descriptor instead.
 func (*Picture) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{4}
+	return file_edgepipe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Picture) GetTs() int64 {
@@ -430,7 +484,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_edgepipe_proto_msgTypes[5]
+	mi := &file_edgepipe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +496,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[5]
+	mi := &file_edgepipe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +509,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{5}
+	return file_edgepipe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Message) GetTopic() string {
@@ -492,13 +546,14 @@ type Frame struct {
 	Alarms        []*Alarm               `protobuf:"bytes,2,rep,name=alarms,proto3" json:"alarms,omitempty"`
 	Pictures      []*Picture             `protobuf:"bytes,3,rep,name=pictures,proto3" json:"pictures,omitempty"`
 	Messages      []*Message             `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	Requests      []*Request             `protobuf:"bytes,5,rep,name=requests,proto3" json:"requests,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_edgepipe_proto_msgTypes[6]
+	mi := &file_edgepipe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +565,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[6]
+	mi := &file_edgepipe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +578,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{6}
+	return file_edgepipe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Frame) GetBatches() []*Batch {
@@ -554,6 +609,13 @@ func (x *Frame) GetMessages() []*Message {
 	return nil
 }
 
+func (x *Frame) GetRequests() []*Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
 type PointSchema struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -572,7 +634,7 @@ type PointSchema struct {
 
 func (x *PointSchema) Reset() {
 	*x = PointSchema{}
-	mi := &file_edgepipe_proto_msgTypes[7]
+	mi := &file_edgepipe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +646,7 @@ func (x *PointSchema) String() string {
 func (*PointSchema) ProtoMessage() {}
 
 func (x *PointSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[7]
+	mi := &file_edgepipe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +659,7 @@ func (x *PointSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointSchema.ProtoReflect.Descriptor instead.
 func (*PointSchema) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{7}
+	return file_edgepipe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PointSchema) GetDevice() string {
@@ -682,7 +744,7 @@ type ConfigError struct {
 
 func (x *ConfigError) Reset() {
 	*x = ConfigError{}
-	mi := &file_edgepipe_proto_msgTypes[8]
+	mi := &file_edgepipe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +756,7 @@ func (x *ConfigError) String() string {
 func (*ConfigError) ProtoMessage() {}
 
 func (x *ConfigError) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[8]
+	mi := &file_edgepipe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +769,7 @@ func (x *ConfigError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigError.ProtoReflect.Descriptor instead.
 func (*ConfigError) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{8}
+	return file_edgepipe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigError) GetFile() string {
@@ -739,17 +801,18 @@ func (x *ConfigError) GetMsg() string {
 }
 
 type AgentInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	TopicPrefix   string                 `protobuf:"bytes,2,opt,name=topic_prefix,json=topicPrefix,proto3" json:"topic_prefix,omitempty"`
-	DataDir       string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId       string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	TopicPrefix    string                 `protobuf:"bytes,2,opt,name=topic_prefix,json=topicPrefix,proto3" json:"topic_prefix,omitempty"`
+	DataDir        string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	MaxCommandSize int64                  `protobuf:"varint,4,opt,name=max_command_size,json=maxCommandSize,proto3" json:"max_command_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AgentInfo) Reset() {
 	*x = AgentInfo{}
-	mi := &file_edgepipe_proto_msgTypes[9]
+	mi := &file_edgepipe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +824,7 @@ func (x *AgentInfo) String() string {
 func (*AgentInfo) ProtoMessage() {}
 
 func (x *AgentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[9]
+	mi := &file_edgepipe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +837,7 @@ func (x *AgentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInfo.ProtoReflect.Descriptor instead.
 func (*AgentInfo) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{9}
+	return file_edgepipe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AgentInfo) GetDeviceId() string {
@@ -798,6 +861,13 @@ func (x *AgentInfo) GetDataDir() string {
 	return ""
 }
 
+func (x *AgentInfo) GetMaxCommandSize() int64 {
+	if x != nil {
+		return x.MaxCommandSize
+	}
+	return 0
+}
+
 type Caps struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        bool                   `protobuf:"varint,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -811,7 +881,7 @@ type Caps struct {
 
 func (x *Caps) Reset() {
 	*x = Caps{}
-	mi := &file_edgepipe_proto_msgTypes[10]
+	mi := &file_edgepipe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +893,7 @@ func (x *Caps) String() string {
 func (*Caps) ProtoMessage() {}
 
 func (x *Caps) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[10]
+	mi := &file_edgepipe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +906,7 @@ func (x *Caps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caps.ProtoReflect.Descriptor instead.
 func (*Caps) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{10}
+	return file_edgepipe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Caps) GetStream() bool {
@@ -890,7 +960,7 @@ type InitRequest struct {
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_edgepipe_proto_msgTypes[11]
+	mi := &file_edgepipe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +972,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[11]
+	mi := &file_edgepipe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +985,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{11}
+	return file_edgepipe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InitRequest) GetConfig() []byte {
@@ -987,7 +1057,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_edgepipe_proto_msgTypes[12]
+	mi := &file_edgepipe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1069,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[12]
+	mi := &file_edgepipe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1082,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{12}
+	return file_edgepipe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StateChange) GetKey() string {
@@ -1049,7 +1119,7 @@ type InitResponse struct {
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_edgepipe_proto_msgTypes[13]
+	mi := &file_edgepipe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1131,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[13]
+	mi := &file_edgepipe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1144,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{13}
+	return file_edgepipe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InitResponse) GetPoints() []*PointSchema {
@@ -1122,7 +1192,7 @@ type FrameResponse struct {
 
 func (x *FrameResponse) Reset() {
 	*x = FrameResponse{}
-	mi := &file_edgepipe_proto_msgTypes[14]
+	mi := &file_edgepipe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1204,7 @@ func (x *FrameResponse) String() string {
 func (*FrameResponse) ProtoMessage() {}
 
 func (x *FrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[14]
+	mi := &file_edgepipe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1217,7 @@ func (x *FrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameResponse.ProtoReflect.Descriptor instead.
 func (*FrameResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{14}
+	return file_edgepipe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FrameResponse) GetFrame() *Frame {
@@ -1173,7 +1243,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_edgepipe_proto_msgTypes[15]
+	mi := &file_edgepipe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1255,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[15]
+	mi := &file_edgepipe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1268,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{15}
+	return file_edgepipe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishRequest) GetMessages() []*Message {
@@ -1217,7 +1287,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_edgepipe_proto_msgTypes[16]
+	mi := &file_edgepipe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1299,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[16]
+	mi := &file_edgepipe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1312,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{16}
+	return file_edgepipe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StateResponse) GetState() []*StateChange {
@@ -1263,7 +1333,7 @@ type WriteItem struct {
 
 func (x *WriteItem) Reset() {
 	*x = WriteItem{}
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1345,7 @@ func (x *WriteItem) String() string {
 func (*WriteItem) ProtoMessage() {}
 
 func (x *WriteItem) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1358,7 @@ func (x *WriteItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteItem.ProtoReflect.Descriptor instead.
 func (*WriteItem) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{17}
+	return file_edgepipe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteItem) GetDevice() string {
@@ -1321,7 +1391,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1403,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1416,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{18}
+	return file_edgepipe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WriteRequest) GetItems() []*WriteItem {
@@ -1366,7 +1436,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1448,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1461,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{19}
+	return file_edgepipe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WriteResponse) GetErrors() []string {
@@ -1408,18 +1478,27 @@ func (x *WriteResponse) GetState() []*StateChange {
 	return nil
 }
 
+// Command is a typed command from the server (sdk.Command), parsed once
+// by the output that received it.
 type Command struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Kind          uint32                 `protobuf:"varint,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	ReplyTopic    string                 `protobuf:"bytes,6,opt,name=reply_topic,json=replyTopic,proto3" json:"reply_topic,omitempty"`
+	Err           string                 `protobuf:"bytes,7,opt,name=err,proto3" json:"err,omitempty"`
+	Points        []*PointWrite          `protobuf:"bytes,8,rep,name=points,proto3" json:"points,omitempty"`
+	Rule          string                 `protobuf:"bytes,9,opt,name=rule,proto3" json:"rule,omitempty"`
+	System        uint32                 `protobuf:"varint,10,opt,name=system,proto3" json:"system,omitempty"`
+	Name          string                 `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	Output        string                 `protobuf:"bytes,12,opt,name=output,proto3" json:"output,omitempty"`
+	Config        []byte                 `protobuf:"bytes,13,opt,name=config,proto3" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1510,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,26 +1523,128 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{20}
+	return file_edgepipe_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *Command) GetKind() string {
+func (x *Command) GetKind() uint32 {
 	if x != nil {
 		return x.Kind
 	}
-	return ""
+	return 0
 }
 
-func (x *Command) GetTopic() string {
+func (x *Command) GetId() string {
 	if x != nil {
-		return x.Topic
+		return x.Id
 	}
 	return ""
 }
 
-func (x *Command) GetPayload() []byte {
+func (x *Command) GetReplyTopic() string {
 	if x != nil {
-		return x.Payload
+		return x.ReplyTopic
+	}
+	return ""
+}
+
+func (x *Command) GetErr() string {
+	if x != nil {
+		return x.Err
+	}
+	return ""
+}
+
+func (x *Command) GetPoints() []*PointWrite {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *Command) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Command) GetSystem() uint32 {
+	if x != nil {
+		return x.System
+	}
+	return 0
+}
+
+func (x *Command) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Command) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *Command) GetConfig() []byte {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+// PointWrite is one point of a write, its value as the JSON text sent.
+type PointWrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PointWrite) Reset() {
+	*x = PointWrite{}
+	mi := &file_edgepipe_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PointWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PointWrite) ProtoMessage() {}
+
+func (x *PointWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PointWrite.ProtoReflect.Descriptor instead.
+func (*PointWrite) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PointWrite) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PointWrite) GetValue() []byte {
+	if x != nil {
+		return x.Value
 	}
 	return nil
 }
@@ -1479,7 +1660,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1672,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1685,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{21}
+	return file_edgepipe_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -1550,7 +1731,7 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05Value\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04bits\x18\x02 \x01(\x06R\x04bits\x12\x10\n" +
-	"\x03str\x18\x03 \x01(\tR\x03str\"\xd0\x01\n" +
+	"\x03str\x18\x03 \x01(\tR\x03str\"\xbe\x01\n" +
 	"\x05Alarm\x12\x0e\n" +
 	"\x02ts\x18\x01 \x01(\x03R\x02ts\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x14\n" +
@@ -1558,8 +1739,11 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05level\x18\x04 \x01(\tR\x05level\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12/\n" +
 	"\x05value\x18\x06 \x01(\v2\x19.edgepipe.plugin.v1.ValueR\x05value\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\x12\x16\n" +
-	"\x06camera\x18\b \x01(\tR\x06camera\"]\n" +
+	"\amessage\x18\a \x01(\tR\amessageJ\x04\b\b\x10\t\"h\n" +
+	"\aRequest\x12\x14\n" +
+	"\x05point\x18\x01 \x01(\tR\x05point\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.edgepipe.plugin.v1.ValueR\x05value\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"]\n" +
 	"\aPicture\x12\x0e\n" +
 	"\x02ts\x18\x01 \x01(\x03R\x02ts\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x16\n" +
@@ -1569,12 +1753,13 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x10\n" +
 	"\x03qos\x18\x03 \x01(\rR\x03qos\x12\x16\n" +
-	"\x06retain\x18\x04 \x01(\bR\x06retain\"\xe1\x01\n" +
+	"\x06retain\x18\x04 \x01(\bR\x06retain\"\x9a\x02\n" +
 	"\x05Frame\x123\n" +
 	"\abatches\x18\x01 \x03(\v2\x19.edgepipe.plugin.v1.BatchR\abatches\x121\n" +
 	"\x06alarms\x18\x02 \x03(\v2\x19.edgepipe.plugin.v1.AlarmR\x06alarms\x127\n" +
 	"\bpictures\x18\x03 \x03(\v2\x1b.edgepipe.plugin.v1.PictureR\bpictures\x127\n" +
-	"\bmessages\x18\x04 \x03(\v2\x1b.edgepipe.plugin.v1.MessageR\bmessages\"\xe3\x01\n" +
+	"\bmessages\x18\x04 \x03(\v2\x1b.edgepipe.plugin.v1.MessageR\bmessages\x127\n" +
+	"\brequests\x18\x05 \x03(\v2\x1b.edgepipe.plugin.v1.RequestR\brequests\"\xe3\x01\n" +
 	"\vPointSchema\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1591,11 +1776,12 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x10\n" +
-	"\x03msg\x18\x04 \x01(\tR\x03msg\"f\n" +
+	"\x03msg\x18\x04 \x01(\tR\x03msg\"\x90\x01\n" +
 	"\tAgentInfo\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
 	"\ftopic_prefix\x18\x02 \x01(\tR\vtopicPrefix\x12\x19\n" +
-	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"\x80\x01\n" +
+	"\bdata_dir\x18\x03 \x01(\tR\adataDir\x12(\n" +
+	"\x10max_command_size\x18\x04 \x01(\x03R\x0emaxCommandSize\"\x80\x01\n" +
 	"\x04Caps\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\bR\x06stream\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x1a\n" +
@@ -1641,11 +1827,24 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05items\x18\x01 \x03(\v2\x1d.edgepipe.plugin.v1.WriteItemR\x05items\"^\n" +
 	"\rWriteResponse\x12\x16\n" +
 	"\x06errors\x18\x01 \x03(\tR\x06errors\x125\n" +
-	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"M\n" +
+	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"\x8e\x02\n" +
 	"\aCommand\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\"\xc3\x01\n" +
+	"\x04kind\x18\x04 \x01(\rR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x1f\n" +
+	"\vreply_topic\x18\x06 \x01(\tR\n" +
+	"replyTopic\x12\x10\n" +
+	"\x03err\x18\a \x01(\tR\x03err\x126\n" +
+	"\x06points\x18\b \x03(\v2\x1e.edgepipe.plugin.v1.PointWriteR\x06points\x12\x12\n" +
+	"\x04rule\x18\t \x01(\tR\x04rule\x12\x16\n" +
+	"\x06system\x18\n" +
+	" \x01(\rR\x06system\x12\x12\n" +
+	"\x04name\x18\v \x01(\tR\x04name\x12\x16\n" +
+	"\x06output\x18\f \x01(\tR\x06output\x12\x16\n" +
+	"\x06config\x18\r \x01(\fR\x06configJ\x04\b\x01\x10\x04\"6\n" +
+	"\n" +
+	"PointWrite\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xc3\x01\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12L\n" +
@@ -1677,79 +1876,84 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*Batch)(nil),          // 1: edgepipe.plugin.v1.Batch
 	(*Value)(nil),          // 2: edgepipe.plugin.v1.Value
 	(*Alarm)(nil),          // 3: edgepipe.plugin.v1.Alarm
-	(*Picture)(nil),        // 4: edgepipe.plugin.v1.Picture
-	(*Message)(nil),        // 5: edgepipe.plugin.v1.Message
-	(*Frame)(nil),          // 6: edgepipe.plugin.v1.Frame
-	(*PointSchema)(nil),    // 7: edgepipe.plugin.v1.PointSchema
-	(*ConfigError)(nil),    // 8: edgepipe.plugin.v1.ConfigError
-	(*AgentInfo)(nil),      // 9: edgepipe.plugin.v1.AgentInfo
-	(*Caps)(nil),           // 10: edgepipe.plugin.v1.Caps
-	(*InitRequest)(nil),    // 11: edgepipe.plugin.v1.InitRequest
-	(*StateChange)(nil),    // 12: edgepipe.plugin.v1.StateChange
-	(*InitResponse)(nil),   // 13: edgepipe.plugin.v1.InitResponse
-	(*FrameResponse)(nil),  // 14: edgepipe.plugin.v1.FrameResponse
-	(*PublishRequest)(nil), // 15: edgepipe.plugin.v1.PublishRequest
-	(*StateResponse)(nil),  // 16: edgepipe.plugin.v1.StateResponse
-	(*WriteItem)(nil),      // 17: edgepipe.plugin.v1.WriteItem
-	(*WriteRequest)(nil),   // 18: edgepipe.plugin.v1.WriteRequest
-	(*WriteResponse)(nil),  // 19: edgepipe.plugin.v1.WriteResponse
-	(*Command)(nil),        // 20: edgepipe.plugin.v1.Command
-	(*HealthResponse)(nil), // 21: edgepipe.plugin.v1.HealthResponse
-	nil,                    // 22: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 23: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	(*Request)(nil),        // 4: edgepipe.plugin.v1.Request
+	(*Picture)(nil),        // 5: edgepipe.plugin.v1.Picture
+	(*Message)(nil),        // 6: edgepipe.plugin.v1.Message
+	(*Frame)(nil),          // 7: edgepipe.plugin.v1.Frame
+	(*PointSchema)(nil),    // 8: edgepipe.plugin.v1.PointSchema
+	(*ConfigError)(nil),    // 9: edgepipe.plugin.v1.ConfigError
+	(*AgentInfo)(nil),      // 10: edgepipe.plugin.v1.AgentInfo
+	(*Caps)(nil),           // 11: edgepipe.plugin.v1.Caps
+	(*InitRequest)(nil),    // 12: edgepipe.plugin.v1.InitRequest
+	(*StateChange)(nil),    // 13: edgepipe.plugin.v1.StateChange
+	(*InitResponse)(nil),   // 14: edgepipe.plugin.v1.InitResponse
+	(*FrameResponse)(nil),  // 15: edgepipe.plugin.v1.FrameResponse
+	(*PublishRequest)(nil), // 16: edgepipe.plugin.v1.PublishRequest
+	(*StateResponse)(nil),  // 17: edgepipe.plugin.v1.StateResponse
+	(*WriteItem)(nil),      // 18: edgepipe.plugin.v1.WriteItem
+	(*WriteRequest)(nil),   // 19: edgepipe.plugin.v1.WriteRequest
+	(*WriteResponse)(nil),  // 20: edgepipe.plugin.v1.WriteResponse
+	(*Command)(nil),        // 21: edgepipe.plugin.v1.Command
+	(*PointWrite)(nil),     // 22: edgepipe.plugin.v1.PointWrite
+	(*HealthResponse)(nil), // 23: edgepipe.plugin.v1.HealthResponse
+	nil,                    // 24: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 25: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
 	2,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
-	1,  // 1: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
-	3,  // 2: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
-	4,  // 3: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
-	5,  // 4: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
-	9,  // 5: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
-	7,  // 6: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	22, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
-	7,  // 8: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
-	8,  // 9: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
-	10, // 10: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
-	12, // 11: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	6,  // 12: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
-	12, // 13: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	5,  // 14: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
-	12, // 15: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	2,  // 16: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
-	17, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
-	12, // 18: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	23, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
-	11, // 20: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
-	0,  // 21: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 22: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 23: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	6,  // 24: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	15, // 25: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	18, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
-	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	20, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
-	13, // 30: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	16, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	14, // 32: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 33: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	14, // 34: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	19, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	20, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	21, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	14, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	2,  // 1: edgepipe.plugin.v1.Request.value:type_name -> edgepipe.plugin.v1.Value
+	1,  // 2: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
+	3,  // 3: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
+	5,  // 4: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
+	6,  // 5: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
+	4,  // 6: edgepipe.plugin.v1.Frame.requests:type_name -> edgepipe.plugin.v1.Request
+	10, // 7: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
+	8,  // 8: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
+	24, // 9: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	8,  // 10: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
+	9,  // 11: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
+	11, // 12: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
+	13, // 13: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	7,  // 14: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
+	13, // 15: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	6,  // 16: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
+	13, // 17: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	2,  // 18: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
+	18, // 19: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
+	13, // 20: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	22, // 21: edgepipe.plugin.v1.Command.points:type_name -> edgepipe.plugin.v1.PointWrite
+	25, // 22: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	12, // 23: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	0,  // 24: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 25: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 26: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
+	7,  // 27: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	16, // 28: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	19, // 29: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	0,  // 30: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 31: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
+	21, // 32: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	14, // 33: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	17, // 34: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	15, // 35: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	15, // 36: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	15, // 37: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	17, // 38: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	20, // 39: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	21, // 40: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	23, // 41: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	15, // 42: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_edgepipe_proto_init() }
@@ -1763,7 +1967,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -248,8 +248,16 @@ func clipValue(msg string, raw json.RawMessage) string {
 			msg = strings.ReplaceAll(msg, f, fbox.Clip(f))
 		}
 	}
-	return fbox.Clip(msg)
+	// Quoted some other way (a prefix of it): cut the message.
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
+	return msg
 }
+
+// maxErrorText bounds an error message about a refused value: its fixed
+// text and a clipped value fit easily.
+const maxErrorText = 4 * fbox.MaxQuoted
 
 // writeJob is the part of a write that goes to one input.
 type writeJob struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -85,9 +86,14 @@ func (c *limitConn) nextPacket() error {
 			break
 		}
 	}
-	if hdr[0]>>4 != 3 || length <= int64(c.max) {
+	if length <= int64(c.max) {
 		c.pending, c.remain = hdr, length
 		return nil
+	}
+	if hdr[0]>>4 != 3 {
+		// Only a PUBLISH can be large; anything else that claims to be is
+		// a broken or hostile server.
+		return fmt.Errorf("MQTT packet of type %d and %d bytes from the server; refusing it", hdr[0]>>4, length)
 	}
 	// A PUBLISH larger than max: read its variable header.
 	var tl [2]byte

@@ -516,6 +516,16 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 		o.mu.Lock()
 		o.cmdsOn = false
 		o.mu.Unlock()
+		// What the intake still holds would be served stale by the next
+		// receiver, if any: answer it now.
+		for {
+			select {
+			case cmd := <-o.cmds:
+				o.answer(cmd, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
+			default:
+				return
+			}
+		}
 	}()
 	if c != nil {
 		o.subscribe(c)
@@ -523,6 +533,12 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 	for {
 		select {
 		case cmd := <-o.cmds:
+			if ctx.Err() != nil {
+				// Both were ready: the receiver is gone; answer it like
+				// the rest of the intake (the deferred drain).
+				o.answer(cmd, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
+				return nil
+			}
 			handle(cmd)
 		case <-ctx.Done():
 			return nil
@@ -565,19 +581,21 @@ func (o *Output) onMessage(_ paho.Client, m paho.Message) {
 	if !ok {
 		return // not a command (our own reply seen through system/#)
 	}
-	o.mu.Lock()
-	on := o.cmdsOn
-	o.mu.Unlock()
+	// The send happens under mu so that a Commands call ending (which
+	// answers what the intake holds) cannot miss a command put in after.
 	why := "the gateway is not taking commands now (starting or reloading); send it again"
-	if on {
+	o.mu.Lock()
+	if o.cmdsOn {
 		select {
 		case o.cmds <- cmd:
+			o.mu.Unlock()
 			o.commandsReceived.Add(1)
 			return
 		default:
 		}
 		why = fmt.Sprintf("%d commands are waiting; send it again later", len(o.cmds))
 	}
+	o.mu.Unlock()
 	o.answer(cmd, fbox.Busy(why))
 }
 

@@ -26,7 +26,7 @@ const commandSlots = 64
 // replyBatch is how many replies go into the output's queue at once: one
 // Push (one fsync with a disk queue) per burst of commands, not per
 // command.
-const replyBatch = 64
+const replyBatch = 256
 
 // commandLoop receives the output's commands from the server and serves
 // them on a second goroutine, so that a slow device write holds up only

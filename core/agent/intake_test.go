@@ -49,7 +49,7 @@ type reply struct {
 // startWriteGateway runs a gateway with a Modbus input on the simulator
 // and an MQTT output on a mochi broker, and returns the broker once the
 // command subscription is made.
-func startWriteGateway(t *testing.T, log *syncBuffer) (*testbroker.Mochi, *Agent, *modbussim.Server) {
+func startWriteGateway(t testing.TB, log *syncBuffer, buffer string) (*testbroker.Mochi, *Agent, *modbussim.Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{ID: 1}}})
@@ -76,7 +76,8 @@ type = "uint16"
 access = "pubsub"
 [[outputs.mqtt]]
 servers = [%q]
-`, t.TempDir(), sim.Addr(), b.URL())
+buffer = %q
+`, t.TempDir(), sim.Addr(), b.URL(), buffer)
 	cfg, err := config.Parse("w.toml", []byte(doc), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -91,9 +92,13 @@ servers = [%q]
 		defer cancel()
 		a.Stop(ctx)
 	})
-	waitFor(t, "the command subscription", func() bool {
-		return len(b.Server().Topics.Subscribers("Topic/flexem/fbox/GW-W/data/write").Subscriptions) > 0
-	})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(b.Server().Topics.Subscribers("Topic/flexem/fbox/GW-W/data/write").Subscriptions) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no command subscription")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return b, a, sim
 }
 
@@ -102,7 +107,7 @@ servers = [%q]
 func TestWriteFloodEveryCommandAnswered(t *testing.T) {
 	const n = 2000
 	var log syncBuffer
-	b, _, sim := startWriteGateway(t, &log)
+	b, _, sim := startWriteGateway(t, &log, "disk")
 	replies := b.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
 	pub := testbroker.NewPublisher(t, b.URL(), testbroker.ClientOptions{})
 	for i := 0; i < n; i++ {
@@ -148,7 +153,7 @@ func TestWriteFloodEveryCommandAnswered(t *testing.T) {
 // without being quoted back whole.
 func TestOversizedAndLongValuesGetShortReplies(t *testing.T) {
 	var log syncBuffer
-	b, _, sim := startWriteGateway(t, &log)
+	b, _, sim := startWriteGateway(t, &log, "memory")
 	replies := b.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
 	pub := testbroker.NewPublisher(t, b.URL(), testbroker.ClientOptions{})
 	huge := `{"id":"huge-1","points":{"plc.sp":"` + strings.Repeat("9", 1<<20) + `"}}`
@@ -178,5 +183,34 @@ func TestOversizedAndLongValuesGetShortReplies(t *testing.T) {
 	}
 	if l := log.String(); strings.Contains(l, strings.Repeat("9", 65)) || !strings.Contains(l, "id=huge-1") {
 		t.Fatalf("audit log quotes too much or misses the refusal:\n%.3000s", l)
+	}
+}
+
+// BenchmarkWriteRoundTrip measures writes per second end to end: a server
+// publishes writes at QoS 1 to the broker, the gateway checks them, writes
+// the Modbus simulator and publishes each reply, which the server
+// receives. Replies go through a disk queue, as by default.
+func BenchmarkWriteRoundTrip(b *testing.B) {
+	for _, buffer := range []string{"disk", "memory"} {
+		b.Run("buffer="+buffer, func(b *testing.B) {
+			var log syncBuffer
+			br, _, _ := startWriteGateway(b, &log, buffer)
+			replies := br.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
+			pub := testbroker.NewPublisher(b, br.URL(), testbroker.ClientOptions{})
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				pub.Publish(b, "Topic/flexem/fbox/GW-W/data/write", fmt.Appendf(nil, `{"id":"b-%d","points":{"plc.sp":%d}}`, i, i%60000), false)
+			}
+			replies.WaitCount(b, b.N, 5*time.Minute)
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+			busy := 0
+			for _, m := range replies.Messages() {
+				if bytes.Contains(m.Payload, []byte(`"error":"busy: `)) {
+					busy++
+				}
+			}
+			b.ReportMetric(float64(busy)/float64(b.N), "busy/op")
+		})
 	}
 }

@@ -218,7 +218,6 @@ func (a *Agent) pause(ctx context.Context) {
 		<-done
 	}
 	a.procCancel()
-	a.sideWG.Wait()
 	for _, o := range a.outputs {
 		o.drain(ctx)
 	}
@@ -242,6 +241,9 @@ func (a *Agent) pause(ctx context.Context) {
 	for _, o := range a.outputs {
 		o.cancel()
 	}
+	// Processors' requests still being served: nothing can add one now
+	// (the processing and command goroutines have ended).
+	a.sideWG.Wait()
 	a.cancel = nil
 }
 

@@ -81,23 +81,34 @@ type Output struct {
 	// cmds is the bounded intake between paho's router and the core; a
 	// command that finds it full is answered busy through answers, which
 	// answerLoop publishes (paho's router must not publish itself).
-	cmds    chan sdk.Command
-	answers chan sdk.Message
+	cmds    chan held[sdk.Command]
+	answers chan held[sdk.Message]
 	wg      sync.WaitGroup // answerLoop
+	// cmdBytes and answerBytes are what the two queues hold, bounded by
+	// intakeBytes and answerBytes beside the slot counts.
+	cmdBytes, answerBytesHeld atomic.Int64
 
 	reconnects, published, connectFailures atomic.Uint64
 	commandsReceived, commandsBusy         atomic.Uint64
 	commandsDropped, invalidDropped        atomic.Uint64
 }
 
-// intakeSlots bounds the commands waiting for the core; answerSlots the
-// busy replies waiting to be published. A busy reply is small (the id is
-// clipped), so the second can be much larger than the first: a flood is
-// answered, not dropped, until it outruns both.
+// intakeSlots and intakeBytes bound the commands waiting for the core;
+// answerSlots and answerBytes the busy replies waiting to be published. A
+// busy reply is small (its id and a short text), so many more fit: a flood
+// is answered, not dropped, until it outruns both.
 const (
 	intakeSlots = 1024
+	intakeBytes = 16 << 20
 	answerSlots = 16384
+	answerBytes = 8 << 20
 )
+
+// held is a queued item and the bytes it holds.
+type held[T any] struct {
+	v    T
+	size int64
+}
 
 // New returns an output ready for Init.
 func New() *Output { return &Output{} }
@@ -153,8 +164,8 @@ func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.up = make(chan struct{})
 	o.done = make(chan struct{})
-	o.cmds = make(chan sdk.Command, intakeSlots)
-	o.answers = make(chan sdk.Message, answerSlots)
+	o.cmds = make(chan held[sdk.Command], intakeSlots)
+	o.answers = make(chan held[sdk.Message], answerSlots)
 	o.reason = "not started"
 	return &sdk.InitResponse{}, nil
 }
@@ -520,8 +531,9 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 		// receiver, if any: answer it now.
 		for {
 			select {
-			case cmd := <-o.cmds:
-				o.answer(cmd, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
+			case h := <-o.cmds:
+				o.cmdBytes.Add(-h.size)
+				o.answer(h.v, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
 			default:
 				return
 			}
@@ -532,7 +544,9 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 	}
 	for {
 		select {
-		case cmd := <-o.cmds:
+		case h := <-o.cmds:
+			o.cmdBytes.Add(-h.size)
+			cmd := h.v
 			if ctx.Err() != nil {
 				// Both were ready: the receiver is gone; answer it like
 				// the rest of the intake (the deferred drain).
@@ -584,14 +598,18 @@ func (o *Output) onMessage(_ paho.Client, m paho.Message) {
 	// The send happens under mu so that a Commands call ending (which
 	// answers what the intake holds) cannot miss a command put in after.
 	why := "the gateway is not taking commands now (starting or reloading); send it again"
+	size := int64(len(m.Payload()))
 	o.mu.Lock()
 	if o.cmdsOn {
-		select {
-		case o.cmds <- cmd:
-			o.mu.Unlock()
-			o.commandsReceived.Add(1)
-			return
-		default:
+		if o.cmdBytes.Load()+size <= intakeBytes {
+			select {
+			case o.cmds <- held[sdk.Command]{cmd, size}:
+				o.cmdBytes.Add(size)
+				o.mu.Unlock()
+				o.commandsReceived.Add(1)
+				return
+			default:
+			}
 		}
 		why = fmt.Sprintf("%d commands are waiting; send it again later", len(o.cmds))
 	}
@@ -603,8 +621,16 @@ func (o *Output) onMessage(_ paho.Client, m paho.Message) {
 // queue is full the command is dropped and counted: only a flood far
 // beyond what a device can be written at gets there.
 func (o *Output) answer(cmd sdk.Command, r sdk.Result) {
+	m := fbox.Reply(cmd, r)
+	size := int64(len(m.Payload))
+	if o.answerBytesHeld.Load()+size > answerBytes {
+		o.commandsDropped.Add(1)
+		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
+		return
+	}
 	select {
-	case o.answers <- fbox.Reply(cmd, r):
+	case o.answers <- held[sdk.Message]{m, size}:
+		o.answerBytesHeld.Add(size)
 		o.commandsBusy.Add(1)
 		o.log.Info("command refused", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID), "err", r.Error)
 	default:
@@ -621,7 +647,9 @@ func (o *Output) answerLoop() {
 	for {
 		var m sdk.Message
 		select {
-		case m = <-o.answers:
+		case h := <-o.answers:
+			o.answerBytesHeld.Add(-h.size)
+			m = h.v
 		case <-o.ctx.Done():
 			return
 		}

@@ -50,7 +50,7 @@ var (
 )
 
 // offlinePayload is the Last Will, and what a graceful Close publishes.
-var offlinePayload = []byte(`{"status":"offline"}`)
+var offlinePayload = fbox.Offline()
 
 // inflightWindow bounds the QoS>0 messages one Publish keeps unacknowledged
 // at once: MQTT packet identifiers are 16 bits, so a larger batch must
@@ -363,8 +363,7 @@ func describeConnectError(rc byte, err error) error {
 // status, resubscribes the command topics and only then lets Publish use
 // the connection.
 func (o *Output) established(c *conn) {
-	payload := fmt.Appendf(nil, `{"status":"online","ts":%d,"version":`, time.Now().UnixMilli())
-	payload = append(sdk.AppendJSONString(payload, o.version), '}')
+	payload := fbox.Online(time.Now(), o.version)
 	if err := o.wait(c, c.cl.Publish(o.set.statusTopic, 1, true, payload)); err != nil {
 		o.log.Warn("publishing online status failed", "topic", o.set.statusTopic, "err", err)
 	}

@@ -55,6 +55,9 @@ func (t Topics) WriteReply() string { return t.base + "/data/write/reply" }
 func (t Topics) Ack() string      { return t.base + "/alarm/ack" }
 func (t Topics) AckReply() string { return t.base + "/alarm/ack/reply" }
 
+// Status is the retained online/offline status (Online, Offline).
+func (t Topics) Status() string { return t.base + "/status" }
+
 // SystemReply answers system commands (Reboot, Pause, Resume);
 // ConfigReply the remote configuration commands.
 func (t Topics) SystemReply() string { return t.base + "/system/reply" }
@@ -333,6 +336,17 @@ func appendOK(b []byte, errMsg string) []byte {
 	b = append(b, `"ok":false,"error":`...)
 	return sdk.AppendJSONString(b, errMsg)
 }
+
+// Online is the retained status published on connecting:
+// {"status":"online","ts":..,"version":".."}.
+func Online(now time.Time, version string) []byte {
+	b := append([]byte(`{"status":"online","ts":`), sdk.Int(now.UnixMilli()).AppendJSON(nil)...)
+	b = append(b, `,"version":`...)
+	return append(sdk.AppendJSONString(b, version), '}')
+}
+
+// Offline is the Last Will, also published on a graceful close.
+func Offline() []byte { return []byte(`{"status":"offline"}`) }
 
 // Busy is the result of a command the gateway cannot take now.
 func Busy(why string) sdk.Result { return sdk.Result{Error: "busy: " + why} }

@@ -119,6 +119,18 @@ func TestReply(t *testing.T) {
 	}
 }
 
+func TestStatus(t *testing.T) {
+	if topics.Status() != base+"/status" {
+		t.Fatal(topics.Status())
+	}
+	if p := string(Online(time.UnixMilli(5), `v"1`)); p != `{"status":"online","ts":5,"version":"v\"1"}` {
+		t.Fatal(p)
+	}
+	if !json.Valid(Offline()) {
+		t.Fatal("offline payload")
+	}
+}
+
 func TestClip(t *testing.T) {
 	if Clip("short") != "short" {
 		t.Fatal("short string changed")

@@ -49,7 +49,7 @@ type reply struct {
 // startWriteGateway runs a gateway with a Modbus input on the simulator
 // and an MQTT output on a mochi broker, and returns the broker once the
 // command subscription is made.
-func startWriteGateway(t testing.TB, log *syncBuffer, buffer string) (*testbroker.Mochi, *Agent, *modbussim.Server) {
+func startWriteGateway(t testing.TB, log *syncBuffer, buffer string, isolated bool) (*testbroker.Mochi, *Agent, *modbussim.Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{ID: 1}}})
@@ -82,7 +82,7 @@ buffer = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(log, nil))})
+	a := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(log, nil)), Isolation: func(*config.Plugin) bool { return isolated }})
 	if err := a.Open(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -105,9 +105,15 @@ buffer = %q
 // A flood of writes is answered, every one: written, or refused busy when
 // the intake is full, never dropped. Each write leaves an audit line.
 func TestWriteFloodEveryCommandAnswered(t *testing.T) {
+	for _, iso := range []bool{false, true} {
+		t.Run(fmt.Sprint("isolated=", iso), func(t *testing.T) { writeFlood(t, iso) })
+	}
+}
+
+func writeFlood(t *testing.T, isolated bool) {
 	const n = 2000
 	var log syncBuffer
-	b, _, sim := startWriteGateway(t, &log, "disk")
+	b, _, sim := startWriteGateway(t, &log, "disk", isolated)
 	replies := b.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
 	pub := testbroker.NewPublisher(t, b.URL(), testbroker.ClientOptions{})
 	for i := 0; i < n; i++ {
@@ -153,7 +159,7 @@ func TestWriteFloodEveryCommandAnswered(t *testing.T) {
 // without being quoted back whole.
 func TestOversizedAndLongValuesGetShortReplies(t *testing.T) {
 	var log syncBuffer
-	b, _, sim := startWriteGateway(t, &log, "memory")
+	b, _, sim := startWriteGateway(t, &log, "memory", false)
 	replies := b.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
 	pub := testbroker.NewPublisher(t, b.URL(), testbroker.ClientOptions{})
 	huge := `{"id":"huge-1","points":{"plc.sp":"` + strings.Repeat("9", 1<<20) + `"}}`
@@ -194,7 +200,7 @@ func BenchmarkWriteRoundTrip(b *testing.B) {
 	for _, buffer := range []string{"disk", "memory"} {
 		b.Run("buffer="+buffer, func(b *testing.B) {
 			var log syncBuffer
-			br, _, _ := startWriteGateway(b, &log, buffer)
+			br, _, _ := startWriteGateway(b, &log, buffer, false)
 			replies := br.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
 			pub := testbroker.NewPublisher(b, br.URL(), testbroker.ClientOptions{})
 			b.ResetTimer()

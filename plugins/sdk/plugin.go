@@ -92,7 +92,10 @@ type Writer interface {
 
 // Processor transforms frames in configuration order. It may modify the
 // frame in place and return it, or return a new one; returning nil or an
-// empty frame drops it.
+// empty frame drops it. A processor that wants a side effect (an alarm
+// asking a camera for a picture) adds a Request to the frame: the core
+// serves it like a write from the server, even if the frame is dropped
+// later in the chain.
 type Processor interface {
 	Plugin
 	Process(ctx context.Context, f *Frame) (*Frame, error)

@@ -301,7 +301,8 @@ func (a *Agent) write(c sdk.Command) sdk.Result {
 		j := jobs[in]
 		errs := a.writeTo(in, j.req)
 		for k, i := range j.idx {
-			res.Points[i].Error = errs[k]
+			// An input's error may quote the value too.
+			res.Points[i].Error = clipValue(errs[k], c.Points[i].Value)
 		}
 	}
 	for i, p := range c.Points {

@@ -188,6 +188,10 @@ func (a *Agent) handleByProcessors(c sdk.Command) error {
 		if err != nil {
 			return err
 		}
+		if f != nil && len(f.Requests) > 0 {
+			a.request(p, f.Requests)
+			f.Requests = nil
+		}
 		if !f.Empty() {
 			msgs, err := a.process(ctx, f, i+1)
 			if err != nil {

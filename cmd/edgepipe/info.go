@@ -24,7 +24,7 @@ func init() {
 }
 
 const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "60s"), sizes too
-# ("64MB"); ${VAR} (upper case) is taken from the environment.
+# ("64MB", binary: 1 MB = 1,048,576 bytes); ${VAR} (upper case) is taken from the environment.
 [agent]
   ## Device ID: the MQTT ClientID and part of every topic; 1-64 UTF-8 characters.
   device_id = "GW-0001"
@@ -36,6 +36,9 @@ const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "
   log_level = "info"
   ## /metrics and /healthz; "" disables.
   http_listen = "127.0.0.1:9273"
+  ## Commands from the server larger than this are refused unparsed
+  ## (sizes are binary: 64KB = 65,536 bytes).
+  max_command_size = "64KB"
 `
 
 func runConfig(args []string, stdout, stderr io.Writer) int {

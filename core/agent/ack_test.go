@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgepipe/edgepipe/core/command"
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
@@ -17,12 +16,11 @@ import (
 type acker struct{ scale }
 
 func (acker) HandleCommand(_ context.Context, c sdk.Command) (*sdk.Frame, error) {
-	ack, err := command.ParseAck(c.Payload)
-	if err != nil {
-		return nil, err
+	if c.Kind != sdk.CommandAck {
+		return nil, fmt.Errorf("not an ack: %v", c.Kind)
 	}
-	if ack.Rule != "boiler" {
-		return nil, fmt.Errorf("alarm %s is not raised: %w", ack.Rule, sdk.ErrNotMine)
+	if c.Rule != "boiler" {
+		return nil, fmt.Errorf("alarm %s is not raised: %w", c.Rule, sdk.ErrNotMine)
 	}
 	return &sdk.Frame{Alarms: []sdk.Alarm{{Rule: "boiler", State: "acked"}}}, nil
 }
@@ -67,10 +65,10 @@ buffer = "memory"
 				t.Fatal(err)
 			}
 			defer a.Close(context.Background())
-			if err := a.handleByProcessors(sdk.Command{Kind: "ack", Payload: []byte(`{"id":"a-1","rule":"pump"}`)}); err == nil || !strings.Contains(err.Error(), "pump is not raised") {
+			if err := a.handleByProcessors(sdk.Command{Kind: sdk.CommandAck, ID: "a-1", Rule: "pump"}); err == nil || !strings.Contains(err.Error(), "pump is not raised") {
 				t.Fatalf("ack of an alarm that is not raised: %v", err)
 			}
-			if err := a.handleByProcessors(sdk.Command{Kind: "ack", Payload: []byte(`{"id":"a-2","rule":"boiler"}`)}); err != nil {
+			if err := a.handleByProcessors(sdk.Command{Kind: sdk.CommandAck, ID: "a-2", Rule: "boiler"}); err != nil {
 				t.Fatal(err)
 			}
 			// Both ackers own "boiler" here, so two events; a rule neither

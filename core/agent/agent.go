@@ -80,7 +80,11 @@ type Agent struct {
 	procCtx    context.Context
 	procCancel context.CancelFunc
 	outWG      sync.WaitGroup
-	stats      counters
+	// sideWG tracks the processors' requests being served (see request);
+	// sideSlots bounds how many run at once.
+	sideWG    sync.WaitGroup
+	sideSlots chan struct{}
+	stats     counters
 }
 
 // New prepares an agent; nothing is started.
@@ -88,7 +92,7 @@ func New(cfg *config.Config, opts Options) *Agent {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Agent{cfg: cfg, opts: opts, log: opts.Logger}
+	return &Agent{cfg: cfg, opts: opts, log: opts.Logger, sideSlots: make(chan struct{}, maxSideRequests)}
 }
 
 // Open starts and initialises every plugin, inputs first so that their
@@ -237,6 +241,9 @@ func (a *Agent) pause(ctx context.Context) {
 	for _, o := range a.outputs {
 		o.cancel()
 	}
+	// Processors' requests still being served: nothing can add one now
+	// (the processing and command goroutines have ended).
+	a.sideWG.Wait()
 	a.cancel = nil
 }
 
@@ -256,6 +263,7 @@ func (a *Agent) Close(ctx context.Context) {
 }
 
 func (a *Agent) closeAll(ctx context.Context) {
+	a.sideWG.Wait() // no request may reach a closed input
 	for _, in := range a.inputs {
 		in.close(ctx)
 	}
@@ -408,45 +416,16 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Mess
 			return nil, err
 		}
 		f = out
-		a.triggerCameras(f)
+		if f != nil && len(f.Requests) > 0 {
+			a.request(p, f.Requests)
+			f.Requests = nil
+		}
 		if f.Empty() {
 			return nil, nil
 		}
 	}
 	a.stats.reported.Add(uint64(f.NumPoints()))
 	return f.Messages, nil
-}
-
-// triggerCameras asks the camera named by a raised alarm for a picture, by
-// writing true to its "<camera>.capture" point. The write runs beside the
-// pipeline; the camera emits the picture on its own stream. The alarm's
-// Camera is cleared once served, so a later processor passing the event
-// on does not trigger it twice.
-func (a *Agent) triggerCameras(f *sdk.Frame) {
-	for i := range f.Alarms {
-		al := &f.Alarms[i]
-		if al.Camera == "" || al.State != "raised" {
-			continue
-		}
-		cam := al.Camera
-		al.Camera = ""
-		s, owner, ok := a.registry.Lookup(cam + ".capture")
-		if !ok || !owner.caps.Write {
-			a.log.Warn("alarm names a camera that does not exist", "rule", al.Rule, "camera", cam)
-			continue
-		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			defer cancel()
-			res, err := owner.impl.(sdk.Writer).Write(ctx, []sdk.WriteRequest{{Device: s.Device, Name: s.Name, Value: sdk.Bool(true)}})
-			if err == nil && len(res) > 0 && res[0].Error != "" {
-				err = errString(res[0].Error)
-			}
-			if err != nil {
-				owner.log.Warn("camera capture for an alarm failed", "camera", cam, "err", err)
-			}
-		}()
-	}
 }
 
 func (a *Agent) deliver(msgs []sdk.Message) {

@@ -27,26 +27,36 @@ func (testCam) Write(_ context.Context, reqs []sdk.WriteRequest) ([]sdk.WriteRes
 	return make([]sdk.WriteResult, len(reqs)), nil
 }
 
-// raiser raises an alarm naming cam1 for every frame.
+// raiser raises an alarm and asks cam1 for a picture, for every frame.
 type raiser struct{ scale }
 
 func (raiser) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
-	f.Alarms = append(f.Alarms, sdk.Alarm{Rule: "hot", State: "raised", Camera: "cam1"})
+	f.Alarms = append(f.Alarms, sdk.Alarm{Rule: "hot", State: "raised"})
+	f.Requests = append(f.Requests, sdk.Request{Point: "cam1.capture", Value: sdk.Bool(true), Reason: "test"})
 	return f, nil
 }
+
+// dropper returns a nil frame, which the SDK allows: the frame is dropped.
+type dropper struct{ scale }
+
+func (dropper) Process(context.Context, *sdk.Frame) (*sdk.Frame, error) { return nil, nil }
 
 func init() {
 	sdk.Register(sdk.Registration{Kind: sdk.KindInput, Name: "testcam", Factory: func() sdk.Plugin { return testCam{} }})
 	sdk.Register(sdk.Registration{Kind: sdk.KindProcessor, Name: "testraiser", Factory: func() sdk.Plugin { return raiser{} }})
+	sdk.Register(sdk.Registration{Kind: sdk.KindProcessor, Name: "testdropper", Factory: func() sdk.Plugin { return dropper{} }})
 }
 
-func TestRaisedAlarmTriggersItsCamera(t *testing.T) {
+// A processor's request goes through the checked write path to the input
+// owning the point; each request is served once (the core takes it out of
+// the frame), and a request for a point that is not writable is refused.
+func TestProcessorRequestReachesTheCamera(t *testing.T) {
 	doc := fmt.Sprintf("[agent]\ndevice_id = \"GW-T\"\ndata_dir = %q\n[[inputs.testcam]]\n[[processors.testraiser]]\n[[processors.testraiser]]\n", t.TempDir())
 	cfg, err := config.Parse("cam.toml", []byte(doc), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg, Options{DryRun: true})
+	a := New(cfg, Options{})
 	if err := a.Open(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
@@ -72,5 +82,33 @@ func TestRaisedAlarmTriggersItsCamera(t *testing.T) {
 	case r := <-captures:
 		t.Fatalf("an alarm triggered twice: %+v", r)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A processor that returns a nil frame drops it; the core carries on.
+func TestNilFrameFromAProcessorIsDropped(t *testing.T) {
+	doc := fmt.Sprintf("[agent]\ndevice_id = \"GW-T\"\ndata_dir = %q\n[[inputs.testcam]]\n[[processors.testraiser]]\n[[processors.testdropper]]\n[[processors.testraiser]]\n", t.TempDir())
+	cfg, err := config.Parse("nil.toml", []byte(doc), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, iso := range []bool{false, true} {
+		t.Run(fmt.Sprint("isolated=", iso), func(t *testing.T) {
+			a := New(cfg, Options{Isolation: func(p *config.Plugin) bool { return iso && p.Kind == sdk.KindProcessor }})
+			if err := a.Open(context.Background(), false); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(context.Background())
+			msgs, err := a.process(context.Background(), &sdk.Frame{}, 0)
+			if err != nil || len(msgs) != 0 {
+				t.Fatalf("a dropped frame gave %v, %v", msgs, err)
+			}
+			// The request made before the frame was dropped is still served.
+			select {
+			case <-captures:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the first processor's request was lost with the frame")
+			}
+		})
 	}
 }

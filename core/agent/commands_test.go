@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,81 @@ buffer = "memory"
 	if p := string(sr[0].Payload); !strings.Contains(p, `"ok":false`) {
 		t.Fatalf("reboot reply: %s", p)
 	}
+}
+
+// The server pauses and resumes one output by a system command; the other
+// keeps going, the paused one's queue keeps filling and drains on resume.
+func TestPauseAndResumeAnOutputBySystemCommand(t *testing.T) {
+	b := testbroker.StartMochi(t, testbroker.MochiOptions{})
+	sysReplies := b.Subscribe("Topic/flexem/fbox/GW-P/system/reply")
+	out := filepath.Join(t.TempDir(), "second.txt")
+	doc := fmt.Sprintf(`[agent]
+device_id = "GW-P"
+data_dir = %q
+[[inputs.synthetic]]
+points = 1
+interval = "20ms"
+[[processors.testrender]]
+[[outputs.mqtt]]
+alias = "cloud"
+servers = [%q]
+buffer = "memory"
+[[outputs.file]]
+alias = "second"
+path = %q
+buffer = "memory"
+`, t.TempDir(), b.URL(), out)
+	cfg, err := config.Parse("p.toml", []byte(doc), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(cfg, Options{})
+	if err := a.Open(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	defer a.Stop(context.Background())
+	waitFor(t, "the command subscription", func() bool {
+		return len(b.Server().Topics.Subscribers("Topic/flexem/fbox/GW-P/system/Pause").Subscriptions) > 0
+	})
+	second := a.outputByID("second")
+	size := func() int64 {
+		st, _ := os.Stat(out)
+		if st == nil {
+			return 0
+		}
+		return st.Size()
+	}
+	waitFor(t, "data in the second output", func() bool { return size() > 0 })
+	pub := func(topic, payload string) {
+		testbroker.PublishOnce(t, b.URL(), testbroker.ClientOptions{}, "Topic/flexem/fbox/GW-P/system/"+topic, []byte(payload), false)
+	}
+	reply := func(n int) string {
+		r := sysReplies.Wait(t, 10*time.Second, "system reply", func(r []testbroker.Received) bool { return len(r) >= n })
+		return string(r[n-1].Payload)
+	}
+
+	pub("Pause", `{"id":"p-1","output":"second"}`)
+	if r := reply(1); !strings.HasPrefix(r, `{"id":"p-1","command":"Pause",`) || !strings.HasSuffix(r, `"ok":true}`) {
+		t.Fatalf("pause reply %s", r)
+	}
+	waitFor(t, "the paused queue to fill", func() bool { return second.q.Stats().Depth >= 5 })
+	paused := size()
+	waitFor(t, "more in the paused queue", func() bool { return second.q.Stats().Depth >= 10 })
+	if s := size(); s != paused {
+		t.Fatalf("the paused output wrote on: %d -> %d bytes", paused, s)
+	}
+	if !a.outputByID("cloud").enabled.Load() {
+		t.Fatal("the other output was paused too")
+	}
+
+	pub("Pause", `{"id":"p-2","output":"nosuch"}`)
+	if r := reply(2); !strings.Contains(r, `"ok":false`) || !strings.Contains(r, `no output \"nosuch\"`) {
+		t.Fatalf("pause of an unknown output: %s", r)
+	}
+	pub("Resume", `{"id":"p-3","output":"second"}`)
+	if r := reply(3); !strings.HasPrefix(r, `{"id":"p-3","command":"Resume",`) || !strings.HasSuffix(r, `"ok":true}`) {
+		t.Fatalf("resume reply %s", r)
+	}
+	waitFor(t, "the resumed output to catch up", func() bool { return size() > paused && second.q.Stats().Depth < 5 })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgepipe/edgepipe/core/queue"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 )
 
 // publishBatch is how many queued messages one Publish call carries: enough
@@ -123,13 +124,21 @@ func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
 }
 
 // SetEnabled pauses or resumes an output at run time; its queue keeps
-// filling while paused.
+// filling while paused, and drains on resume. It is the one way to do so:
+// the server's system/Pause and system/Resume commands call it, and so
+// does the local API. id is the output's alias (or generated id). A
+// reload keeps the state of an output whose table did not change and
+// applies the configured `enabled` to one whose table did. It takes no
+// lock: the command goroutines call it, and Reload waits for them while
+// holding a.mu; a caller outside the pipeline holds a.mu.RLock.
 func (a *Agent) SetEnabled(id string, on bool) error {
 	o := a.outputByID(id)
 	if o == nil {
-		return fmt.Errorf("no output %q", id)
+		return fmt.Errorf("no output %q", fbox.Clip(id))
 	}
-	o.enabled.Store(on)
+	if o.enabled.Swap(on) != on {
+		a.log.Info(map[bool]string{false: "output paused", true: "output resumed"}[on], "output", id)
+	}
 	select {
 	case o.resume <- struct{}{}:
 	default:
@@ -229,21 +238,6 @@ func (r *outputRunner) drain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-	}
-}
-
-// commandLoop forwards the output's commands from the server to the core.
-func (a *Agent) commandLoop(o *outputRunner) {
-	for o.cmdCtx.Err() == nil {
-		err := o.in.impl.(sdk.CommandSource).Commands(o.cmdCtx, func(c sdk.Command) { a.handleCommand(o, c) })
-		if o.cmdCtx.Err() != nil {
-			return
-		}
-		o.in.log.Warn("command stream ended, reopening", "err", err)
-		select {
-		case <-time.After(time.Second):
-		case <-o.cmdCtx.Done():
 		}
 	}
 }

@@ -34,6 +34,9 @@ type Agent struct {
 	DataDir     string `toml:"data_dir"`
 	LogLevel    string `toml:"log_level"`
 	HTTPListen  string `toml:"http_listen"`
+	// MaxCommandSize bounds a command from the server (SPEC 5); larger
+	// ones are refused unparsed.
+	MaxCommandSize sdk.Size `toml:"max_command_size"`
 }
 
 // Plugin is one plugin table of the file.
@@ -400,6 +403,9 @@ type common struct {
 	Enabled     *bool    `toml:"enabled"`
 }
 
+// DefaultMaxCommandSize is agent.max_command_size's default, 64 KB.
+const DefaultMaxCommandSize = 64 << 10
+
 // DefaultBufferLimit bounds an output's queue unless buffer_limit says
 // otherwise.
 const DefaultBufferLimit = 256 << 20
@@ -556,6 +562,12 @@ func (a *Agent) validate(file string, ix *tomlscan.Index) sdk.ConfigErrors {
 	}
 	if !ixHas(ix, "agent.http_listen") {
 		a.HTTPListen = "127.0.0.1:9273"
+	}
+	switch {
+	case a.MaxCommandSize == 0:
+		a.MaxCommandSize = DefaultMaxCommandSize
+	case a.MaxCommandSize < 1<<10 || a.MaxCommandSize > 64<<20:
+		at("max_command_size", "want between 1KB and 64MB, got %d bytes", int64(a.MaxCommandSize))
 	}
 	return errs
 }

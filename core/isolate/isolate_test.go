@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func selfSpec(t *testing.T, name string) Spec {
 func TestOlderProtocolIsRefusedNamingBothVersions(t *testing.T) {
 	t.Setenv("EDGEPIPE_TEST_PROTOCOL", "0")
 	_, err := Start(selfSpec(t, "inputs.synthetic"))
-	if err == nil || !strings.Contains(err.Error(), "Plugin version: 0") || !strings.Contains(err.Error(), "Client versions: [1]") {
+	if err == nil || !strings.Contains(err.Error(), "Plugin version: 0") || !strings.Contains(err.Error(), fmt.Sprintf("Client versions: [%d]", sdk.ProtocolVersion)) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -500,7 +500,8 @@ type Size int64
 
 var sizeUnits = map[string]int64{
 	"": 1, "b": 1,
-	"kb": 1000, "mb": 1000 * 1000, "gb": 1000 * 1000 * 1000,
+	// Binary, as SPEC 5 says: 64 KB is 65,536 bytes.
+	"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30,
 	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
 	"k": 1 << 10, "m": 1 << 20, "g": 1 << 30,
 }

@@ -106,7 +106,10 @@ func FrameToPB(f *Frame) *pb.Frame {
 	}
 	for _, a := range f.Alarms {
 		out.Alarms = append(out.Alarms, &pb.Alarm{Ts: a.TS, Rule: a.Rule, Point: a.Point, Level: a.Level,
-			State: a.State, Value: valueToPB(a.Value), Message: a.Message, Camera: a.Camera})
+			State: a.State, Value: valueToPB(a.Value), Message: a.Message})
+	}
+	for _, r := range f.Requests {
+		out.Requests = append(out.Requests, &pb.Request{Point: r.Point, Value: valueToPB(r.Value), Reason: r.Reason})
 	}
 	for _, p := range f.Pictures {
 		out.Pictures = append(out.Pictures, &pb.Picture{Ts: p.TS, Device: p.Device, Format: p.Format, Data: p.Data})
@@ -129,7 +132,10 @@ func FrameFromPB(p *pb.Frame) *Frame {
 	}
 	for _, a := range p.Alarms {
 		f.Alarms = append(f.Alarms, Alarm{TS: a.Ts, Rule: a.Rule, Point: a.Point, Level: a.Level,
-			State: a.State, Value: valueFromPB(a.Value), Message: a.Message, Camera: a.Camera})
+			State: a.State, Value: valueFromPB(a.Value), Message: a.Message})
+	}
+	for _, r := range p.Requests {
+		f.Requests = append(f.Requests, Request{Point: r.Point, Value: valueFromPB(r.Value), Reason: r.Reason})
 	}
 	for _, pic := range p.Pictures {
 		f.Pictures = append(f.Pictures, Picture{TS: pic.Ts, Device: pic.Device, Format: pic.Format, Data: pic.Data})
@@ -228,4 +234,36 @@ func applyState(dst State, changes []*pb.StateChange) {
 			dst.Set(c.Key, v)
 		}
 	}
+}
+
+func commandToPB(c Command) *pb.Command {
+	out := &pb.Command{Kind: uint32(c.Kind), Id: c.ID, ReplyTopic: c.ReplyTopic, Err: c.Err, Rule: c.Rule,
+		System: uint32(c.System), Name: c.Name, Output: c.Output, Config: c.Config}
+	if len(c.Points) > 0 {
+		out.Points = make([]*pb.PointWrite, len(c.Points))
+		for i, p := range c.Points {
+			out.Points[i] = &pb.PointWrite{Name: p.Name, Value: p.Value}
+		}
+	}
+	return out
+}
+
+// commandFromPB reads a command from a plugin; kinds and operations this
+// SDK does not know become refusals, never a command acted on blindly.
+func commandFromPB(c *pb.Command) Command {
+	out := Command{Kind: CommandKind(c.Kind), ID: c.Id, ReplyTopic: c.ReplyTopic, Err: c.Err, Rule: c.Rule,
+		System: SystemOp(c.System), Name: c.Name, Output: c.Output, Config: c.Config}
+	if out.Kind > CommandConfig {
+		out.Kind, out.Err = CommandNone, "unknown command kind"
+	}
+	if out.System > SystemResume {
+		out.System = SystemUnknown
+	}
+	if len(c.Points) > 0 {
+		out.Points = make([]PointWrite, len(c.Points))
+		for i, p := range c.Points {
+			out.Points[i] = PointWrite{Name: p.Name, Value: p.Value}
+		}
+	}
+	return out
 }

@@ -87,7 +87,8 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 	req := &InitRequest{Config: r.Config, File: r.File, Line: int(r.Line), Name: r.Name, Alias: r.Alias,
 		Points: schemaFromPB(r.Points), State: s.state}
 	if a := r.Agent; a != nil {
-		req.Agent = AgentInfo{DeviceID: a.DeviceId, TopicPrefix: a.TopicPrefix, DataDir: a.DataDir}
+		req.Agent = AgentInfo{DeviceID: a.DeviceId, TopicPrefix: a.TopicPrefix, DataDir: a.DataDir,
+			MaxCommandSize: a.MaxCommandSize}
 	}
 	resp, err := s.impl.Init(ctx, req)
 	out := &pb.InitResponse{}
@@ -215,7 +216,7 @@ func (s *grpcServer) Commands(_ *pb.Empty, stream pb.Plugin_CommandsServer) erro
 		mu.Lock()
 		defer mu.Unlock()
 		if sendErr == nil {
-			sendErr = stream.Send(&pb.Command{Kind: c.Kind, Topic: c.Topic, Payload: c.Payload})
+			sendErr = stream.Send(commandToPB(c))
 		}
 	})
 	if err == nil {
@@ -241,7 +242,7 @@ func (s *grpcServer) HandleCommand(ctx context.Context, c *pb.Command) (*pb.Fram
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin handles no commands")
 	}
-	f, err := h.HandleCommand(ctx, Command{Kind: c.Kind, Topic: c.Topic, Payload: c.Payload})
+	f, err := h.HandleCommand(ctx, commandFromPB(c))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -369,7 +370,8 @@ func (c *GRPCClient) Kinds() ([]PluginKind, bool) { return c.kinds, c.kinds != n
 
 func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse, error) {
 	r := &pb.InitRequest{Config: req.Config, File: req.File, Line: int32(req.Line), Name: req.Name, Alias: req.Alias,
-		Agent:  &pb.AgentInfo{DeviceId: req.Agent.DeviceID, TopicPrefix: req.Agent.TopicPrefix, DataDir: req.Agent.DataDir},
+		Agent: &pb.AgentInfo{DeviceId: req.Agent.DeviceID, TopicPrefix: req.Agent.TopicPrefix, DataDir: req.Agent.DataDir,
+			MaxCommandSize: req.Agent.MaxCommandSize},
 		Points: schemaToPB(req.Points)}
 	c.state = req.State
 	if req.State != nil {
@@ -514,7 +516,7 @@ func (c *GRPCClient) Commands(ctx context.Context, handle func(Command)) error {
 			}
 			return fromStatus(err)
 		}
-		handle(Command{Kind: cmd.Kind, Topic: cmd.Topic, Payload: cmd.Payload})
+		handle(commandFromPB(cmd))
 	}
 }
 
@@ -527,7 +529,7 @@ func (c *GRPCClient) Health(ctx context.Context) (Health, error) {
 }
 
 func (c *GRPCClient) HandleCommand(ctx context.Context, cmd Command) (*Frame, error) {
-	resp, err := c.c.HandleCommand(ctx, &pb.Command{Kind: cmd.Kind, Topic: cmd.Topic, Payload: cmd.Payload})
+	resp, err := c.c.HandleCommand(ctx, commandToPB(cmd))
 	if err != nil {
 		return nil, fromStatus(err)
 	}

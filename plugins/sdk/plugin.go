@@ -22,6 +22,9 @@ type AgentInfo struct {
 	DeviceID    string
 	TopicPrefix string
 	DataDir     string
+	// MaxCommandSize is agent.max_command_size in bytes: an output refuses
+	// larger commands unparsed (fbox.DefaultMaxCommandSize when 0).
+	MaxCommandSize int64
 }
 
 // InitRequest carries a plugin's configuration and context.
@@ -83,7 +86,10 @@ type Writer interface {
 
 // Processor transforms frames in configuration order. It may modify the
 // frame in place and return it, or return a new one; returning nil or an
-// empty frame drops it.
+// empty frame drops it. A processor that wants a side effect (an alarm
+// asking a camera for a picture) adds a Request to the frame: the core
+// serves it like a write from the server, even if the frame is dropped
+// later in the chain.
 type Processor interface {
 	Plugin
 	Process(ctx context.Context, f *Frame) (*Frame, error)
@@ -110,13 +116,17 @@ type Output interface {
 }
 
 // CommandSource is an output that receives commands from the server. It
-// runs until ctx is cancelled, calling handle for each command.
+// runs until ctx is cancelled, calling handle for each command, parsed
+// into its typed form (package fbox does that for the FBox topics). handle
+// blocks while the core is busy; the output keeps a bounded intake and
+// answers the commands that find it full with a busy reply (fbox.Busy), so
+// that every command is answered.
 type CommandSource interface {
 	Commands(ctx context.Context, handle func(Command)) error
 }
 
 // CommandHandler is a processor that serves commands from the server: the
-// alarm processor acknowledges alarms ("ack"). The frame it returns (the
+// alarm processor acknowledges alarms (CommandAck). The frame it returns (the
 // events the command caused, e.g. an "acked" alarm) continues through the
 // processors after it and reaches the outputs; an error becomes the error
 // reply. The core never calls HandleCommand concurrently with Process.

@@ -13,7 +13,7 @@ import (
 // ProtocolVersion is the version of the plugin wire protocol. Raise it on
 // any incompatible change of proto/edgepipe.proto; go-plugin then refuses a
 // plugin built against another version with a message naming both.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // PluginName is the single name a plugin process serves under.
 const PluginName = "plugin"

@@ -61,7 +61,6 @@ type Alarm struct {
 	State   string // raised | cleared | acked
 	Value   Value
 	Message string
-	Camera  string // camera to trigger when raised, if any
 }
 
 // Picture is an image taken by a camera input.
@@ -92,11 +91,14 @@ type Frame struct {
 	Alarms   []Alarm
 	Pictures []Picture
 	Messages []Message
+	// Requests are side effects asked for by processors (see Request);
+	// the core takes them out of the frame after each processor.
+	Requests []Request
 }
 
 // Empty reports whether the frame carries nothing.
 func (f *Frame) Empty() bool {
-	return f == nil || len(f.Batches) == 0 && len(f.Alarms) == 0 && len(f.Pictures) == 0 && len(f.Messages) == 0
+	return f == nil || len(f.Batches) == 0 && len(f.Alarms) == 0 && len(f.Pictures) == 0 && len(f.Messages) == 0 && len(f.Requests) == 0
 }
 
 // NumPoints counts the points of all batches.
@@ -193,13 +195,4 @@ type WriteRequest struct {
 // WriteResult is the outcome of one WriteRequest; Error empty means success.
 type WriteResult struct {
 	Error string
-}
-
-// Command is a request from the server handed over by an output: a point
-// write, an alarm acknowledgement or a system command. The core parses and
-// checks it; the output only forwards topic and payload.
-type Command struct {
-	Kind    string // "write" | "ack" | "system"
-	Topic   string // the topic it arrived on
-	Payload []byte
 }

@@ -2,7 +2,9 @@
 // HTTP(S) snapshot URL (basic or digest authentication) or from a serial
 // camera module speaking the VC0706 command set. Pictures are taken every
 // interval, when the server writes true to "<device>.capture", and when an
-// alarm naming the camera raises (the core writes that same point).
+// alarm naming the camera raises (the alarm processor asks for that same
+// write with an sdk.Request, which the core checks and routes like the
+// server's).
 //
 // It is a streaming input rather than a polled one because pictures are
 // taken on demand as much as on a schedule: Stream owns the schedule and

@@ -255,8 +255,8 @@ func TestHTTPRefusedPictures(t *testing.T) {
 		counter string
 		reason  string
 	}{
-		{"too_large_by_length", func(s *camServer) { s.pic = big }, "too_large", "picture larger than max_size (20000 > 10000 bytes)"},
-		{"too_large_chunked", func(s *camServer) { s.pic, s.stall = big, "chunked" }, "too_large", "picture larger than max_size (more than 10000 bytes)"},
+		{"too_large_by_length", func(s *camServer) { s.pic = big }, "too_large", "picture larger than max_size (20000 > 10240 bytes)"},
+		{"too_large_chunked", func(s *camServer) { s.pic, s.stall = big, "chunked" }, "too_large", "picture larger than max_size (more than 10240 bytes)"},
 		{"not_jpeg", func(s *camServer) { s.pic, s.ctype = []byte("<html>camera busy</html>"), "text/html" }, "not_jpeg", "answer is not a JPEG picture (starts with 3c 68 74 6d)"},
 		{"slow_head", func(s *camServer) { s.stall = "head" }, "", "no picture within timeout 300ms"},
 		{"slow_body", func(s *camServer) { s.stall = "body" }, "", "picture not complete within timeout 300ms"},

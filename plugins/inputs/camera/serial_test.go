@@ -297,7 +297,7 @@ func TestSerialTooLarge(t *testing.T) {
 		sdktest.Init(t, p, serialConfig(e.path, "max_size = \"20kB\"\n"))
 		startStream(t, p)
 		capture(t, p, "cam1")
-		if err := a.next(t); err == nil || !strings.Contains(err.Error(), "picture larger than max_size (30000 > 20000 bytes)") {
+		if err := a.next(t); err == nil || !strings.Contains(err.Error(), "picture larger than max_size (30000 > 20480 bytes)") {
 			t.Fatalf("got %v", err)
 		}
 		e.set(func(e *vcEmu) {

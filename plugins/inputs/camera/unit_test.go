@@ -80,7 +80,7 @@ func TestConfigErrors(t *testing.T) {
 		{"device = \"\"\nsource = \"ftp\"\ntimeout = \"0s\"\nmax_size = \"100MB\"\n", []string{
 			"test.toml:1: device: must not be empty",
 			"test.toml:3: timeout: must be more than 0",
-			"test.toml:4: max_size: want more than 0 and at most 32MiB, got 100000000 bytes",
+			"test.toml:4: max_size: want more than 0 and at most 32MiB, got 104857600 bytes",
 			"test.toml:2: source: want http or serial, got \"ftp\""}},
 		{"device = \"c\"\nurl = \"rtsp://cam/stream\"\npassword = \"Hidden-9\"\n", []string{
 			"test.toml:2: url: want an http:// or https:// URL, got scheme \"rtsp\""}},

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 )
 
 // Config is the [[outputs.mqtt]] table (SPEC section 3). buffer,
@@ -140,7 +141,7 @@ func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*sett
 	s.qos = byte(qos)
 	s.statusTopic = c.StatusTopic
 	if s.statusTopic == "" {
-		s.statusTopic = agent.TopicPrefix + topicID(agent, s.clientID) + "/status"
+		s.statusTopic = fbox.NewTopics(agent.TopicPrefix, topicID(agent, s.clientID)).Status()
 	}
 	if err := checkTopic(s.statusTopic); err != nil {
 		bad("status_topic", "%v", err)

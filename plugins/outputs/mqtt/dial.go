@@ -11,15 +11,16 @@ import (
 )
 
 // openConn replaces paho's dialer so that the socket can be tuned (see
-// quickAckConn and stallConn) and so that the output holds the connection
-// it can cut (onOpen) when it gives up on a batch. The TLS handshake, with
-// its pin check, runs here under the connect timeout.
+// quickAckConn and stallConn), so that every incoming message is bounded to
+// maxPayload bytes (see limitConn), and so that the output holds the
+// connection it can cut (onOpen) when it gives up on a batch. The TLS
+// handshake, with its pin check, runs here under the connect timeout.
 //
 // WebSocket servers (ws://, wss://) are dialled by paho's own websocket
 // code (gorilla/websocket), which takes no dialer: there a stalled link is
 // noticed by the keepalive and by the batch's time budget instead of by
-// stallConn.
-func openConn(timeout time.Duration, onOpen func(net.Conn)) paho.OpenConnectionFunc {
+// stallConn, and incoming messages are not bounded below paho.
+func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho.OpenConnectionFunc {
 	return func(u *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 		if wsSchemes[u.Scheme] {
 			var cfg *tls.Config
@@ -41,7 +42,7 @@ func openConn(timeout time.Duration, onOpen func(net.Conn)) paho.OpenConnectionF
 		c := withStallTimeout(withQuickAck(raw), tc, timeout)
 		if !tlsSchemes[u.Scheme] {
 			onOpen(raw)
-			return c, nil
+			return withLimit(c, maxPayload), nil
 		}
 		cfg := opts.TLSConfig
 		if cfg == nil {
@@ -55,6 +56,6 @@ func openConn(timeout time.Duration, onOpen func(net.Conn)) paho.OpenConnectionF
 			return nil, err
 		}
 		onOpen(raw)
-		return tlsc, nil
+		return withLimit(tlsc, maxPayload), nil
 	}
 }

@@ -7,7 +7,8 @@
 // status and Last Will) and confirms each Publish batch only once the
 // server has acknowledged every message. The core owns the store-and-
 // forward queue in front of it (buffer, buffer_limit), pausing (enabled),
-// retries, and parsing of commands.
+// retries, and checking and routing commands. Commands are parsed here,
+// once, with package fbox, which owns the FBox topics and payloads.
 package mqtt
 
 import (
@@ -27,6 +28,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 )
 
 //go:embed sample.conf
@@ -49,7 +51,7 @@ var (
 )
 
 // offlinePayload is the Last Will, and what a graceful Close publishes.
-var offlinePayload = []byte(`{"status":"offline"}`)
+var offlinePayload = fbox.Offline()
 
 // inflightWindow bounds the QoS>0 messages one Publish keeps unacknowledged
 // at once: MQTT packet identifiers are 16 bits, so a larger batch must
@@ -63,7 +65,8 @@ type Output struct {
 	log     *slog.Logger
 	version string
 
-	writeTopic, ackTopic, systemPrefix, systemReply string
+	topics     fbox.Topics
+	maxCommand int // agent.max_command_size
 
 	ctx       context.Context // lives from Init to Close
 	cancel    context.CancelFunc
@@ -76,11 +79,36 @@ type Output struct {
 	reason string        // why not connected, for Health; never a secret
 	cmdsOn bool          // a Commands call is receiving
 
-	cmds chan sdk.Command
+	// cmds is the bounded intake between paho's router and the core; a
+	// command that finds it full is answered busy through answers, which
+	// answerLoop publishes (paho's router must not publish itself).
+	cmds    chan held[sdk.Command]
+	answers chan held[sdk.Message]
+	wg      sync.WaitGroup // answerLoop
+	// cmdBytes and answerBytes are what the two queues hold, bounded by
+	// intakeBytes and answerBytes beside the slot counts.
+	cmdBytes, answerBytesHeld atomic.Int64
 
 	reconnects, published, connectFailures atomic.Uint64
-	commandsReceived, commandsDropped      atomic.Uint64
-	invalidDropped                         atomic.Uint64
+	commandsReceived, commandsBusy         atomic.Uint64
+	commandsDropped, invalidDropped        atomic.Uint64
+}
+
+// intakeSlots and intakeBytes bound the commands waiting for the core;
+// answerSlots and answerBytes the busy replies waiting to be published. A
+// busy reply is small (its id and a short text), so many more fit: a flood
+// is answered, not dropped, until it outruns both.
+const (
+	intakeSlots = 1024
+	intakeBytes = 16 << 20
+	answerSlots = 16384
+	answerBytes = 8 << 20
+)
+
+// held is a queued item and the bytes it holds.
+type held[T any] struct {
+	v    T
+	size int64
 }
 
 // New returns an output ready for Init.
@@ -158,13 +186,16 @@ func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	}
 	o.log = slog.Default().With("plugin", name)
 	o.version = buildVersion()
-	base := req.Agent.TopicPrefix + topicID(req.Agent, set.clientID)
-	o.writeTopic, o.ackTopic = base+"/data/write", base+"/alarm/ack"
-	o.systemPrefix, o.systemReply = base+"/system/", base+"/system/reply"
+	o.topics = fbox.NewTopics(req.Agent.TopicPrefix, topicID(req.Agent, set.clientID))
+	o.maxCommand = fbox.DefaultMaxCommandSize
+	if req.Agent.MaxCommandSize > 0 {
+		o.maxCommand = int(min(req.Agent.MaxCommandSize, 1<<30))
+	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.up = make(chan struct{})
 	o.done = make(chan struct{})
-	o.cmds = make(chan sdk.Command, 256)
+	o.cmds = make(chan held[sdk.Command], intakeSlots)
+	o.answers = make(chan held[sdk.Message], answerSlots)
 	o.reason = "not started"
 	return &sdk.InitResponse{}, nil
 }
@@ -175,6 +206,8 @@ func (o *Output) start() {
 		o.mu.Lock()
 		o.reason = "connecting"
 		o.mu.Unlock()
+		o.wg.Add(1)
+		go o.answerLoop()
 		go o.run()
 	})
 }
@@ -189,10 +222,11 @@ func (o *Output) Close(ctx context.Context) error {
 	o.startOnce.Do(func() { close(o.done) }) // never started: nothing to wait for
 	select {
 	case <-o.done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	o.wg.Wait() // answerLoop ends with o.ctx
+	return nil
 }
 
 // run is the connection loop: one round tries every server in order; a
@@ -301,7 +335,7 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 		// socket fails a write only when the link stalls (stallConn).
 		SetWriteTimeout(0).
 		SetOrderMatters(true).
-		SetCustomOpenConnectionFn(openConn(s.connectTimeout, c.setNet)).
+		SetCustomOpenConnectionFn(openConn(s.connectTimeout, o.maxCommand, c.setNet)).
 		SetBinaryWill(s.statusTopic, offlinePayload, 1, true).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.markLost(err) }).
 		SetDefaultPublishHandler(o.onMessage)
@@ -362,8 +396,7 @@ func describeConnectError(rc byte, err error) error {
 // status, resubscribes the command topics and only then lets Publish use
 // the connection.
 func (o *Output) established(c *conn) {
-	payload := fmt.Appendf(nil, `{"status":"online","ts":%d,"version":`, time.Now().UnixMilli())
-	payload = append(sdk.AppendJSONString(payload, o.version), '}')
+	payload := fbox.Online(time.Now(), o.version)
 	if err := o.wait(c, c.cl.Publish(o.set.statusTopic, 1, true, payload)); err != nil {
 		o.log.Warn("publishing online status failed", "topic", o.set.statusTopic, "err", err)
 	}
@@ -559,8 +592,10 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 }
 
 // Commands receives writes, alarm acknowledgements and system commands
-// until ctx ends. Subscriptions are made now if connected and again after
-// every reconnect; payloads are handed over raw for the core to parse.
+// until ctx ends, parsed into typed commands (package fbox). Subscriptions
+// are made now if connected and again after every reconnect. handle may
+// block (the core is busy): commands then wait in a bounded intake, and
+// those that find it full are answered busy by the output itself.
 func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 	if o.set == nil {
 		return errors.New("mqtt output used before Init")
@@ -578,13 +613,32 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 		o.mu.Lock()
 		o.cmdsOn = false
 		o.mu.Unlock()
+		// What the intake still holds would be served stale by the next
+		// receiver, if any: answer it now.
+		for {
+			select {
+			case h := <-o.cmds:
+				o.cmdBytes.Add(-h.size)
+				o.answer(h.v, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
+			default:
+				return
+			}
+		}
 	}()
 	if c != nil {
 		o.subscribe(c)
 	}
 	for {
 		select {
-		case cmd := <-o.cmds:
+		case h := <-o.cmds:
+			o.cmdBytes.Add(-h.size)
+			cmd := h.v
+			if ctx.Err() != nil {
+				// Both were ready: the receiver is gone; answer it like
+				// the rest of the intake (the deferred drain).
+				o.answer(cmd, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
+				return nil
+			}
 			handle(cmd)
 		case <-ctx.Done():
 			return nil
@@ -594,13 +648,12 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 	}
 }
 
-// commandFilters are the subscriptions of SPEC section 4.
-func (o *Output) commandFilters() map[string]byte {
-	return map[string]byte{o.writeTopic: 1, o.ackTopic: 1, o.systemPrefix + "#": 1}
-}
-
 func (o *Output) subscribe(c *conn) {
-	tok := c.cl.SubscribeMultiple(o.commandFilters(), o.onMessage)
+	filters := map[string]byte{}
+	for _, f := range o.topics.Subscriptions() {
+		filters[f] = 1
+	}
+	tok := c.cl.SubscribeMultiple(filters, o.onMessage)
 	if err := o.wait(c, tok); err != nil {
 		o.log.Warn("subscribing to command topics failed", "server", c.server, "err", err)
 		return
@@ -613,37 +666,87 @@ func (o *Output) subscribe(c *conn) {
 }
 
 // onMessage runs on paho's router goroutine, which also carries the
-// acknowledgements of our publishes: it must never block, so a command
-// that finds the buffer full is dropped and counted.
+// acknowledgements of our publishes: it must never block. It parses the
+// command once and hands it to the core through the bounded intake; a
+// command that finds the intake full, or nobody receiving, is answered
+// busy.
 func (o *Output) onMessage(_ paho.Client, m paho.Message) {
-	topic := m.Topic()
-	var kind string
-	switch {
-	case topic == o.writeTopic:
-		kind = "write"
-	case topic == o.ackTopic:
-		kind = "ack"
-	case topic == o.systemReply:
-		return // our own reply, seen through the system/# subscription
-	case strings.HasPrefix(topic, o.systemPrefix):
-		kind = "system"
-	default:
+	var cmd sdk.Command
+	var ok bool
+	if head, size, cut := cutPayload(m.Payload()); cut {
+		cmd, ok = o.topics.ParseTruncated(m.Topic(), head, size, o.maxCommand)
+	} else {
+		cmd, ok = o.topics.Parse(m.Topic(), m.Payload(), o.maxCommand)
+	}
+	if !ok {
+		return // not a command (our own reply seen through system/#)
+	}
+	// The send happens under mu so that a Commands call ending (which
+	// answers what the intake holds) cannot miss a command put in after.
+	why := "the gateway is not taking commands now (starting or reloading); send it again"
+	size := int64(len(m.Payload()))
+	o.mu.Lock()
+	if o.cmdsOn {
+		if o.cmdBytes.Load()+size <= intakeBytes {
+			select {
+			case o.cmds <- held[sdk.Command]{cmd, size}:
+				o.cmdBytes.Add(size)
+				o.mu.Unlock()
+				o.commandsReceived.Add(1)
+				return
+			default:
+			}
+		}
+		why = fmt.Sprintf("%d commands are waiting; send it again later", len(o.cmds))
+	}
+	o.mu.Unlock()
+	o.answer(cmd, fbox.Busy(why))
+}
+
+// answer queues a reply the output gives itself (busy). When even that
+// queue is full the command is dropped and counted: only a flood far
+// beyond what a device can be written at gets there.
+func (o *Output) answer(cmd sdk.Command, r sdk.Result) {
+	m := fbox.Reply(cmd, r)
+	size := int64(len(m.Payload))
+	if o.answerBytesHeld.Load()+size > answerBytes {
+		o.commandsDropped.Add(1)
+		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
 		return
 	}
-	o.mu.Lock()
-	on := o.cmdsOn
-	o.mu.Unlock()
-	cmd := sdk.Command{Kind: kind, Topic: topic, Payload: append([]byte(nil), m.Payload()...)}
-	if on {
+	select {
+	case o.answers <- held[sdk.Message]{m, size}:
+		o.answerBytesHeld.Add(size)
+		o.commandsBusy.Add(1)
+		o.log.Info("command refused", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID), "err", r.Error)
+	default:
+		o.commandsDropped.Add(1)
+		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
+	}
+}
+
+// answerLoop publishes the output's own replies, in order, whenever
+// connected. They do not go through the core's queue: a busy reply is
+// worth nothing after a reconnect.
+func (o *Output) answerLoop() {
+	defer o.wg.Done()
+	for {
+		var m sdk.Message
 		select {
-		case o.cmds <- cmd:
-			o.commandsReceived.Add(1)
+		case h := <-o.answers:
+			o.answerBytesHeld.Add(-h.size)
+			m = h.v
+		case <-o.ctx.Done():
 			return
-		default:
+		}
+		c, err := o.waitConnected(o.ctx)
+		if err != nil {
+			return
+		}
+		if err := o.wait(c, c.cl.Publish(m.Topic, 1, false, m.Payload)); err != nil {
+			o.log.Debug("publishing a busy reply failed", "topic", m.Topic, "err", err)
 		}
 	}
-	o.commandsDropped.Add(1)
-	o.log.Warn("command dropped: nobody is receiving commands or too many are waiting", "topic", topic)
 }
 
 // Health says whether the output is connected and, if not, why: the
@@ -666,6 +769,7 @@ func (o *Output) Health(context.Context) (sdk.Health, error) {
 		"published":         o.published.Load(),
 		"connect_failures":  o.connectFailures.Load(),
 		"commands_received": o.commandsReceived.Load(),
+		"commands_busy":     o.commandsBusy.Load(),
 		"commands_dropped":  o.commandsDropped.Load(),
 		"invalid_dropped":   o.invalidDropped.Load(),
 	}}, nil

@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -262,7 +264,7 @@ func untilCommand(t *testing.T, url string, got <-chan sdk.Command) {
 		testbroker.PublishOnce(t, url, testbroker.ClientOptions{}, base+"/data/write", fmt.Appendf(nil, `{"id":"probe-%d"}`, i), false)
 		select {
 		case c := <-got:
-			if c.Kind != "write" || !strings.HasPrefix(string(c.Payload), `{"id":"probe-`) {
+			if c.Kind != sdk.CommandWrite || !strings.HasPrefix(c.ID, "probe-") || c.ReplyTopic != base+"/data/write/reply" {
 				t.Fatalf("unexpected command %+v", c)
 			}
 			// drain further probes
@@ -297,15 +299,18 @@ func TestCommandsAndResubscribeAfterBrokerRestart(t *testing.T) {
 		send(base+"/alarm/ack", `{"id":"a-1","rule":"boiler_overheat"}`)
 		send(base+"/data/write/reply", `{"ignored":true}`)
 		send(base+"/system/Reboot", `{}`)
+		send(base+"/system/Pause", `{"id":"s-2","output":"second"}`)
 		want := []sdk.Command{
-			{Kind: "write", Topic: base + "/data/write", Payload: []byte(`{"id":"req-1","points":{"plc1.setpoint":75.5}}`)},
-			{Kind: "ack", Topic: base + "/alarm/ack", Payload: []byte(`{"id":"a-1","rule":"boiler_overheat"}`)},
-			{Kind: "system", Topic: base + "/system/Reboot", Payload: []byte(`{}`)},
+			{Kind: sdk.CommandWrite, ID: "req-1", ReplyTopic: base + "/data/write/reply",
+				Points: []sdk.PointWrite{{Name: "plc1.setpoint", Value: []byte("75.5")}}},
+			{Kind: sdk.CommandAck, ID: "a-1", ReplyTopic: base + "/alarm/ack/reply", Rule: "boiler_overheat"},
+			{Kind: sdk.CommandSystem, ReplyTopic: base + "/system/reply", System: sdk.SystemReboot, Name: "Reboot"},
+			{Kind: sdk.CommandSystem, ID: "s-2", ReplyTopic: base + "/system/reply", System: sdk.SystemPause, Name: "Pause", Output: "second"},
 		}
 		for i, w := range want {
 			select {
 			case c := <-got:
-				if c.Kind != w.Kind || c.Topic != w.Topic || string(c.Payload) != string(w.Payload) {
+				if !reflect.DeepEqual(c, w) {
 					t.Fatalf("command %d: got %+v, want %+v", i, c, w)
 				}
 			case <-time.After(10 * time.Second):
@@ -376,4 +381,80 @@ func TestThroughGRPC(t *testing.T) {
 		<-done
 		_ = p.Close(context.Background())
 	})
+}
+
+// A command that finds the intake full is answered busy by the output
+// itself, and so is one that arrives while nobody receives commands.
+func TestFullIntakeAnswersBusy(t *testing.T) {
+	const intake = 1024 // the output's intakeSlots
+	m := testbroker.StartMochi(t, testbroker.MochiOptions{})
+	replies := m.Subscribe(base + "/data/write/reply")
+	o := start(t, fmt.Sprintf("servers = [%q]\n", m.URL()))
+	release := make(chan struct{})
+	taken := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// The core takes the first command and then hangs on it.
+	go func() {
+		done <- o.Commands(ctx, func(c sdk.Command) {
+			select {
+			case taken <- c.ID:
+			default:
+			}
+			<-release
+		})
+	}()
+	waitHealth(t, o, 10*time.Second, "connected", connected)
+	waitFor(t, "the command subscription", func() bool {
+		return len(m.Server().Topics.Subscribers(base+"/data/write").Subscriptions) > 0
+	})
+	pub := testbroker.NewPublisher(t, m.URL(), testbroker.ClientOptions{})
+	pub.Publish(t, base+"/data/write", []byte(`{"id":"first","points":{"a.b":1}}`), false)
+	if id := <-taken; id != "first" {
+		t.Fatalf("first command taken: %q", id)
+	}
+	const extra = 40
+	for i := 0; i < intake+extra; i++ {
+		pub.Publish(t, base+"/data/write", fmt.Appendf(nil, `{"id":"w-%d","points":{"a.b":1}}`, i), false)
+	}
+	got := replies.Wait(t, 20*time.Second, "the busy replies", func(r []testbroker.Received) bool { return len(r) >= extra })
+	for i, r := range got[:extra] {
+		want := fmt.Sprintf(`{"id":"w-%d",`, intake+i)
+		if !strings.HasPrefix(string(r.Payload), want) || !strings.Contains(string(r.Payload), `"ok":false,"error":"busy: `) {
+			t.Fatalf("busy reply %d: %s, want it to start %s", i, r.Payload, want)
+		}
+	}
+	// The receiver goes (a reload): what the intake held is answered.
+	cancel()
+	close(release)
+	<-done
+	// Nobody receives now: a command is answered busy at once.
+	pub.Publish(t, base+"/data/write", []byte(`{"id":"late","points":{"a.b":1}}`), false)
+	total := extra + intake + 1
+	got = replies.Wait(t, 20*time.Second, "every busy reply", func(r []testbroker.Received) bool { return len(r) >= total })
+	ids := map[string]bool{}
+	for _, r := range got {
+		var rep struct{ ID, Error string }
+		if err := json.Unmarshal(r.Payload, &rep); err != nil || !strings.HasPrefix(rep.Error, "busy: ") || ids[rep.ID] {
+			t.Fatalf("reply %s: %v", r.Payload, err)
+		}
+		ids[rep.ID] = true
+	}
+	if !ids["late"] || !ids["w-0"] || ids["first"] || len(ids) != total {
+		t.Fatalf("%d busy replies; late %v, w-0 %v, first %v", len(ids), ids["late"], ids["w-0"], ids["first"])
+	}
+	if h, _ := o.Health(context.Background()); h.Counters["commands_busy"] != uint64(total) {
+		t.Fatalf("commands_busy %d, want %d", h.Counters["commands_busy"], total)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -225,11 +225,25 @@ func (a *Alarm) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 		for _, r := range s.rules {
 			if ev, ok := a.evaluate(r); ok {
 				f.Alarms = append(f.Alarms, ev)
+				if ev.State == StateRaised && r.camera != "" {
+					f.Requests = append(f.Requests, captureRequest(r))
+				}
 			}
 		}
 	}
 	clear(a.touched)
 	return f, nil
+}
+
+// capturePoint is the camera input's point whose write of true takes a
+// picture ("<camera>.capture"); checked against the registry at Init.
+const capturePoint = "capture"
+
+// captureRequest asks the rule's camera for a picture: a write of true to
+// its capture point, which the core checks and routes like any write.
+func captureRequest(r *rule) sdk.Request {
+	return sdk.Request{Point: r.camera + "." + capturePoint, Value: sdk.Bool(true),
+		Reason: "alarm " + r.name + " raised"}
 }
 
 // update records a reading. A bad reading keeps the last usable value (so
@@ -333,9 +347,7 @@ func (a *Alarm) evaluate(r *rule) (sdk.Alarm, bool) {
 		r.pending, r.raised, r.acked, r.raisedAt = false, true, false, t
 		a.save(r)
 		a.raised.Add(1)
-		ev := a.event(r, StateRaised, t, s.value)
-		ev.Camera = r.camera
-		return ev, true
+		return a.event(r, StateRaised, t, s.value), true
 	}
 	prog, what, negate := r.clear, "clear", false
 	if prog == nil {
@@ -407,16 +419,20 @@ func (a *Alarm) event(r *rule, state string, ts int64, v sdk.Value) sdk.Alarm {
 		Message: render(r, state, v)}
 }
 
-// HandleCommand acknowledges a raised alarm: {"id":"a-1","rule":"name"}.
-// Acknowledging an alarm that is already acknowledged succeeds without a
-// second event, because the server may deliver a command twice (QoS 1).
+// HandleCommand acknowledges a raised alarm (an sdk.CommandAck, parsed by
+// the output that received it). Acknowledging an alarm that is already
+// acknowledged succeeds without a second event, because the server may
+// deliver a command twice (QoS 1).
 func (a *Alarm) HandleCommand(_ context.Context, c sdk.Command) (*sdk.Frame, error) {
-	if c.Kind != "ack" {
-		return nil, fmt.Errorf("the alarm processor handles ack commands, not %q", c.Kind)
+	if c.Kind != sdk.CommandAck {
+		return nil, fmt.Errorf("the alarm processor handles ack commands, not %s", c.Kind)
 	}
-	name, err := parseAck(c.Payload)
-	if err != nil {
-		return nil, err
+	if c.Err != "" {
+		return nil, errors.New(c.Err)
+	}
+	name := c.Rule
+	if name == "" {
+		return nil, errNoRule
 	}
 	r := a.byName[name]
 	if r == nil {
@@ -446,7 +462,4 @@ func (a *Alarm) Health(context.Context) (sdk.Health, error) {
 	}}, nil
 }
 
-var (
-	errNoRule = errors.New(`"rule" is missing; want {"id":"...","rule":"name"}`)
-	errBadAck = errors.New(`payload is not a JSON object; want {"id":"...","rule":"name"}`)
-)
+var errNoRule = errors.New(`"rule" is missing; want {"id":"...","rule":"name"}`)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
@@ -286,7 +287,7 @@ condition = "value > 1"`)
 		out := process(t, p, frameOf(r(2, "plc1.temperature", F(93.2)), r(2, "plc1.pressure", F(2))))
 		want := []sdk.Alarm{
 			{TS: t0 + 2000, Rule: "boiler_overheat", Point: "plc1.temperature", Level: "critical", State: "raised",
-				Value: F(93.2), Message: "Boiler at 93.2 degC", Camera: "cam1"},
+				Value: F(93.2), Message: "Boiler at 93.2 degC"},
 			{TS: t0 + 2000, Rule: "plain", Point: "plc1.pressure", Level: "warning", State: "raised",
 				Value: F(2), Message: "plain raised: plc1.pressure = 2"},
 		}
@@ -295,13 +296,17 @@ condition = "value > 1"`)
 		}
 		for i, w := range want {
 			if g := out.Alarms[i]; g.TS != w.TS || g.Rule != w.Rule || g.Point != w.Point || g.Level != w.Level ||
-				g.State != w.State || !g.Value.Equal(w.Value) || g.Message != w.Message || g.Camera != w.Camera {
+				g.State != w.State || !g.Value.Equal(w.Value) || g.Message != w.Message {
 				t.Errorf("alarm %d:\n got %+v\nwant %+v", i, g, w)
 			}
 		}
+		// The rule with a camera asks for its picture, through the core.
+		if len(out.Requests) != 1 || out.Requests[0].Point != "cam1.capture" || !out.Requests[0].Value.Equal(sdk.Bool(true)) {
+			t.Fatalf("requests when raised: %+v", out.Requests)
+		}
 		out = process(t, p, frameOf(r(3, "plc1.temperature", F(80))))
-		if len(out.Alarms) != 1 || out.Alarms[0].Camera != "" || out.Alarms[0].Message != "Boiler at 80 degC" {
-			t.Fatalf("cleared: %+v", out.Alarms)
+		if len(out.Alarms) != 1 || len(out.Requests) != 0 || out.Alarms[0].Message != "Boiler at 80 degC" {
+			t.Fatalf("cleared: %+v %+v", out.Alarms, out.Requests)
 		}
 	})
 }
@@ -329,7 +334,8 @@ func TestAck(t *testing.T) {
 		req := initAlarm(t, p, boiler)
 		h := p.(sdk.CommandHandler)
 		ack := func(payload string) (*sdk.Frame, error) {
-			return h.HandleCommand(context.Background(), sdk.Command{Kind: "ack", Topic: "x/alarm/ack", Payload: []byte(payload)})
+			c, _ := fbox.NewTopics("x/", "GW").Parse("x/GW/alarm/ack", []byte(payload), fbox.DefaultMaxCommandSize)
+			return h.HandleCommand(context.Background(), c)
 		}
 		if _, err := ack(`{"id":"a-1","rule":"boiler_overheat"}`); err == nil || err.Error() != "alarm boiler_overheat is not raised" {
 			t.Fatalf("ack before raised: %v", err)
@@ -342,7 +348,7 @@ func TestAck(t *testing.T) {
 				t.Fatalf("ack %q accepted", bad)
 			}
 		}
-		if _, err := h.HandleCommand(context.Background(), sdk.Command{Kind: "write", Payload: []byte(`{}`)}); err == nil {
+		if _, err := h.HandleCommand(context.Background(), sdk.Command{Kind: sdk.CommandWrite, Points: []sdk.PointWrite{{Name: "a.b", Value: []byte("1")}}}); err == nil {
 			t.Fatal("a write command was accepted")
 		}
 		process(t, p, frameOf(r(1, "plc1.temperature", F(95))))
@@ -420,7 +426,7 @@ condition = "value > 10"
 				t.Fatalf("before restart: %q", got)
 			}
 			if _, err := p.(sdk.CommandHandler).HandleCommand(context.Background(),
-				sdk.Command{Kind: "ack", Payload: []byte(`{"id":"1","rule":"acked_one"}`)}); err != nil {
+				sdk.Command{Kind: sdk.CommandAck, ID: "1", Rule: "acked_one"}); err != nil {
 				t.Fatal(err)
 			}
 			_ = p.Close(context.Background())
@@ -449,13 +455,13 @@ condition = "value > 10"
 			}
 			// Acknowledged before the restart: still acknowledged.
 			f, err := p2.(sdk.CommandHandler).HandleCommand(context.Background(),
-				sdk.Command{Kind: "ack", Payload: []byte(`{"id":"2","rule":"acked_one"}`)})
+				sdk.Command{Kind: sdk.CommandAck, ID: "2", Rule: "acked_one"})
 			if err != nil || !f.Empty() {
 				t.Fatalf("ack after restart: %+v %v", f, err)
 			}
 			// The boiler is still raised after the restart: it can be acknowledged, then clears.
 			f, err = p2.(sdk.CommandHandler).HandleCommand(context.Background(),
-				sdk.Command{Kind: "ack", Payload: []byte(`{"id":"3","rule":"boiler_overheat"}`)})
+				sdk.Command{Kind: sdk.CommandAck, ID: "3", Rule: "boiler_overheat"})
 			if err != nil || events(f) != "boiler_overheat:acked" {
 				t.Fatalf("ack of a restored alarm: %+v %v", f, err)
 			}

@@ -96,8 +96,8 @@ func (a *Alarm) compileRule(src *sdk.ConfigSource, i int, rc RuleConfig, registr
 		errorf("point", "point %q is not read (access = %s): the rule would never be evaluated", rc.Point, schema.Access)
 	}
 	if rc.Camera != "" {
-		if _, ok := registry[rc.Camera+".capture"]; !ok {
-			errorf("camera", "no camera input named %q (no point %s.capture)", rc.Camera, rc.Camera)
+		if _, ok := registry[rc.Camera+"."+capturePoint]; !ok {
+			errorf("camera", "no camera input named %q (no point %s.%s)", rc.Camera, rc.Camera, capturePoint)
 		}
 	}
 	if rc.Condition == "" {

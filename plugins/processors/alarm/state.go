@@ -74,19 +74,3 @@ func (a *Alarm) restore() {
 		// a crash before then must not lose the "cleared".
 	}
 }
-
-// parseAck reads the rule of an acknowledgement {"id":"a-1","rule":"x"}.
-// The core has parsed the payload already for its reply; this is the
-// plugin's own reading, since plugins do not import the core.
-func parseAck(payload []byte) (string, error) {
-	var ack struct {
-		Rule string `json:"rule"`
-	}
-	if err := json.Unmarshal(payload, &ack); err != nil {
-		return "", errBadAck
-	}
-	if ack.Rule == "" {
-		return "", errNoRule
-	}
-	return ack.Rule, nil
-}

@@ -158,9 +158,6 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		if it.pic != nil {
 			return appendStr(dst, it.pic.Device, text)
 		}
-		if it.alarm != nil {
-			return appendStr(dst, it.alarm.Camera, text)
-		}
 	case phFormat:
 		if it.pic != nil {
 			f := it.pic.Format
@@ -386,8 +383,6 @@ func (t *Template) rawText(dst []byte, p ph, it *item) []byte {
 				s = it.alarm.State
 			case phMessage:
 				s = it.alarm.Message
-			case phCamera:
-				s = it.alarm.Camera
 			}
 		} else if it.pic != nil && p == phCamera {
 			s = it.pic.Device

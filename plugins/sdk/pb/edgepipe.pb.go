@@ -314,7 +314,6 @@ type Alarm struct {
 	State         string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	Value         *Value                 `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
 	Message       string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
-	Camera        string                 `protobuf:"bytes,8,opt,name=camera,proto3" json:"camera,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,9 +397,64 @@ func (x *Alarm) GetMessage() string {
 	return ""
 }
 
-func (x *Alarm) GetCamera() string {
+// Request is a side effect a processor asks for: a write of one point,
+// checked and routed by the core like a write from the server.
+type Request struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Point         string                 `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
+	Value         *Value                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Request) Reset() {
+	*x = Request{}
+	mi := &file_edgepipe_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Request) ProtoMessage() {}
+
+func (x *Request) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[5]
 	if x != nil {
-		return x.Camera
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Request.ProtoReflect.Descriptor instead.
+func (*Request) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Request) GetPoint() string {
+	if x != nil {
+		return x.Point
+	}
+	return ""
+}
+
+func (x *Request) GetValue() *Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Request) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -417,7 +471,7 @@ type Picture struct {
 
 func (x *Picture) Reset() {
 	*x = Picture{}
-	mi := &file_edgepipe_proto_msgTypes[5]
+	mi := &file_edgepipe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +483,7 @@ func (x *Picture) String() string {
 func (*Picture) ProtoMessage() {}
 
 func (x *Picture) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[5]
+	mi := &file_edgepipe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +496,7 @@ func (x *Picture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Picture.ProtoReflect.Descriptor instead.
 func (*Picture) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{5}
+	return file_edgepipe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Picture) GetTs() int64 {
@@ -485,7 +539,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_edgepipe_proto_msgTypes[6]
+	mi := &file_edgepipe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +551,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[6]
+	mi := &file_edgepipe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +564,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{6}
+	return file_edgepipe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Message) GetTopic() string {
@@ -547,13 +601,14 @@ type Frame struct {
 	Alarms        []*Alarm               `protobuf:"bytes,2,rep,name=alarms,proto3" json:"alarms,omitempty"`
 	Pictures      []*Picture             `protobuf:"bytes,3,rep,name=pictures,proto3" json:"pictures,omitempty"`
 	Messages      []*Message             `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	Requests      []*Request             `protobuf:"bytes,5,rep,name=requests,proto3" json:"requests,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_edgepipe_proto_msgTypes[7]
+	mi := &file_edgepipe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +620,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[7]
+	mi := &file_edgepipe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +633,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{7}
+	return file_edgepipe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Frame) GetBatches() []*Batch {
@@ -609,6 +664,13 @@ func (x *Frame) GetMessages() []*Message {
 	return nil
 }
 
+func (x *Frame) GetRequests() []*Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
 type PointSchema struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -627,7 +689,7 @@ type PointSchema struct {
 
 func (x *PointSchema) Reset() {
 	*x = PointSchema{}
-	mi := &file_edgepipe_proto_msgTypes[8]
+	mi := &file_edgepipe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +701,7 @@ func (x *PointSchema) String() string {
 func (*PointSchema) ProtoMessage() {}
 
 func (x *PointSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[8]
+	mi := &file_edgepipe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +714,7 @@ func (x *PointSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointSchema.ProtoReflect.Descriptor instead.
 func (*PointSchema) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{8}
+	return file_edgepipe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PointSchema) GetDevice() string {
@@ -737,7 +799,7 @@ type ConfigError struct {
 
 func (x *ConfigError) Reset() {
 	*x = ConfigError{}
-	mi := &file_edgepipe_proto_msgTypes[9]
+	mi := &file_edgepipe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +811,7 @@ func (x *ConfigError) String() string {
 func (*ConfigError) ProtoMessage() {}
 
 func (x *ConfigError) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[9]
+	mi := &file_edgepipe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +824,7 @@ func (x *ConfigError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigError.ProtoReflect.Descriptor instead.
 func (*ConfigError) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{9}
+	return file_edgepipe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigError) GetFile() string {
@@ -794,17 +856,18 @@ func (x *ConfigError) GetMsg() string {
 }
 
 type AgentInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	TopicPrefix   string                 `protobuf:"bytes,2,opt,name=topic_prefix,json=topicPrefix,proto3" json:"topic_prefix,omitempty"`
-	DataDir       string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId       string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	TopicPrefix    string                 `protobuf:"bytes,2,opt,name=topic_prefix,json=topicPrefix,proto3" json:"topic_prefix,omitempty"`
+	DataDir        string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	MaxCommandSize int64                  `protobuf:"varint,4,opt,name=max_command_size,json=maxCommandSize,proto3" json:"max_command_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AgentInfo) Reset() {
 	*x = AgentInfo{}
-	mi := &file_edgepipe_proto_msgTypes[10]
+	mi := &file_edgepipe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +879,7 @@ func (x *AgentInfo) String() string {
 func (*AgentInfo) ProtoMessage() {}
 
 func (x *AgentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[10]
+	mi := &file_edgepipe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +892,7 @@ func (x *AgentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInfo.ProtoReflect.Descriptor instead.
 func (*AgentInfo) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{10}
+	return file_edgepipe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AgentInfo) GetDeviceId() string {
@@ -853,6 +916,13 @@ func (x *AgentInfo) GetDataDir() string {
 	return ""
 }
 
+func (x *AgentInfo) GetMaxCommandSize() int64 {
+	if x != nil {
+		return x.MaxCommandSize
+	}
+	return 0
+}
+
 type Caps struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        bool                   `protobuf:"varint,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -866,7 +936,7 @@ type Caps struct {
 
 func (x *Caps) Reset() {
 	*x = Caps{}
-	mi := &file_edgepipe_proto_msgTypes[11]
+	mi := &file_edgepipe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +948,7 @@ func (x *Caps) String() string {
 func (*Caps) ProtoMessage() {}
 
 func (x *Caps) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[11]
+	mi := &file_edgepipe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +961,7 @@ func (x *Caps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caps.ProtoReflect.Descriptor instead.
 func (*Caps) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{11}
+	return file_edgepipe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Caps) GetStream() bool {
@@ -945,7 +1015,7 @@ type InitRequest struct {
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_edgepipe_proto_msgTypes[12]
+	mi := &file_edgepipe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1027,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[12]
+	mi := &file_edgepipe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1040,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{12}
+	return file_edgepipe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InitRequest) GetConfig() []byte {
@@ -1042,7 +1112,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_edgepipe_proto_msgTypes[13]
+	mi := &file_edgepipe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1124,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[13]
+	mi := &file_edgepipe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1137,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{13}
+	return file_edgepipe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StateChange) GetKey() string {
@@ -1109,7 +1179,7 @@ type InitResponse struct {
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_edgepipe_proto_msgTypes[14]
+	mi := &file_edgepipe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1191,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[14]
+	mi := &file_edgepipe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1204,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{14}
+	return file_edgepipe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *InitResponse) GetPoints() []*PointSchema {
@@ -1189,7 +1259,7 @@ type FrameResponse struct {
 
 func (x *FrameResponse) Reset() {
 	*x = FrameResponse{}
-	mi := &file_edgepipe_proto_msgTypes[15]
+	mi := &file_edgepipe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1271,7 @@ func (x *FrameResponse) String() string {
 func (*FrameResponse) ProtoMessage() {}
 
 func (x *FrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[15]
+	mi := &file_edgepipe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1284,7 @@ func (x *FrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameResponse.ProtoReflect.Descriptor instead.
 func (*FrameResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{15}
+	return file_edgepipe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FrameResponse) GetFrame() *Frame {
@@ -1244,7 +1314,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_edgepipe_proto_msgTypes[16]
+	mi := &file_edgepipe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1326,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[16]
+	mi := &file_edgepipe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1339,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{16}
+	return file_edgepipe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PublishRequest) GetMessages() []*Message {
@@ -1298,7 +1368,7 @@ type PublishPartial struct {
 
 func (x *PublishPartial) Reset() {
 	*x = PublishPartial{}
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1380,7 @@ func (x *PublishPartial) String() string {
 func (*PublishPartial) ProtoMessage() {}
 
 func (x *PublishPartial) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[17]
+	mi := &file_edgepipe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1393,7 @@ func (x *PublishPartial) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishPartial.ProtoReflect.Descriptor instead.
 func (*PublishPartial) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{17}
+	return file_edgepipe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PublishPartial) GetConfirmed() uint32 {
@@ -1342,7 +1412,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1424,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[18]
+	mi := &file_edgepipe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1437,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{18}
+	return file_edgepipe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StateResponse) GetState() []*StateChange {
@@ -1388,7 +1458,7 @@ type WriteItem struct {
 
 func (x *WriteItem) Reset() {
 	*x = WriteItem{}
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1470,7 @@ func (x *WriteItem) String() string {
 func (*WriteItem) ProtoMessage() {}
 
 func (x *WriteItem) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[19]
+	mi := &file_edgepipe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1483,7 @@ func (x *WriteItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteItem.ProtoReflect.Descriptor instead.
 func (*WriteItem) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{19}
+	return file_edgepipe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WriteItem) GetDevice() string {
@@ -1446,7 +1516,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1528,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[20]
+	mi := &file_edgepipe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1541,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{20}
+	return file_edgepipe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WriteRequest) GetItems() []*WriteItem {
@@ -1491,7 +1561,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1573,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[21]
+	mi := &file_edgepipe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1586,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{21}
+	return file_edgepipe_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WriteResponse) GetErrors() []string {
@@ -1533,18 +1603,27 @@ func (x *WriteResponse) GetState() []*StateChange {
 	return nil
 }
 
+// Command is a typed command from the server (sdk.Command), parsed once
+// by the output that received it.
 type Command struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Kind          uint32                 `protobuf:"varint,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	ReplyTopic    string                 `protobuf:"bytes,6,opt,name=reply_topic,json=replyTopic,proto3" json:"reply_topic,omitempty"`
+	Err           string                 `protobuf:"bytes,7,opt,name=err,proto3" json:"err,omitempty"`
+	Points        []*PointWrite          `protobuf:"bytes,8,rep,name=points,proto3" json:"points,omitempty"`
+	Rule          string                 `protobuf:"bytes,9,opt,name=rule,proto3" json:"rule,omitempty"`
+	System        uint32                 `protobuf:"varint,10,opt,name=system,proto3" json:"system,omitempty"`
+	Name          string                 `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	Output        string                 `protobuf:"bytes,12,opt,name=output,proto3" json:"output,omitempty"`
+	Config        []byte                 `protobuf:"bytes,13,opt,name=config,proto3" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_edgepipe_proto_msgTypes[22]
+	mi := &file_edgepipe_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1635,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[22]
+	mi := &file_edgepipe_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,26 +1648,128 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{22}
+	return file_edgepipe_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *Command) GetKind() string {
+func (x *Command) GetKind() uint32 {
 	if x != nil {
 		return x.Kind
 	}
-	return ""
+	return 0
 }
 
-func (x *Command) GetTopic() string {
+func (x *Command) GetId() string {
 	if x != nil {
-		return x.Topic
+		return x.Id
 	}
 	return ""
 }
 
-func (x *Command) GetPayload() []byte {
+func (x *Command) GetReplyTopic() string {
 	if x != nil {
-		return x.Payload
+		return x.ReplyTopic
+	}
+	return ""
+}
+
+func (x *Command) GetErr() string {
+	if x != nil {
+		return x.Err
+	}
+	return ""
+}
+
+func (x *Command) GetPoints() []*PointWrite {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *Command) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Command) GetSystem() uint32 {
+	if x != nil {
+		return x.System
+	}
+	return 0
+}
+
+func (x *Command) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Command) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *Command) GetConfig() []byte {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+// PointWrite is one point of a write, its value as the JSON text sent.
+type PointWrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PointWrite) Reset() {
+	*x = PointWrite{}
+	mi := &file_edgepipe_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PointWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PointWrite) ProtoMessage() {}
+
+func (x *PointWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PointWrite.ProtoReflect.Descriptor instead.
+func (*PointWrite) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PointWrite) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PointWrite) GetValue() []byte {
+	if x != nil {
+		return x.Value
 	}
 	return nil
 }
@@ -1604,7 +1785,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_edgepipe_proto_msgTypes[23]
+	mi := &file_edgepipe_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1797,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgepipe_proto_msgTypes[23]
+	mi := &file_edgepipe_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1810,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_edgepipe_proto_rawDescGZIP(), []int{23}
+	return file_edgepipe_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -1678,7 +1859,7 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05Value\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04bits\x18\x02 \x01(\x06R\x04bits\x12\x10\n" +
-	"\x03str\x18\x03 \x01(\tR\x03str\"\xd0\x01\n" +
+	"\x03str\x18\x03 \x01(\tR\x03str\"\xbe\x01\n" +
 	"\x05Alarm\x12\x0e\n" +
 	"\x02ts\x18\x01 \x01(\x03R\x02ts\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x14\n" +
@@ -1686,8 +1867,11 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05level\x18\x04 \x01(\tR\x05level\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12/\n" +
 	"\x05value\x18\x06 \x01(\v2\x19.edgepipe.plugin.v1.ValueR\x05value\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\x12\x16\n" +
-	"\x06camera\x18\b \x01(\tR\x06camera\"]\n" +
+	"\amessage\x18\a \x01(\tR\amessageJ\x04\b\b\x10\t\"h\n" +
+	"\aRequest\x12\x14\n" +
+	"\x05point\x18\x01 \x01(\tR\x05point\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.edgepipe.plugin.v1.ValueR\x05value\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"]\n" +
 	"\aPicture\x12\x0e\n" +
 	"\x02ts\x18\x01 \x01(\x03R\x02ts\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x16\n" +
@@ -1697,12 +1881,13 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x10\n" +
 	"\x03qos\x18\x03 \x01(\rR\x03qos\x12\x16\n" +
-	"\x06retain\x18\x04 \x01(\bR\x06retain\"\xe1\x01\n" +
+	"\x06retain\x18\x04 \x01(\bR\x06retain\"\x9a\x02\n" +
 	"\x05Frame\x123\n" +
 	"\abatches\x18\x01 \x03(\v2\x19.edgepipe.plugin.v1.BatchR\abatches\x121\n" +
 	"\x06alarms\x18\x02 \x03(\v2\x19.edgepipe.plugin.v1.AlarmR\x06alarms\x127\n" +
 	"\bpictures\x18\x03 \x03(\v2\x1b.edgepipe.plugin.v1.PictureR\bpictures\x127\n" +
-	"\bmessages\x18\x04 \x03(\v2\x1b.edgepipe.plugin.v1.MessageR\bmessages\"\xe3\x01\n" +
+	"\bmessages\x18\x04 \x03(\v2\x1b.edgepipe.plugin.v1.MessageR\bmessages\x127\n" +
+	"\brequests\x18\x05 \x03(\v2\x1b.edgepipe.plugin.v1.RequestR\brequests\"\xe3\x01\n" +
 	"\vPointSchema\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1719,11 +1904,12 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x10\n" +
-	"\x03msg\x18\x04 \x01(\tR\x03msg\"f\n" +
+	"\x03msg\x18\x04 \x01(\tR\x03msg\"\x90\x01\n" +
 	"\tAgentInfo\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
 	"\ftopic_prefix\x18\x02 \x01(\tR\vtopicPrefix\x12\x19\n" +
-	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"\x80\x01\n" +
+	"\bdata_dir\x18\x03 \x01(\tR\adataDir\x12(\n" +
+	"\x10max_command_size\x18\x04 \x01(\x03R\x0emaxCommandSize\"\x80\x01\n" +
 	"\x04Caps\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\bR\x06stream\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x1a\n" +
@@ -1773,11 +1959,24 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05items\x18\x01 \x03(\v2\x1d.edgepipe.plugin.v1.WriteItemR\x05items\"^\n" +
 	"\rWriteResponse\x12\x16\n" +
 	"\x06errors\x18\x01 \x03(\tR\x06errors\x125\n" +
-	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"M\n" +
+	"\x05state\x18\x02 \x03(\v2\x1f.edgepipe.plugin.v1.StateChangeR\x05state\"\x8e\x02\n" +
 	"\aCommand\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\"\xc3\x01\n" +
+	"\x04kind\x18\x04 \x01(\rR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x1f\n" +
+	"\vreply_topic\x18\x06 \x01(\tR\n" +
+	"replyTopic\x12\x10\n" +
+	"\x03err\x18\a \x01(\tR\x03err\x126\n" +
+	"\x06points\x18\b \x03(\v2\x1e.edgepipe.plugin.v1.PointWriteR\x06points\x12\x12\n" +
+	"\x04rule\x18\t \x01(\tR\x04rule\x12\x16\n" +
+	"\x06system\x18\n" +
+	" \x01(\rR\x06system\x12\x12\n" +
+	"\x04name\x18\v \x01(\tR\x04name\x12\x16\n" +
+	"\x06output\x18\f \x01(\tR\x06output\x12\x16\n" +
+	"\x06config\x18\r \x01(\fR\x06configJ\x04\b\x01\x10\x04\"6\n" +
+	"\n" +
+	"PointWrite\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xc3\x01\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12L\n" +
@@ -1809,81 +2008,86 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*GatherRequest)(nil),  // 1: edgepipe.plugin.v1.GatherRequest
 	(*Batch)(nil),          // 2: edgepipe.plugin.v1.Batch
 	(*Value)(nil),          // 3: edgepipe.plugin.v1.Value
 	(*Alarm)(nil),          // 4: edgepipe.plugin.v1.Alarm
-	(*Picture)(nil),        // 5: edgepipe.plugin.v1.Picture
-	(*Message)(nil),        // 6: edgepipe.plugin.v1.Message
-	(*Frame)(nil),          // 7: edgepipe.plugin.v1.Frame
-	(*PointSchema)(nil),    // 8: edgepipe.plugin.v1.PointSchema
-	(*ConfigError)(nil),    // 9: edgepipe.plugin.v1.ConfigError
-	(*AgentInfo)(nil),      // 10: edgepipe.plugin.v1.AgentInfo
-	(*Caps)(nil),           // 11: edgepipe.plugin.v1.Caps
-	(*InitRequest)(nil),    // 12: edgepipe.plugin.v1.InitRequest
-	(*StateChange)(nil),    // 13: edgepipe.plugin.v1.StateChange
-	(*InitResponse)(nil),   // 14: edgepipe.plugin.v1.InitResponse
-	(*FrameResponse)(nil),  // 15: edgepipe.plugin.v1.FrameResponse
-	(*PublishRequest)(nil), // 16: edgepipe.plugin.v1.PublishRequest
-	(*PublishPartial)(nil), // 17: edgepipe.plugin.v1.PublishPartial
-	(*StateResponse)(nil),  // 18: edgepipe.plugin.v1.StateResponse
-	(*WriteItem)(nil),      // 19: edgepipe.plugin.v1.WriteItem
-	(*WriteRequest)(nil),   // 20: edgepipe.plugin.v1.WriteRequest
-	(*WriteResponse)(nil),  // 21: edgepipe.plugin.v1.WriteResponse
-	(*Command)(nil),        // 22: edgepipe.plugin.v1.Command
-	(*HealthResponse)(nil), // 23: edgepipe.plugin.v1.HealthResponse
-	nil,                    // 24: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 25: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	(*Request)(nil),        // 5: edgepipe.plugin.v1.Request
+	(*Picture)(nil),        // 6: edgepipe.plugin.v1.Picture
+	(*Message)(nil),        // 7: edgepipe.plugin.v1.Message
+	(*Frame)(nil),          // 8: edgepipe.plugin.v1.Frame
+	(*PointSchema)(nil),    // 9: edgepipe.plugin.v1.PointSchema
+	(*ConfigError)(nil),    // 10: edgepipe.plugin.v1.ConfigError
+	(*AgentInfo)(nil),      // 11: edgepipe.plugin.v1.AgentInfo
+	(*Caps)(nil),           // 12: edgepipe.plugin.v1.Caps
+	(*InitRequest)(nil),    // 13: edgepipe.plugin.v1.InitRequest
+	(*StateChange)(nil),    // 14: edgepipe.plugin.v1.StateChange
+	(*InitResponse)(nil),   // 15: edgepipe.plugin.v1.InitResponse
+	(*FrameResponse)(nil),  // 16: edgepipe.plugin.v1.FrameResponse
+	(*PublishRequest)(nil), // 17: edgepipe.plugin.v1.PublishRequest
+	(*PublishPartial)(nil), // 18: edgepipe.plugin.v1.PublishPartial
+	(*StateResponse)(nil),  // 19: edgepipe.plugin.v1.StateResponse
+	(*WriteItem)(nil),      // 20: edgepipe.plugin.v1.WriteItem
+	(*WriteRequest)(nil),   // 21: edgepipe.plugin.v1.WriteRequest
+	(*WriteResponse)(nil),  // 22: edgepipe.plugin.v1.WriteResponse
+	(*Command)(nil),        // 23: edgepipe.plugin.v1.Command
+	(*PointWrite)(nil),     // 24: edgepipe.plugin.v1.PointWrite
+	(*HealthResponse)(nil), // 25: edgepipe.plugin.v1.HealthResponse
+	nil,                    // 26: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 27: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
 	3,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
-	2,  // 1: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
-	4,  // 2: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
-	5,  // 3: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
-	6,  // 4: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
-	10, // 5: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
-	8,  // 6: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	24, // 7: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
-	8,  // 8: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
-	9,  // 9: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
-	11, // 10: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
-	13, // 11: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	7,  // 12: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
-	13, // 13: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	6,  // 14: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
-	13, // 15: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	3,  // 16: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
-	19, // 17: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
-	13, // 18: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	25, // 19: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
-	12, // 20: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
-	0,  // 21: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	1,  // 22: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
-	0,  // 23: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	7,  // 24: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	16, // 25: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	20, // 26: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
-	0,  // 27: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 28: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	22, // 29: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
-	14, // 30: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	18, // 31: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	15, // 32: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	15, // 33: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	15, // 34: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	18, // 35: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	21, // 36: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	22, // 37: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	23, // 38: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	15, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	3,  // 1: edgepipe.plugin.v1.Request.value:type_name -> edgepipe.plugin.v1.Value
+	2,  // 2: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
+	4,  // 3: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
+	6,  // 4: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
+	7,  // 5: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
+	5,  // 6: edgepipe.plugin.v1.Frame.requests:type_name -> edgepipe.plugin.v1.Request
+	11, // 7: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
+	9,  // 8: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
+	26, // 9: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	9,  // 10: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
+	10, // 11: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
+	12, // 12: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
+	14, // 13: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	8,  // 14: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
+	14, // 15: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	7,  // 16: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
+	14, // 17: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	3,  // 18: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
+	20, // 19: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
+	14, // 20: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	24, // 21: edgepipe.plugin.v1.Command.points:type_name -> edgepipe.plugin.v1.PointWrite
+	27, // 22: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	13, // 23: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	0,  // 24: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
+	1,  // 25: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
+	0,  // 26: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
+	8,  // 27: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	17, // 28: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	21, // 29: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	0,  // 30: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 31: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
+	23, // 32: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	15, // 33: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	19, // 34: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	16, // 35: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 36: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 37: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	19, // 38: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	22, // 39: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	23, // 40: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	25, // 41: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	16, // 42: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_edgepipe_proto_init() }
@@ -1897,7 +2101,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,14 +26,33 @@ import (
 var demoConfig string
 
 func init() {
-	register("demo", "embedded MQTT broker + simulated Modbus device + pipeline, printing every message", runDemo)
-	register("sim", "device simulators: `edgepipe sim modbus --listen tcp://127.0.0.1:5020`", runSim)
+	register(command{name: "demo", summary: "embedded MQTT broker + simulated Modbus device + pipeline, printing every message",
+		usage: `Usage: edgepipe demo [--duration D] [--print-config]
+
+Starts the Modbus simulator, an embedded MQTT broker and a gateway between
+them, and prints every message published until Ctrl-C. Needs nothing else.`,
+		flags: func() *flag.FlagSet { fs, _, _ := demoFlags(); return fs }, run: runDemo})
+	register(command{name: "sim", summary: "device simulators: `edgepipe sim modbus --listen tcp://127.0.0.1:5020`",
+		usage: `Usage: edgepipe sim modbus [--listen URL]... [--config FILE] [--print-config]
+
+A Modbus slave simulator with changing values. --listen takes
+tcp://HOST:PORT, rtuovertcp://HOST:PORT, rtu:///dev/ttyX or rtu://pty
+(repeatable; default tcp://127.0.0.1:5020); --config a register map.`,
+		run: runSim})
+}
+
+// demoFlags is demo's flag set.
+func demoFlags() (fs *flag.FlagSet, duration *time.Duration, printConfig *bool) {
+	fs = newFlags("demo")
+	duration = fs.Duration("duration", 0, "stop after this long (default: run until Ctrl-C)")
+	printConfig = fs.Bool("print-config", false, "print the demo's gateway configuration and exit")
+	return fs, duration, printConfig
 }
 
 func runSim(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "modbus" {
-		fmt.Fprintln(stderr, "usage: edgepipe sim modbus --listen URL [--config FILE]")
-		return 2
+		fmt.Fprintln(stderr, "edgepipe sim: want `edgepipe sim modbus --listen URL [--config FILE]`")
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -51,12 +70,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 // through MQTT. After a few seconds the demo writes a setpoint from the
 // "server" side, to show the way back.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	duration := fs.Duration("duration", 0, "stop after this long (default: run until Ctrl-C)")
-	printConfig := fs.Bool("print-config", false, "print the demo's gateway configuration and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, duration, printConfig := demoFlags()
+	if !parseFlags(fs, args, 0, stderr) {
+		return exitUsage
 	}
 	if *printConfig {
 		fmt.Fprint(stdout, demoConfig)
@@ -71,13 +87,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", nil)
 	if err != nil {
-		fmt.Fprintln(stderr, "demo: simulator:", err)
+		fmt.Fprintln(stderr, "edgepipe demo: simulator:", err)
 		return 1
 	}
 	defer sim.Close()
 	b, err := broker.Start("127.0.0.1:0")
 	if err != nil {
-		fmt.Fprintln(stderr, "demo: broker:", err)
+		fmt.Fprintln(stderr, "edgepipe demo: broker:", err)
 		return 1
 	}
 	defer b.Close()
@@ -91,12 +107,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		printMessage(stdout, sdk.Message{Topic: topic, Payload: payload})
 	}
 	if err := b.Subscribe("#", print); err != nil {
-		fmt.Fprintln(stderr, "demo: subscribe:", err)
+		fmt.Fprintln(stderr, "edgepipe demo: subscribe:", err)
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "edgepipe-demo")
 	if err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
+		fmt.Fprintln(stderr, "edgepipe demo:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
@@ -104,7 +120,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		"${DEMO_DATA}", filepath.ToSlash(dir)).Replace(demoConfig)
 	cfg, err := config.Parse("demo.toml", []byte(doc), os.LookupEnv)
 	if err != nil {
-		printErrors(stderr, err)
+		printErrorsAs(stderr, "demo", err)
 		return 1
 	}
 	fmt.Fprintf(stderr, "edgepipe demo: Modbus simulator on %s, MQTT broker on %s; printing every message (Ctrl-C stops)\n", sim.Addr(), b.URL())
@@ -112,7 +128,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(log)
 	a := agent.New(cfg, agent.Options{Logger: log})
 	if err := a.Open(ctx, true); err != nil {
-		printErrors(stderr, err)
+		printErrorsAs(stderr, "demo", err)
 		return 1
 	}
 	a.Start()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -10,17 +11,31 @@ import (
 )
 
 func init() {
-	register("version", "print version, commit and Go version", func(_ []string, stdout, _ io.Writer) int {
-		fmt.Fprintf(stdout, "edgepipe %s (commit %s, %s, plugin protocol %d)\n", version, commit, runtime.Version(), sdk.ProtocolVersion)
-		return 0
-	})
-	register("plugins", "list the built-in plugins", func(_ []string, stdout, _ io.Writer) int {
-		for _, r := range sdk.Registered("") {
-			fmt.Fprintf(stdout, "%-22s %s\n", r.FullName(), r.Description)
-		}
-		return 0
-	})
-	register("config", "print a sample configuration: `edgepipe config [inputs.modbus ...]`", runConfig)
+	register(command{name: "version", summary: "print version, commit and Go version",
+		usage: "Usage: edgepipe version   (or edgepipe --version)\n\nPrints the version, the commit, the Go version and the plugin protocol version.",
+		flags: func() *flag.FlagSet { return newFlags("version") },
+		run: func(args []string, stdout, stderr io.Writer) int {
+			if !parseFlags(newFlags("version"), args, 0, stderr) {
+				return exitUsage
+			}
+			ver, rev := buildVersion()
+			fmt.Fprintf(stdout, "edgepipe %s (commit %s, %s, plugin protocol %d)\n", ver, rev, runtime.Version(), sdk.ProtocolVersion)
+			return exitOK
+		}})
+	register(command{name: "plugins", summary: "list the built-in plugins",
+		usage: "Usage: edgepipe plugins\n\nLists the built-in plugins with a one-line description each.",
+		run: func(args []string, stdout, stderr io.Writer) int {
+			if !parseFlags(newFlags("plugins"), args, 0, stderr) {
+				return exitUsage
+			}
+			for _, r := range sdk.Registered("") {
+				fmt.Fprintf(stdout, "%-22s %s\n", r.FullName(), r.Description)
+			}
+			return exitOK
+		}})
+	register(command{name: "config", summary: "print a sample configuration: `edgepipe config [inputs.modbus ...]`",
+		usage: "Usage: edgepipe config [PLUGIN...]\n\nPrints a sample configuration: [agent] and every built-in plugin, or only the\nnamed ones (inputs.modbus, outputs.mqtt; see `edgepipe plugins`).",
+		run:   runConfig})
 }
 
 const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "60s"), sizes too
@@ -32,8 +47,10 @@ const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "
   topic_prefix = "Topic/flexem/fbox/"
   ## Where queues and plugin state are kept.
   data_dir = "./data"
-  ## debug | info | warn | error
+  ## debug | info | warn | error; a reload (SIGHUP) applies a new level.
   log_level = "info"
+  ## text | json (one object per line, for a log collector)
+  log_format = "text"
   ## /metrics and /healthz; "" disables.
   http_listen = "127.0.0.1:9273"
   ## Commands from the server larger than this are refused unparsed
@@ -41,7 +58,12 @@ const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "
   max_command_size = "64KB"
 `
 
-func runConfig(args []string, stdout, stderr io.Writer) int {
+func runConfig(argv []string, stdout, stderr io.Writer) int {
+	fs := newFlags("config")
+	if !parseFlags(fs, argv, -1, stderr) {
+		return exitUsage
+	}
+	args := fs.Args()
 	var regs []sdk.Registration
 	if len(args) == 0 {
 		regs = sdk.Registered("")
@@ -52,7 +74,7 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 			r, ok := sdk.Lookup(name)
 			if !ok {
 				fmt.Fprintf(stderr, "edgepipe config: no built-in plugin %q (see `edgepipe plugins`)\n", name)
-				return 1
+				return exitUsage
 			}
 			regs = append(regs, r)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,7 +16,19 @@ import (
 
 func TestMain(m *testing.M) {
 	isolate.MaybeServe()
+	// Re-executed by a test as the edgepipe binary (see edgepipe()).
+	if os.Getenv("EDGEPIPE_TEST_AS_MAIN") == "1" {
+		os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
+}
+
+// edgepipe returns a command running this test binary as edgepipe itself
+// with args: a real child process without building the binary.
+func edgepipe(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "EDGEPIPE_TEST_AS_MAIN=1")
+	return cmd
 }
 
 func run(t *testing.T, args ...string) (int, string, string) {

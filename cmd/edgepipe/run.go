@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,35 +19,93 @@ import (
 )
 
 func init() {
-	register("run", "run the gateway: `edgepipe run --config FILE`", runRun)
-	register("check", "validate a configuration and show what it does: `edgepipe check --config FILE`", runCheck)
-	register("once", "poll every input once and print the messages: `edgepipe once --config FILE`", runOnce)
+	register(command{name: "run", summary: "run the gateway until SIGINT/SIGTERM; SIGHUP reloads",
+		usage: `Usage: edgepipe run --config FILE [--config-directory DIR]
+
+Runs the gateway until SIGINT or SIGTERM (graceful: what can be delivered
+within 5 s is, the rest stays queued). SIGHUP reloads the configuration in
+place; a file that does not check is refused and the running one stays.
+Under systemd (Type=notify) it reports ready and feeds the watchdog.`,
+		flags: func() *flag.FlagSet { return pipelineFlags("run", new(pipelineArgs)) }, run: runRun})
+	register(command{name: "check", summary: "validate a configuration and show what it does",
+		usage: `Usage: edgepipe check --config FILE
+
+Validates everything and exits 0, printing the plugins, the points and one
+sample message per template; or exits 1 printing every error found as
+FILE:LINE: message.`,
+		flags: func() *flag.FlagSet { return pipelineFlags("check", new(pipelineArgs)) }, run: runCheck})
+	register(command{name: "once", summary: "poll every input once and print the messages, publishing nothing",
+		usage: `Usage: edgepipe once --config FILE [--config-directory DIR] [--partial]
+
+Polls every input once, runs the processors and prints each message the
+outputs would publish as TOPIC<TAB>PAYLOAD. Exits 1 when an input could not
+be read at all (every point bad), unless --partial.`,
+		flags: func() *flag.FlagSet { return pipelineFlags("once", new(pipelineArgs)) }, run: runOnce})
 }
 
-// configFlag parses the --config option every pipeline command takes.
+// pipelineArgs are the options of run, check and once.
+type pipelineArgs struct {
+	config    string
+	configDir string // run, once
+	partial   bool   // once
+}
+
+// pipelineFlags is the flag set of run, check or once.
+func pipelineFlags(name string, a *pipelineArgs) *flag.FlagSet {
+	fs := newFlags(name)
+	fs.StringVar(&a.config, "config", "", "configuration file (TOML)")
+	fs.StringVar(&a.config, "c", "", "shorthand for --config")
+	if name != "check" {
+		fs.StringVar(&a.configDir, "config-directory", "", "also load `DIR`/*.toml after --config, in name order (plugin tables; [agent] stays in --config)")
+	}
+	if name == "once" {
+		fs.BoolVar(&a.partial, "partial", false, "exit 0 even when an input could not be read at all")
+	}
+	return fs
+}
+
+// parsePipeline parses the options of a pipeline command.
+func parsePipeline(name string, args []string, stderr io.Writer) (pipelineArgs, bool) {
+	var a pipelineArgs
+	if !parseFlags(pipelineFlags(name, &a), args, 0, stderr) {
+		return a, false
+	}
+	if a.config == "" {
+		fmt.Fprintf(stderr, "edgepipe %s: --config FILE is required\nRun `edgepipe help %s` for usage.\n", name, name)
+		return a, false
+	}
+	return a, true
+}
+
+// configFlag parses the --config option of check.
 func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (TOML)")
-	fs.StringVar(path, "c", "", "shorthand for --config")
-	if err := fs.Parse(args); err != nil {
-		return "", false
-	}
-	if *path == "" {
-		fmt.Fprintf(stderr, "edgepipe %s: --config FILE is required\n", name)
-		return "", false
-	}
-	return *path, true
+	a, ok := parsePipeline(name, args, stderr)
+	return a.config, ok
 }
 
-// loadConfig loads a file, printing every error as FILE:LINE: message.
-func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
-	cfg, err := config.Load(path)
+// load loads the configuration of a pipeline command: --config, then the
+// files of --config-directory.
+func (a pipelineArgs) load() (*config.Config, error) {
+	return config.LoadDirectory(a.config, a.configDir)
+}
+
+// loadConfig loads the configuration of command name, printing every
+// error as "edgepipe NAME: FILE:LINE: message".
+func loadConfig(name string, args pipelineArgs, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := args.load()
 	if err != nil {
-		printErrors(stderr, err)
+		printErrorsAs(stderr, name, err)
 		return nil, false
 	}
 	return cfg, true
+}
+
+// printErrorsAs prints every error of err on its own line, prefixed with
+// the command.
+func printErrorsAs(w io.Writer, name string, err error) {
+	for _, e := range sdk.AsConfigErrors(err) {
+		fmt.Fprintf(w, "edgepipe %s: %s\n", name, e.Error())
+	}
 }
 
 func printErrors(w io.Writer, err error) {
@@ -65,16 +124,17 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // queued; the rest stays in the queues.
 const shutdownGrace = 5 * time.Second
 
-func runRun(args []string, _, stderr io.Writer) int {
-	path, ok := configFlag("run", args, stderr)
+func runRun(argv []string, _, stderr io.Writer) int {
+	args, ok := parsePipeline("run", argv, stderr)
 	if !ok {
-		return 2
+		return exitUsage
 	}
-	cfg, ok := loadConfig(path, stderr)
+	path := args.config
+	cfg, ok := loadConfig("run", args, stderr)
 	if !ok {
 		return 1
 	}
-	log := newLogger(cfg.Agent.LogLevel, stderr)
+	log, level := gatewayLogger(cfg.Agent, stderr)
 	slog.SetDefault(log)
 	agent.TuneRuntime()
 	sigs := make(chan os.Signal, 1)
@@ -85,7 +145,7 @@ func runRun(args []string, _, stderr io.Writer) int {
 	a = agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
 		// The server's Reboot command: validate now so that the reply
 		// says whether the new configuration was taken.
-		next, err := config.Load(path)
+		next, err := args.load()
 		if err == nil {
 			err = a.Validate(ctx, next)
 		}
@@ -99,7 +159,7 @@ func runRun(args []string, _, stderr io.Writer) int {
 		return nil
 	}})
 	if err := a.Open(ctx, true); err != nil {
-		printErrors(stderr, err)
+		printErrorsAs(stderr, "run", err)
 		return 1
 	}
 	a.Start()
@@ -112,7 +172,8 @@ func runRun(args []string, _, stderr io.Writer) int {
 			log.Info("serving /healthz and /metrics", "listen", mon.Addr())
 		}
 	}
-	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", version)
+	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", versionString())
+	defer notifySystemd(a, log)()
 	for {
 		var next *config.Config
 		select {
@@ -124,7 +185,7 @@ func runRun(args []string, _, stderr io.Writer) int {
 				cancel()
 				return 0
 			}
-			c, err := config.Load(path)
+			c, err := args.load()
 			if err == nil {
 				err = a.Validate(ctx, c)
 			}
@@ -141,6 +202,10 @@ func runRun(args []string, _, stderr io.Writer) int {
 			log.Error("reload incomplete: some plugins did not open", "err", err)
 			continue
 		}
+		if next.Agent.LogFormat != cfg.Agent.LogFormat {
+			log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
+		}
+		applyLogLevel(level, next.Agent)
 		log.Info("configuration reloaded")
 	}
 }
@@ -201,19 +266,20 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func runOnce(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("once", args, stderr)
+func runOnce(argv []string, stdout, stderr io.Writer) int {
+	args, ok := parsePipeline("once", argv, stderr)
 	if !ok {
-		return 2
+		return exitUsage
 	}
-	cfg, ok := loadConfig(path, stderr)
+	cfg, ok := loadConfig("once", args, stderr)
 	if !ok {
 		return 1
 	}
-	a := agent.New(cfg, agent.Options{Logger: newLogger(cfg.Agent.LogLevel, stderr), DryRun: true})
+	log, _ := gatewayLogger(cfg.Agent, stderr)
+	a := agent.New(cfg, agent.Options{Logger: log, DryRun: true})
 	ctx := context.Background()
 	if err := a.Open(ctx, false); err != nil {
-		printErrors(stderr, err)
+		printErrorsAs(stderr, "once", err)
 		return 1
 	}
 	defer a.Close(ctx)
@@ -221,13 +287,17 @@ func runOnce(args []string, stdout, stderr io.Writer) int {
 	for _, m := range msgs {
 		printMessage(stdout, m)
 	}
-	if err != nil {
-		for _, e := range unwrapAll(err) {
-			fmt.Fprintln(stderr, e)
+	code := exitOK
+	for _, e := range unwrapAll(err) {
+		if e == nil {
+			continue
 		}
-		return 1
+		fmt.Fprintln(stderr, "edgepipe once:", e)
+		if !args.partial || !errors.Is(e, agent.ErrNothingRead) {
+			code = exitError
+		}
 	}
-	return 0
+	return code
 }
 
 func unwrapAll(err error) []error {

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/config"
@@ -85,6 +86,9 @@ type Agent struct {
 	sideWG    sync.WaitGroup
 	sideSlots chan struct{}
 	stats     counters
+	// busySince is when the processing loop took its current frame (unix
+	// ns), 0 while it waits for one: the pipeline's heartbeat (Stalled).
+	busySince atomic.Int64
 }
 
 // New prepares an agent; nothing is started.
@@ -389,15 +393,16 @@ func (a *Agent) prepare(f *sdk.Frame) int {
 func (a *Agent) processLoop() {
 	defer a.procWG.Done()
 	for f := range a.frames {
+		a.busySince.Store(time.Now().UnixNano())
 		ctx, cancel := context.WithTimeout(a.procCtx, processTimeout)
 		a.procMu.Lock()
 		msgs, err := a.process(ctx, f, 0)
 		a.procMu.Unlock()
 		cancel()
-		if err != nil {
-			continue
+		if err == nil {
+			a.deliver(msgs)
 		}
-		a.deliver(msgs)
+		a.busySince.Store(0)
 	}
 }
 
@@ -476,6 +481,9 @@ func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, er
 			}
 			frames = append(frames, f)
 		}
+		if !anyRead(frames) {
+			errs = append(errs, fmt.Errorf("%s: %w", in.cfg.ID, ErrNothingRead))
+		}
 		for _, f := range frames {
 			a.prepare(f)
 			msgs, err := a.process(ctx, f, 0)
@@ -487,6 +495,30 @@ func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, er
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// ErrNothingRead is Once's error for an input that gave no point of good
+// or uncertain quality: its device could not be read at all.
+var ErrNothingRead = errors.New("no point could be read")
+
+// anyRead reports whether frames carry a point that was read.
+func anyRead(frames []*sdk.Frame) bool {
+	for _, f := range frames {
+		if f == nil {
+			continue
+		}
+		for _, b := range f.Batches {
+			for _, p := range b.Points {
+				if p.Quality != sdk.QualityBad {
+					return true
+				}
+			}
+		}
+		if len(f.Alarms) > 0 || len(f.Pictures) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Points is the point registry, for check's listing.

@@ -46,7 +46,7 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	cancel() // no draining: queues are kept, not flushed
 	a.pause(stopped)
 
-	agentChanged := a.cfg.Agent != cfg.Agent
+	agentChanged := pluginView(a.cfg.Agent) != pluginView(cfg.Agent)
 	a.cfg = cfg
 	keep := func(old *instance, p *config.Plugin) bool {
 		return !agentChanged && samePlugin(old.cfg, p)
@@ -150,6 +150,15 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	}
 	a.Start()
 	return errs.Err()
+}
+
+// pluginView is the part of [agent] that plugins see (device ID, topics,
+// data directory): only a change there restarts them. Log settings and
+// the monitor's address are the command's business (edgepipe run applies
+// log_level in place).
+func pluginView(a config.Agent) config.Agent {
+	a.LogLevel, a.LogFormat, a.HTTPListen = "", "", ""
+	return a
 }
 
 func byID(ins []*instance) map[string]*instance {

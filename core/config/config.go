@@ -33,6 +33,7 @@ type Agent struct {
 	TopicPrefix string `toml:"topic_prefix"`
 	DataDir     string `toml:"data_dir"`
 	LogLevel    string `toml:"log_level"`
+	LogFormat   string `toml:"log_format"` // text | json
 	HTTPListen  string `toml:"http_listen"`
 	// MaxCommandSize bounds a command from the server (SPEC 5); larger
 	// ones are refused unparsed.
@@ -202,6 +203,19 @@ func escapeTOML(v string) string {
 
 // Parse parses configuration text; file names it in errors.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse(file, data, lookupEnv, parseOptions{whole: true, counts: map[string]int{}})
+}
+
+// parseOptions says what part of a configuration a file is (see
+// LoadDirectory): the whole of it, the main file of several, or one of
+// the files merged after it.
+type parseOptions struct {
+	whole    bool           // check what only the whole configuration can have (inputs)
+	fragment bool           // a --config-directory file: no [agent] there
+	counts   map[string]int // plugins seen so far by full name, for unique IDs
+}
+
+func parse(file string, data []byte, lookupEnv func(string) (string, bool), o parseOptions) (*Config, error) {
 	data, substituted, secrets, errs := substituteEnv(file, data, lookupEnv)
 	unset := map[int]bool{}
 	unsetNames := map[int][]string{}
@@ -254,9 +268,9 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			Msg: "unknown key outside any table; settings go under [agent] or a plugin table"})
 	}
 
-	counts := map[string]int{}
+	counts := o.counts
 	aliases := map[string]int{}
-	sawAgent := false
+	sawAgent, agentLine := false, 0
 	hs := ix.Headers
 	for i := 0; i < len(hs); i++ {
 		h := hs[i]
@@ -272,7 +286,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		}
 		switch {
 		case h.Parts[0] == "agent" && len(h.Parts) == 1 && !h.Array:
-			sawAgent = true
+			sawAgent, agentLine = true, h.Line
 			text := section(lines, h.Line, end, hs[i+1:j], 1)
 			if _, err := sdk.DecodeConfig(&sdk.InitRequest{Config: text, File: file, Line: h.Line}, &cfg.Agent); err != nil {
 				errs = append(errs, prefixed(sdk.AsConfigErrors(err), "agent")...)
@@ -309,13 +323,16 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		}
 		i = j - 1
 	}
-	if !sawAgent {
-		errs = append(errs, sdk.ConfigError{File: file, Line: 1, Msg: "missing [agent] table with device_id"})
-	} else {
+	switch {
+	case sawAgent && o.fragment:
+		errs = append(errs, sdk.ConfigError{File: file, Line: agentLine, Msg: "[agent] belongs in the --config file, not in a --config-directory file"})
+	case sawAgent:
 		errs = append(errs, cfg.Agent.validate(file, ix)...)
+	case !o.fragment:
+		errs = append(errs, sdk.ConfigError{File: file, Line: 1, Msg: "missing [agent] table with device_id"})
 	}
-	if len(cfg.Inputs) == 0 {
-		errs = append(errs, sdk.ConfigError{File: file, Msg: "no inputs configured; add at least one [[inputs.NAME]]"})
+	if len(cfg.Inputs) == 0 && o.whole {
+		errs = append(errs, sdk.ConfigError{File: file, Msg: noInputs})
 	}
 	return cfg, cfg.Collate(errs)
 }
@@ -559,6 +576,14 @@ func (a *Agent) validate(file string, ix *tomlscan.Index) sdk.ConfigErrors {
 		a.LogLevel = strings.ToLower(a.LogLevel)
 	default:
 		at("log_level", "want debug, info, warn or error, got %q", a.LogLevel)
+	}
+	switch strings.ToLower(a.LogFormat) {
+	case "", "text":
+		a.LogFormat = "text"
+	case "json":
+		a.LogFormat = "json"
+	default:
+		at("log_format", "want text or json, got %q", a.LogFormat)
 	}
 	if !ixHas(ix, "agent.http_listen") {
 		a.HTTPListen = "127.0.0.1:9273"

@@ -75,7 +75,15 @@ func get(t *testing.T, url string) (int, string) {
 // waitHealthz polls /healthz until it answers code.
 func waitHealthz(t *testing.T, s *Server, code int) agent.Health {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return waitHealthzUntil(t, s, code, func(agent.Health) bool { return true })
+}
+
+// waitHealthzUntil polls /healthz until it answers code with a body that
+// satisfies cond: a status code alone can come before the detail a test
+// is after (a 503 for "connecting" before the broker's refusal arrives).
+func waitHealthzUntil(t *testing.T, s *Server, code int, cond func(agent.Health) bool) agent.Health {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, body := get(t, "http://"+s.Addr()+"/healthz")
 		if c == code {
@@ -83,10 +91,12 @@ func waitHealthz(t *testing.T, s *Server, code int) agent.Health {
 			if err := json.Unmarshal([]byte(body), &h); err != nil {
 				t.Fatalf("healthz body %q: %v", body, err)
 			}
-			return h
+			if cond(h) {
+				return h
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/healthz answers %d, want %d: %s", c, code, body)
+			t.Fatalf("/healthz answers %d, want %d and the expected detail: %s", c, code, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -95,14 +105,26 @@ func waitHealthz(t *testing.T, s *Server, code int) agent.Health {
 func TestHealthzNamesTheRefusedLogin(t *testing.T) {
 	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
 	s := startGateway(t, b.URL(), "wrong-secret-123")
-	h := waitHealthz(t, s, http.StatusServiceUnavailable)
-	var out *agent.PluginHealth
-	for i := range h.Plugins {
-		if h.Plugins[i].ID == "cloud" {
-			out = &h.Plugins[i]
+	cloud := func(h agent.Health) *agent.PluginHealth {
+		for i := range h.Plugins {
+			if h.Plugins[i].ID == "cloud" {
+				return &h.Plugins[i]
+			}
 		}
+		return nil
 	}
-	if out == nil || out.OK || !strings.Contains(strings.ToLower(out.Reason), "not authorized") && !strings.Contains(strings.ToLower(out.Reason), "bad user name or password") {
+	refused := func(out *agent.PluginHealth) bool {
+		r := strings.ToLower(out.Reason)
+		return strings.Contains(r, "not authorized") || strings.Contains(r, "bad user name or password")
+	}
+	// Wait for the refusal and a filling queue, not for the first 503: the
+	// output answers "connecting" before the CONNACK arrives.
+	h := waitHealthzUntil(t, s, http.StatusServiceUnavailable, func(h agent.Health) bool {
+		out := cloud(h)
+		return out != nil && refused(out) && out.QueueDepth != nil && *out.QueueDepth > 0
+	})
+	out := cloud(h)
+	if out == nil || out.OK || !refused(out) {
 		t.Fatalf("output health %+v", out)
 	}
 	if out.QueueDepth == nil || *out.QueueDepth == 0 {

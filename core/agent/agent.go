@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -317,23 +318,28 @@ func (a *Agent) pollLoop(ctx context.Context, in *instance) {
 	}
 }
 
+// streamReopen spaces the reopening of a stream that ended.
+var streamReopen = backoff.Policy{Initial: 100 * time.Millisecond, Max: 30 * time.Second}
+
 // streamLoop runs a streaming input, reopening its stream after an error.
 func (a *Agent) streamLoop(ctx context.Context, in *instance) {
 	defer a.inputWG.Done()
-	backoff := 100 * time.Millisecond
+	retry := backoff.New(streamReopen)
 	for ctx.Err() == nil {
+		opened := time.Now()
 		err := in.impl.(sdk.StreamingInput).Stream(ctx, func(f *sdk.Frame) { a.accept(in, f) })
 		if ctx.Err() != nil {
 			return
 		}
-		in.errors.Add(1)
-		in.log.Warn("stream ended, reopening", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
+		if time.Since(opened) > streamReopen.Max {
+			retry.Reset() // it ran fine for a while: this is a new failure
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		in.errors.Add(1)
+		wait := retry.Next()
+		in.log.Warn("stream ended, reopening", "err", err, "in", wait)
+		if !backoff.Sleep(ctx, wait) {
+			return
+		}
 	}
 }
 

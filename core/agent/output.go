@@ -9,7 +9,16 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/queue"
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// publishRetry spaces the retries of a failed publish (the output is
+// usually waiting for its broker to come back); commandReopen the
+// reopening of a command stream that ended.
+var (
+	publishRetry  = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	commandReopen = backoff.Policy{Initial: time.Second, Max: 30 * time.Second}
 )
 
 // publishBatch is how many queued messages one Publish call carries: enough
@@ -95,7 +104,7 @@ func (r *outputRunner) start(wg *sync.WaitGroup) {
 func (r *outputRunner) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	out := r.in.impl.(sdk.Output)
-	backoff := 100 * time.Millisecond
+	retry := backoff.New(publishRetry)
 	var lastLog time.Time
 	for r.ctx.Err() == nil {
 		select {
@@ -133,15 +142,16 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 				r.in.log.Warn("publish failed; messages stay queued", "err", err, "queued", r.q.Stats().Depth)
 				lastLog = time.Now()
 			}
+			t := time.NewTimer(retry.Next())
 			select {
-			case <-time.After(backoff):
+			case <-t.C:
 			case <-r.stopping:
 			case <-r.ctx.Done():
 			}
-			backoff = min(2*backoff, 5*time.Second)
+			t.Stop()
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.Reset()
 		if err := r.q.Ack(len(msgs)); err != nil {
 			r.in.log.Error("acknowledging queue", "err", err)
 		}
@@ -164,15 +174,20 @@ func (r *outputRunner) drain(ctx context.Context) {
 
 // commandLoop forwards the output's commands from the server to the core.
 func (a *Agent) commandLoop(o *outputRunner) {
+	retry := backoff.New(commandReopen)
 	for o.cmdCtx.Err() == nil {
+		opened := time.Now()
 		err := o.in.impl.(sdk.CommandSource).Commands(o.cmdCtx, func(c sdk.Command) { a.handleCommand(o, c) })
 		if o.cmdCtx.Err() != nil {
 			return
 		}
-		o.in.log.Warn("command stream ended, reopening", "err", err)
-		select {
-		case <-time.After(time.Second):
-		case <-o.cmdCtx.Done():
+		if time.Since(opened) > commandReopen.Max {
+			retry.Reset() // it ran fine for a while: this is a new failure
+		}
+		wait := retry.Next()
+		o.in.log.Warn("command stream ended, reopening", "err", err, "in", wait)
+		if !backoff.Sleep(o.cmdCtx, wait) {
+			return
 		}
 	}
 }

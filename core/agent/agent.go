@@ -80,7 +80,6 @@ type Agent struct {
 	procMu     sync.Mutex
 	procCtx    context.Context
 	procCancel context.CancelFunc
-	outWG      sync.WaitGroup
 	stats      counters
 }
 
@@ -185,19 +184,27 @@ func (a *Agent) Start() {
 	a.procWG.Add(1)
 	go a.processLoop()
 	for _, o := range a.outputs {
-		o.start(&a.outWG)
+		o.start()
 	}
 }
 
-// pause stops polling, lets the processors finish the frames they hold
-// and stops the output workers, after giving them until ctx ends to empty
-// their queues. Plugins stay open and queues keep what is left.
+// pause stops the pipeline (stopPipeline) and the output workers, after
+// giving them until ctx ends to empty their queues (outputRunner.stop).
+// Plugins stay open and queues keep what is left.
 func (a *Agent) pause(ctx context.Context) {
+	a.stopPipeline()
+	a.stopOutputs(ctx, a.outputs)
+}
+
+// stopPipeline stops command intake, then polling, and lets the processors
+// finish the frames they hold, so that everything polled is queued. The
+// output workers keep running: a reload stops only those it replaces.
+func (a *Agent) stopPipeline() {
 	if a.cancel == nil {
 		return
 	}
 	for _, o := range a.outputs {
-		o.cmdCancel() // no command may change things while the pipeline stops
+		o.stopCommands() // no command may change things while the pipeline stops
 	}
 	a.cancel()
 	a.inputWG.Wait()
@@ -215,30 +222,20 @@ func (a *Agent) pause(ctx context.Context) {
 		<-done
 	}
 	a.procCancel()
-	for _, o := range a.outputs {
-		o.drain(ctx)
-	}
-	// Let each output finish the publish in flight, then cut it short.
-	outDone := make(chan struct{})
-	go func() {
-		a.outWG.Wait()
-		close(outDone)
-	}()
-	for _, o := range a.outputs {
-		close(o.stopping)
-	}
-	select {
-	case <-outDone:
-	case <-time.After(stopGrace):
-		for _, o := range a.outputs {
-			o.cancel()
-		}
-		<-outDone
-	}
-	for _, o := range a.outputs {
-		o.cancel()
-	}
 	a.cancel = nil
+}
+
+// stopOutputs stops the workers of outs, side by side, within ctx.
+func (a *Agent) stopOutputs(ctx context.Context, outs []*outputRunner) {
+	var wg sync.WaitGroup
+	for _, o := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.stop(ctx)
+		}()
+	}
+	wg.Wait()
 }
 
 // Stop stops polling, lets the processors finish what they hold, gives the

@@ -54,10 +54,10 @@ type device struct {
 	reqs     []request
 
 	lastPoll time.Time
-	fails    int       // consecutive polls the slave did not answer
-	retryAt  time.Time // while failing: the next time the bus is tried
-	retry    *backoff.Backoff
-	forceDue bool      // a write asks for a read-back at the next Gather
+	fails    int              // consecutive polls the slave did not answer
+	retryAt  time.Time        // while failing: the next time the bus is tried
+	retry    *backoff.Backoff // while failing: spaces the retries
+	forceDue bool             // a write asks for a read-back at the next Gather
 }
 
 // Modbus is the plugin instance.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/internal/testbroker"
@@ -13,7 +14,7 @@ import (
 
 // deadBrokerConfig polls a synthetic counter every 10 ms into an MQTT
 // output whose server is not there (a free port nothing listens on).
-func deadBrokerConfig(t *testing.T, dir string, port int, keepalive string) *config.Config {
+func deadBrokerConfig(t testing.TB, dir string, port int, keepalive string) *config.Config {
 	doc := fmt.Sprintf(`[agent]
 device_id = "GW-DOWN"
 data_dir = %q
@@ -86,4 +87,30 @@ func TestReloadNeverWaitsForAnOutputWaitingForItsBroker(t *testing.T) {
 	}
 	polled := a.stats.gathered.Load()
 	waitFor(t, "polling after the replacing reload", func() bool { return a.stats.gathered.Load() >= polled+5 })
+}
+
+// BenchmarkReloadWithBrokerDown: how long one reload (SIGHUP, unchanged
+// configuration) pauses polling while the output waits for a broker that
+// is not there. It used to be the 2 s stop grace.
+func BenchmarkReloadWithBrokerDown(b *testing.B) {
+	dir := b.TempDir()
+	port := testbroker.FreePort(b)
+	cfg := deadBrokerConfig(b, dir, port, "30s")
+	a := New(cfg, Options{})
+	ctx := context.Background()
+	if err := a.Open(ctx, true); err != nil {
+		b.Fatal(err)
+	}
+	a.Start()
+	defer a.Stop(ctx)
+	out := a.outputByID(cfg.Outputs[0].ID)
+	for out.q.Stats().Depth < 5 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := a.Apply(ctx, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

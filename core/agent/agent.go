@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -80,7 +81,6 @@ type Agent struct {
 	procMu     sync.Mutex
 	procCtx    context.Context
 	procCancel context.CancelFunc
-	outWG      sync.WaitGroup
 	// sideWG tracks the processors' requests being served (see request);
 	// sideSlots bounds how many run at once.
 	sideWG    sync.WaitGroup
@@ -192,19 +192,27 @@ func (a *Agent) Start() {
 	a.procWG.Add(1)
 	go a.processLoop()
 	for _, o := range a.outputs {
-		o.start(&a.outWG)
+		o.start()
 	}
 }
 
-// pause stops polling, lets the processors finish the frames they hold
-// and stops the output workers, after giving them until ctx ends to empty
-// their queues. Plugins stay open and queues keep what is left.
+// pause stops the pipeline (stopPipeline) and the output workers, after
+// giving them until ctx ends to empty their queues (outputRunner.stop).
+// Plugins stay open and queues keep what is left.
 func (a *Agent) pause(ctx context.Context) {
+	a.stopPipeline()
+	a.stopOutputs(ctx, a.outputs)
+}
+
+// stopPipeline stops command intake, then polling, and lets the processors
+// finish the frames they hold, so that everything polled is queued. The
+// output workers keep running: a reload stops only those it replaces.
+func (a *Agent) stopPipeline() {
 	if a.cancel == nil {
 		return
 	}
 	for _, o := range a.outputs {
-		o.cmdCancel() // no command may change things while the pipeline stops
+		o.stopCommands() // no command may change things while the pipeline stops
 	}
 	a.cancel()
 	a.inputWG.Wait()
@@ -222,33 +230,23 @@ func (a *Agent) pause(ctx context.Context) {
 		<-done
 	}
 	a.procCancel()
-	for _, o := range a.outputs {
-		o.drain(ctx)
-	}
-	// Let each output finish the publish in flight, then cut it short.
-	outDone := make(chan struct{})
-	go func() {
-		a.outWG.Wait()
-		close(outDone)
-	}()
-	for _, o := range a.outputs {
-		close(o.stopping)
-	}
-	select {
-	case <-outDone:
-	case <-time.After(stopGrace):
-		for _, o := range a.outputs {
-			o.cancel()
-		}
-		<-outDone
-	}
-	for _, o := range a.outputs {
-		o.cancel()
-	}
 	// Processors' requests still being served: nothing can add one now
 	// (the processing and command goroutines have ended).
 	a.sideWG.Wait()
 	a.cancel = nil
+}
+
+// stopOutputs stops the workers of outs, side by side, within ctx.
+func (a *Agent) stopOutputs(ctx context.Context, outs []*outputRunner) {
+	var wg sync.WaitGroup
+	for _, o := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.stop(ctx)
+		}()
+	}
+	wg.Wait()
 }
 
 // Stop stops polling, lets the processors finish what they hold, gives the
@@ -329,23 +327,28 @@ func (a *Agent) pollLoop(ctx context.Context, in *instance) {
 	}
 }
 
+// streamReopen spaces the reopening of a stream that ended.
+var streamReopen = backoff.Policy{Initial: 100 * time.Millisecond, Max: 30 * time.Second}
+
 // streamLoop runs a streaming input, reopening its stream after an error.
 func (a *Agent) streamLoop(ctx context.Context, in *instance) {
 	defer a.inputWG.Done()
-	backoff := 100 * time.Millisecond
+	retry := backoff.New(streamReopen)
 	for ctx.Err() == nil {
+		opened := time.Now()
 		err := in.impl.(sdk.StreamingInput).Stream(ctx, func(f *sdk.Frame) { a.accept(in, f) })
 		if ctx.Err() != nil {
 			return
 		}
-		in.errors.Add(1)
-		in.log.Warn("stream ended, reopening", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
+		if time.Since(opened) > streamReopen.Max {
+			retry.Reset() // it ran fine for a while: this is a new failure
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		in.errors.Add(1)
+		wait := retry.Next()
+		in.log.Warn("stream ended, reopening", "err", err, "in", wait)
+		if !backoff.Sleep(ctx, wait) {
+			return
+		}
 	}
 }
 

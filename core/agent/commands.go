@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/command"
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 )
@@ -46,15 +47,20 @@ func (a *Agent) commandLoop(o *outputRunner) {
 			a.replyAll(o, []sdk.Message{fbox.Reply(c, fbox.Busy("the gateway is reloading or stopping; send it again"))})
 		}
 	}
+	retry := backoff.New(commandReopen)
 	for o.cmdCtx.Err() == nil {
+		opened := time.Now()
 		err := o.in.impl.(sdk.CommandSource).Commands(o.cmdCtx, handle)
 		if o.cmdCtx.Err() != nil {
 			break
 		}
-		o.in.log.Warn("command stream ended, reopening", "err", err)
-		select {
-		case <-time.After(time.Second):
-		case <-o.cmdCtx.Done():
+		if time.Since(opened) > commandReopen.Max {
+			retry.Reset() // it ran fine for a while: this is a new failure
+		}
+		wait := retry.Next()
+		o.in.log.Warn("command stream ended, reopening", "err", err, "in", wait)
+		if !backoff.Sleep(o.cmdCtx, wait) {
+			break
 		}
 	}
 	close(queue)

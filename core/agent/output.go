@@ -9,8 +9,17 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/queue"
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
+)
+
+// publishRetry spaces the retries of a failed publish (the output is
+// usually waiting for its broker to come back); commandReopen the
+// reopening of a command stream that ended.
+var (
+	publishRetry  = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	commandReopen = backoff.Policy{Initial: time.Second, Max: 30 * time.Second}
 )
 
 // publishBatch is how many queued messages one Publish call carries: enough
@@ -94,6 +103,12 @@ type outputRunner struct {
 	cmdCancel context.CancelFunc
 	// pushLog rate-limits the log of a queue that cannot be written.
 	pushLog pushLog
+	// running says the worker was started and not stopped: a reload keeps
+	// an unchanged output's worker going. The goroutines that start and
+	// stop the pipeline are the only ones to touch it.
+	running  bool
+	workerWG sync.WaitGroup
+	cmdWG    sync.WaitGroup
 }
 
 func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
@@ -146,26 +161,93 @@ func (a *Agent) SetEnabled(id string, on bool) error {
 	return nil
 }
 
-// start runs the output's worker and command loop until stop.
-func (r *outputRunner) start(wg *sync.WaitGroup) {
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+// start runs the output's worker, unless it still runs (a reload kept the
+// output), and its command loop.
+func (r *outputRunner) start() {
+	if !r.running {
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+		r.stopping = make(chan struct{})
+		r.running = true
+		r.workerWG.Add(1)
+		go r.run(&r.workerWG)
+	}
 	r.cmdCtx, r.cmdCancel = context.WithCancel(context.Background())
-	r.stopping = make(chan struct{})
-	wg.Add(1)
-	go r.run(wg)
 	if r.in.caps.Commands {
-		wg.Add(1)
+		r.cmdWG.Add(1)
 		go func() {
-			defer wg.Done()
+			defer r.cmdWG.Done()
 			r.a.commandLoop(r)
 		}()
 	}
 }
 
+// stopCommands stops the command loop and waits for it.
+func (r *outputRunner) stopCommands() {
+	if r.cmdCancel != nil {
+		r.cmdCancel()
+	}
+	r.cmdWG.Wait()
+}
+
+// stop stops the worker within ctx. While the output is connected it may
+// empty its queue until stopGrace before ctx's deadline, then finish the
+// publish in flight for up to stopGrace (so a live broker's
+// acknowledgement is not thrown away and the batch resent). An output
+// that is not connected is stopped at once: a broker that is not there
+// acknowledges nothing, and what the output holds stays queued. A stop
+// therefore never waits on a dead broker: neither a reload (polling is
+// paused meanwhile) nor the gateway's documented stop time.
+func (r *outputRunner) stop(ctx context.Context) {
+	if !r.running {
+		return
+	}
+	grace := stopGrace
+	dctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, dl.Add(-stopGrace))
+		defer cancel()
+		grace = max(min(grace, time.Until(dl)), 0)
+	}
+	up := r.drain(dctx)
+	done := make(chan struct{})
+	go func() {
+		r.workerWG.Wait()
+		close(done)
+	}()
+	close(r.stopping)
+	if !up {
+		r.cancel()
+	}
+	t := time.NewTimer(grace)
+	select {
+	case <-done:
+	case <-t.C:
+		r.cancel()
+		<-done
+	}
+	t.Stop()
+	r.cancel()
+	r.running = false
+}
+
+// connected asks the output whether it is connected (outputs that cannot
+// tell are taken as connected).
+func (r *outputRunner) connected() bool {
+	hr, ok := r.in.impl.(sdk.HealthReporter)
+	if !ok || !(r.in.caps.Health || r.in.sup != nil) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	h, err := hr.Health(ctx)
+	return err == nil && h.OK
+}
+
 func (r *outputRunner) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	out := r.in.impl.(sdk.Output)
-	backoff := 100 * time.Millisecond
+	retry := backoff.New(publishRetry)
 	var lastLog time.Time
 	peek := publishBatch
 	for r.ctx.Err() == nil {
@@ -209,6 +291,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 				r.in.log.Error("acknowledging queue", "err", aerr)
 			}
 			r.in.published.Add(uint64(n))
+			retry.Reset() // the link moves: retry the rest soon
 		}
 		if err != nil {
 			r.in.errors.Add(1)
@@ -217,29 +300,39 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 					"confirmed", sdk.ConfirmedOf(err, len(msgs)), "batch", len(msgs), "queued", r.q.Stats().Depth)
 				lastLog = time.Now()
 			}
+			t := time.NewTimer(retry.Next())
 			select {
-			case <-time.After(backoff):
+			case <-t.C:
 			case <-r.stopping:
 			case <-r.ctx.Done():
 			}
-			backoff = min(2*backoff, 5*time.Second)
+			t.Stop()
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.Reset()
 	}
 }
 
-// drain gives the output until ctx ends to empty its queue.
-func (r *outputRunner) drain(ctx context.Context) {
+// drain gives the output until ctx ends to empty its queue, while it is
+// connected; it reports whether the output was connected when it stopped
+// waiting.
+func (r *outputRunner) drain(ctx context.Context) bool {
+	if !r.connected() {
+		return false
+	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for r.enabled.Load() && r.q.Stats().Depth > 0 {
+	for i := 1; r.enabled.Load() && r.q.Stats().Depth > 0; i++ {
 		select {
 		case <-ctx.Done():
-			return
+			return true
 		case <-t.C:
 		}
+		if i%10 == 0 && !r.connected() {
+			return false
+		}
 	}
+	return true
 }
 
 // stopGrace is how long a pausing output may finish the publish in flight:

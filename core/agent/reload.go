@@ -28,7 +28,10 @@ func (a *Agent) Validate(ctx context.Context, cfg *config.Config) error {
 // pipeline pauses, plugins whose configuration did not change keep running
 // (their processes and connections too), changed and new ones are opened,
 // removed ones closed, and every output keeps its queue — what was waiting
-// for a dead broker is still delivered when it returns.
+// for a dead broker is still delivered when it returns. An unchanged
+// output's worker is not even paused, and a changed output waiting for a
+// dead broker is let go at once (outputRunner.stop): the pause of polling
+// never depends on a broker.
 func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := a.Validate(ctx, cfg); err != nil {
 		return err
@@ -44,7 +47,7 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	defer a.mu.Unlock()
 	stopped, cancel := context.WithCancel(ctx)
 	cancel() // no draining: queues are kept, not flushed
-	a.pause(stopped)
+	a.stopPipeline()
 
 	agentChanged := pluginView(a.cfg.Agent) != pluginView(cfg.Agent)
 	a.cfg = cfg
@@ -120,6 +123,11 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 			delete(oldOuts, p.ID)
 			continue
 		}
+		if ok {
+			// Changed: its worker stops before anything else opens its
+			// queue or takes its place.
+			old.stop(stopped)
+		}
 		in, err := a.open(ctx, p, points)
 		if err != nil {
 			errs = append(errs, sdk.AsConfigErrors(err)...)
@@ -143,6 +151,7 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 		a.outputs = append(a.outputs, r)
 	}
 	for _, o := range oldOuts {
+		o.stop(stopped)
 		o.in.close(ctx)
 		if err := o.q.Close(); err != nil {
 			a.log.Warn("closing queue", "output", o.in.cfg.ID, "err", err)

@@ -81,6 +81,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestReloadKeepsQueuedMessagesAndRefusesBrokenConfigs(t *testing.T) {
 	gateOpen.Store(false)
+	gateMu.Lock()
+	gateDelivered = nil // from an earlier run (-count) or test
+	gateMu.Unlock()
 	dir := t.TempDir()
 	a := New(reloadConfig(t, dir, 1, ""), Options{})
 	if err := a.Open(context.Background(), true); err != nil {

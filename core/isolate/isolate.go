@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -34,11 +35,26 @@ const ServeArg = "__plugin"
 func MaybeServe() {
 	if len(os.Args) >= 3 && os.Args[1] == ServeArg && sdk.IsPluginProcess() {
 		tunePluginProcess()
+		go watchParent(os.Getppid(), time.Second)
 		if err := sdk.ServeBuiltin(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+}
+
+// watchParent ends a built-in plugin's process when the gateway that
+// started it is gone: the second guard beside the parent-death signal
+// (which a future change to how processes are started could lose). An
+// orphan is re-parented (to init or a subreaper), so its parent pid changes.
+func watchParent(ppid int, every time.Duration) {
+	for {
+		time.Sleep(every)
+		if os.Getppid() != ppid {
+			fmt.Fprintf(os.Stderr, "edgepipe plugin: the gateway (pid %d) is gone; exiting\n", ppid)
+			os.Exit(2)
+		}
 	}
 }
 
@@ -76,15 +92,58 @@ func BuiltinSpec(id, fullName string, log *slog.Logger) (Spec, error) {
 
 // process is one running plugin process.
 type process struct {
-	client *plugin.Client
-	rpc    *sdk.GRPCClient
+	client   *plugin.Client
+	rpc      *sdk.GRPCClient
+	released chan struct{} // closed by kill: frees the thread that forked it
+	once     sync.Once
 }
 
+// kill stops the process (go-plugin asks it to exit, then kills it) and
+// releases the OS thread it was forked from.
+func (p *process) kill() {
+	p.client.Kill()
+	p.once.Do(func() { close(p.released) })
+}
+
+// start starts a plugin process from an OS thread of its own that lives
+// as long as the process does.
+//
+// The child is started with a parent-death signal (SIGKILL, see
+// dieWithParent) so that it dies with the gateway on every exit, kill -9
+// included. Linux sends that signal when the *thread* that forked the child
+// ends, not the process (prctl(2), golang/go#27505), and the Go runtime
+// ends a thread whenever a goroutine exits while locked to it: forked from
+// an arbitrary thread, a healthy plugin could be killed at random. Locking
+// the forking goroutine to its thread and keeping it parked there until
+// the process was killed makes the signal mean what it should. The plugin
+// side has a second guard (watchParent in MaybeServe).
 func start(spec Spec) (*process, error) {
+	type result struct {
+		p   *process
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		p, err := startHere(spec)
+		res <- result{p, err}
+		if err == nil {
+			<-p.released
+		}
+	}()
+	r := <-res
+	return r.p, r.err
+}
+
+// startHere starts the process from the calling thread; see start.
+func startHere(spec Spec) (*process, error) {
+	cmd := exec.Command(spec.Command, spec.Args...)
+	dieWithParent(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: sdk.PluginSet()},
-		Cmd:              exec.Command(spec.Command, spec.Args...),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		GRPCDialOptions:  sdk.DialOptions(),
 		Logger:           newHCLogger(spec.Logger),
@@ -116,7 +175,7 @@ func start(spec Spec) (*process, error) {
 		c.Kill()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
 	}
-	return &process{client: c, rpc: g}, nil
+	return &process{client: c, rpc: g, released: make(chan struct{})}, nil
 }
 
 // ErrDown is returned by calls made while the plugin process is being
@@ -134,10 +193,16 @@ type Supervised struct {
 	cur      *process
 	up       chan struct{} // closed while a process is up
 	closed   bool
+	gone     chan struct{} // closed by Close: ends a restart backoff early
 	restarts atomic.Uint64
-	// Backoff bounds for restarts.
-	MinBackoff, MaxBackoff time.Duration
+	// Restart spaces the attempts to restart a crashed process.
+	Restart backoff.Policy
 }
+
+// defaultRestart is how a crashed plugin process is restarted: at once
+// (within 100 ms) after a crash, backing off to 30 s while it keeps
+// failing to start.
+var defaultRestart = backoff.Policy{Initial: 100 * time.Millisecond, Max: 30 * time.Second}
 
 // Start starts the plugin process. The returned plugin must be Init-ed
 // like any other.
@@ -151,8 +216,8 @@ func Start(spec Spec) (*Supervised, error) {
 	}
 	up := make(chan struct{})
 	close(up)
-	return &Supervised{spec: spec, log: spec.Logger, cur: p, up: up,
-		MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}, nil
+	return &Supervised{spec: spec, log: spec.Logger, cur: p, up: up, gone: make(chan struct{}),
+		Restart: defaultRestart}, nil
 }
 
 // Restarts counts how often the process was restarted after a crash.
@@ -204,7 +269,7 @@ func (s *Supervised) failed(p *process, err error) bool {
 	}
 	if s.cur == p {
 		s.log.Warn("plugin process died, restarting", "plugin", s.spec.Name, "err", err)
-		p.client.Kill()
+		p.kill()
 		s.cur = nil
 		s.up = make(chan struct{})
 		go s.restart(s.up)
@@ -213,7 +278,7 @@ func (s *Supervised) failed(p *process, err error) bool {
 }
 
 func (s *Supervised) restart(up chan struct{}) {
-	backoff := s.MinBackoff
+	retry := backoff.New(s.Restart)
 	for {
 		s.mu.Lock()
 		closed := s.closed
@@ -228,14 +293,14 @@ func (s *Supervised) restart(up chan struct{}) {
 			_, err = p.rpc.Init(ctx, s.initReq)
 			cancel()
 			if err != nil {
-				p.client.Kill()
+				p.kill()
 			}
 		}
 		if err == nil {
 			s.mu.Lock()
 			if s.closed {
 				s.mu.Unlock()
-				p.client.Kill()
+				p.kill()
 				close(up)
 				return
 			}
@@ -246,9 +311,14 @@ func (s *Supervised) restart(up chan struct{}) {
 			s.log.Info("plugin process restarted", "plugin", s.spec.Name, "restarts", s.restarts.Load())
 			return
 		}
-		s.log.Error("plugin restart failed", "plugin", s.spec.Name, "err", err, "retry_in", backoff)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, s.MaxBackoff)
+		wait := retry.Next()
+		s.log.Error("plugin restart failed", "plugin", s.spec.Name, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.gone:
+			t.Stop()
+		}
 	}
 }
 
@@ -303,6 +373,9 @@ func (s *Supervised) Init(ctx context.Context, req *sdk.InitRequest) (*sdk.InitR
 func (s *Supervised) Close(ctx context.Context) error {
 	s.mu.Lock()
 	p := s.cur
+	if !s.closed {
+		close(s.gone)
+	}
 	s.closed = true
 	s.cur = nil
 	s.mu.Unlock()
@@ -310,7 +383,7 @@ func (s *Supervised) Close(ctx context.Context) error {
 		return nil
 	}
 	err := p.rpc.Close(ctx)
-	p.client.Kill()
+	p.kill()
 	if sdk.IsTransportError(err) {
 		err = nil
 	}

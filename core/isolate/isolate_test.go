@@ -2,10 +2,13 @@ package isolate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -15,6 +18,11 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("EDGEPIPE_TEST_PROTOCOL") == "0" {
 		sdk.Handshake.ProtocolVersion = 0 // play a plugin built against an older SDK
+	}
+	if os.Getenv("EDGEPIPE_TEST_ORPHAN") != "" {
+		// Play a plugin whose gateway is gone: the parent pid it was
+		// started under is not its parent any more.
+		watchParent(os.Getppid()+1, 20*time.Millisecond)
 	}
 	MaybeServe()
 	os.Exit(m.Run())
@@ -58,5 +66,29 @@ func TestMissingExecutableIsAClearError(t *testing.T) {
 	_, err := Start(Spec{Name: "x", Command: "/nonexistent/plugin"})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/plugin") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// The plugin side's second guard: a plugin process whose parent changed
+// (the gateway died and it was re-parented) exits by itself.
+func TestOrphanedPluginExitsByItself(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "EDGEPIPE_TEST_ORPHAN=1")
+	out := make(chan error, 1)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { out <- cmd.Wait() }()
+	select {
+	case err := <-out:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "is gone; exiting") {
+			t.Fatalf("orphan exited with %v, stderr %q; want exit 2 saying the gateway is gone", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("an orphaned plugin process did not exit by itself")
 	}
 }

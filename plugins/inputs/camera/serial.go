@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/edgepipe/edgepipe/internal/backoff"
 )
 
 // serialPort is what the source needs of a serial port; go.bug.st/serial's
@@ -26,12 +28,10 @@ type serialPort interface {
 // lost byte costs one timeout on a short read rather than on the picture.
 const readChunk = 2048
 
-// Reopening a port that failed waits minBackoff, doubling per failure up
-// to maxBackoff, so a camera that is unplugged is not reset in a loop.
-const (
-	minBackoff = 500 * time.Millisecond
-	maxBackoff = 30 * time.Second
-)
+// Reopening a port that failed waits by the shared backoff policy (a
+// random part of a ceiling of 500 ms doubling per failure up to 30 s), so a
+// camera that is unplugged is not reset in a loop.
+var reopenPolicy = backoff.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
 
 // serialSource takes pictures from a VC0706 module. The port stays open
 // between pictures: opening it resets the camera, which takes a second or
@@ -50,13 +50,13 @@ type serialSource struct {
 	ready    bool   // reset and size set since the port was opened
 	pending  []byte // bytes read but not yet consumed
 	tmp      []byte
-	fails    int // consecutive failures, for the backoff
+	retry    *backoff.Backoff
 	nextOpen time.Time
 }
 
 func newSerialSource(path string, baud int, size byte, timeout time.Duration, maxSize int64) *serialSource {
 	return &serialSource{path: path, baud: baud, size: size, timeout: timeout, maxSize: maxSize,
-		open: openSerial, tmp: make([]byte, 4096)}
+		open: openSerial, tmp: make([]byte, 4096), retry: backoff.New(reopenPolicy)}
 }
 
 func openSerial(path string, baud int) (serialPort, error) {
@@ -114,7 +114,7 @@ func (s *serialSource) capture(ctx context.Context) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("serial %s: %w", s.path, err)
 	}
-	s.fails = 0
+	s.retry.Reset()
 	if err != nil {
 		return nil, fmt.Errorf("serial %s: %w", s.path, err)
 	}
@@ -122,9 +122,7 @@ func (s *serialSource) capture(ctx context.Context) ([]byte, error) {
 }
 
 func (s *serialSource) backoff() {
-	d := min(minBackoff<<min(s.fails, 16), maxBackoff)
-	s.fails++
-	s.nextOpen = time.Now().Add(d)
+	s.nextOpen = time.Now().Add(s.retry.Next())
 }
 
 // setup resets a freshly opened camera and sets its picture size. The size

@@ -16,6 +16,7 @@ import (
 
 	mb "github.com/simonvetter/modbus"
 
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -54,8 +55,9 @@ type device struct {
 	reqs     []request
 
 	lastPoll time.Time
-	fails    int       // consecutive polls the slave did not answer
-	retryAt  time.Time // while failing: the next time the bus is tried
+	fails    int              // consecutive polls the slave did not answer
+	retryAt  time.Time        // while failing: the next time the bus is tried
+	retry    *backoff.Backoff // while failing: spaces the retries
 }
 
 // Modbus is the plugin instance.
@@ -72,6 +74,7 @@ type Modbus struct {
 	open        bool
 	connFails   int
 	connRetryAt time.Time
+	connRetry   *backoff.Backoff
 	lastReq     time.Time
 
 	stats stats
@@ -223,9 +226,12 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 			}
 			if slaveSilent(err) {
 				d.fails++
-				backoff := d.interval << min(d.fails-1, 16)
-				backoff = max(min(backoff, m.set.maxBackoff), d.interval)
-				d.retryAt = time.Now().Add(backoff)
+				if d.retry == nil || d.fails == 1 {
+					// The shared policy (full jitter): slaves on one bus, and
+					// gateways polling one device, do not retry in step.
+					d.retry = backoff.New(backoff.Policy{Initial: d.interval, Max: m.set.maxBackoff})
+				}
+				d.retryAt = time.Now().Add(d.retry.Next())
 				if d.fails == 1 {
 					slog.Warn("modbus: device does not answer, its points are bad; backing off", "device", d.name,
 						"unit_id", d.unit, "url", m.set.url, "error", err)
@@ -423,8 +429,10 @@ func (m *Modbus) ensureOpen(ctx context.Context) error {
 	}
 	if err := m.client.Open(); err != nil {
 		m.connFails++
-		wait := max(min(m.tick<<min(m.connFails-1, 16), m.set.maxBackoff), m.tick)
-		m.connRetryAt = time.Now().Add(wait)
+		if m.connRetry == nil || m.connFails == 1 {
+			m.connRetry = backoff.New(backoff.Policy{Initial: m.tick, Max: m.set.maxBackoff})
+		}
+		m.connRetryAt = time.Now().Add(m.connRetry.Next())
 		m.stats.add(func(s *stats) { s.connectErrors++; s.lastErr = err.Error(); s.lastConnFailed = true })
 		if m.connFails == 1 {
 			slog.Warn("modbus: cannot connect", "url", m.set.url, "error", err)

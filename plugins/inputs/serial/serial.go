@@ -22,6 +22,7 @@ import (
 
 	bug "go.bug.st/serial"
 
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -38,14 +39,11 @@ func init() {
 	})
 }
 
-// Reopening a port that failed waits minBackoff, doubling up to
-// maxBackoff: a USB adapter that was pulled is found again within seconds
-// of being plugged back, and a missing one costs an open() every few
-// seconds, nothing more.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
-)
+// Reopening a port that failed waits by the shared backoff policy, a
+// random part of a ceiling of 100 ms doubling up to 5 s: a USB adapter that
+// was pulled is found again within seconds of being plugged back, and a
+// missing one costs an open() every few seconds, nothing more.
+var reopenPolicy = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // Serial is the plugin instance.
 type Serial struct {
@@ -103,7 +101,7 @@ func (s *Serial) Stream(ctx context.Context, emit func(*sdk.Frame)) error {
 	}
 	s.running.Add(1)
 	defer s.running.Add(-1)
-	r := &run{s: s, set: s.set, emit: emit, backoff: minBackoff,
+	r := &run{s: s, set: s.set, emit: emit, retry: backoff.New(reopenPolicy),
 		fr: framer{delim: s.set.delim, length: s.set.length, gap: s.set.gap, start: s.set.start,
 			timeout: s.set.timeout, c: &s.c},
 		lastGood: make([]time.Time, len(s.set.read)), isBad: make([]bool, len(s.set.read))}
@@ -124,7 +122,7 @@ type run struct {
 
 	port     bug.Port
 	rd       *reader
-	backoff  time.Duration
+	retry    *backoff.Backoff
 	reopenAt time.Time // zero while the port is open
 	gotData  bool      // the port delivered since it was opened
 
@@ -242,7 +240,8 @@ func (r *run) drain() {
 
 func (r *run) onChunk(ch chunk) {
 	if !r.gotData {
-		r.gotData, r.backoff = true, minBackoff
+		r.gotData = true
+		r.retry.Reset()
 	}
 	r.now = ch.at
 	r.fr.feed(ch.b, ch.at, r.onFrame)
@@ -470,11 +469,11 @@ func (r *run) open(now time.Time) {
 	if err != nil {
 		r.s.c.openErrors.Add(1)
 		msg := fmt.Sprintf("cannot open %s: %v", r.set.port, err)
+		r.retryLater(now)
 		if prev := r.s.down.Swap(&msg); prev == nil || *prev != msg {
 			slog.Warn("serial: cannot open the port, retrying", "device", r.set.device, "port", r.set.port,
-				"error", err, "in", r.backoff)
+				"error", err, "in", r.reopenAt.Sub(now))
 		}
-		r.retryLater(now)
 		if !r.set.poll {
 			r.reportBad(now, nil)
 		}
@@ -489,8 +488,7 @@ func (r *run) open(now time.Time) {
 }
 
 func (r *run) retryLater(now time.Time) {
-	r.reopenAt = now.Add(r.backoff)
-	r.backoff = min(2*r.backoff, maxBackoff)
+	r.reopenAt = now.Add(r.retry.Next())
 }
 
 // lost closes a port that failed (a pulled USB adapter reads EIO or end

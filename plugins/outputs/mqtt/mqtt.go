@@ -27,6 +27,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 )
@@ -230,15 +231,18 @@ func (o *Output) Close(ctx context.Context) error {
 }
 
 // run is the connection loop: one round tries every server in order; a
-// failed round waits with exponential backoff (1 s doubling up to
-// max_reconnect_interval) before the next. A connection that drops soon
-// after it was made (a duplicate ClientID being kicked, a broker closing
-// on a bad subscription) also backs off, so two gateways sharing an ID
-// cannot knock each other off in a tight loop.
+// failed round waits with the shared backoff policy (internal/backoff: a
+// random wait up to a ceiling of 1 s doubling up to max_reconnect_interval)
+// before the next. A lost connection also waits a random part of the
+// current ceiling before the first attempt: every gateway of a fleet loses
+// a restarting broker at the same instant, and the jitter spreads their
+// reconnects. A connection that drops soon after it was made (a duplicate
+// ClientID being kicked, a broker closing on a bad subscription) keeps the
+// grown ceiling, so two gateways sharing an ID cannot knock each other off
+// in a tight loop.
 func (o *Output) run() {
 	defer close(o.done)
-	first := min(firstBackoff, o.set.maxBackoff)
-	backoff := first
+	retry := backoff.New(backoff.Policy{Initial: min(firstBackoff, o.set.maxBackoff), Max: o.set.maxBackoff})
 	everUp := false
 	var lastLog string
 	var lastLogAt time.Time
@@ -249,16 +253,16 @@ func (o *Output) run() {
 				return
 			}
 			o.setDown(nil, reason)
+			wait := retry.Next()
 			if reason != lastLog || time.Since(lastLogAt) > time.Minute {
-				o.log.Warn("cannot connect to any MQTT server; retrying", "reason", reason, "retry_in", backoff)
+				o.log.Warn("cannot connect to any MQTT server; retrying", "reason", reason, "retry_in", wait)
 				lastLog, lastLogAt = reason, time.Now()
 			} else {
-				o.log.Debug("still cannot connect", "reason", reason, "retry_in", backoff)
+				o.log.Debug("still cannot connect", "reason", reason, "retry_in", wait)
 			}
-			if !sleep(o.ctx, backoff) {
+			if !backoff.Sleep(o.ctx, wait) {
 				return
 			}
-			backoff = min(2*backoff, o.set.maxBackoff)
 			continue
 		}
 		if everUp {
@@ -274,14 +278,13 @@ func (o *Output) run() {
 				why += ": " + c.lostErr.Error()
 			}
 			o.setDown(c, c.server+": "+why)
-			o.log.Warn("MQTT connection lost; reconnecting", "server", c.server, "err", c.lostErr)
-			if time.Since(c.at) < 10*time.Second {
-				if !sleep(o.ctx, backoff) {
-					return
-				}
-				backoff = min(2*backoff, o.set.maxBackoff)
-			} else {
-				backoff = first
+			if time.Since(c.at) >= 10*time.Second {
+				retry.Reset()
+			}
+			wait := retry.Next()
+			o.log.Warn("MQTT connection lost; reconnecting", "server", c.server, "err", c.lostErr, "in", wait)
+			if !backoff.Sleep(o.ctx, wait) {
+				return
 			}
 		case <-o.ctx.Done():
 			o.goodbye(c)
@@ -773,17 +776,6 @@ func (o *Output) Health(context.Context) (sdk.Health, error) {
 		"commands_dropped":  o.commandsDropped.Load(),
 		"invalid_dropped":   o.invalidDropped.Load(),
 	}}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // buildVersion is what the online status announces: the module version

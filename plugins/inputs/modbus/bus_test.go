@@ -40,7 +40,7 @@ baud_rate = 115200
 interval = "100ms"
 timeout = "100ms"
 retries = %d
-max_backoff = "400ms"
+max_backoff = "1s"
 [[devices]]
 name = "live"
 unit_id = 1
@@ -109,7 +109,11 @@ type = "int16"
 				// dead one is reported bad on its own interval while being
 				// tried less often.
 				before := s.Requests(2)
-				window := 1500 * time.Millisecond
+				// Waits are random (full jitter), so the bound is
+				// statistical: over 3 s with a 1 s ceiling the dead slave
+				// is asked about 6 times, and 15 would need a run of
+				// near-zero waits with odds below one in a million.
+				window := 3 * time.Second
 				r = poll(window, nil)
 				probes := s.Requests(2) - before
 				want := int(window / interval)
@@ -132,6 +136,7 @@ type = "int16"
 				if int(probes) >= want/2 {
 					t.Errorf("dead slave asked %d times in %v: not backed off", probes, window)
 				}
+				t.Logf("dead slave asked %d times in %v (live: %d polls)", probes, window, len(r["live"]))
 
 				s.SetOffline(2, false)
 				back := time.Now()

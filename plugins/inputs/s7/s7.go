@@ -42,7 +42,7 @@ type S7 struct {
 	conn    *s7comm.Conn
 	plan    *plan // for planPDU, the PDU size of the connection
 	planPDU int
-	fails   int   // consecutive polls that could not reach the PLC
+	fails   int // consecutive polls that could not reach the PLC
 	retryAt time.Time
 	split   map[spanKey]bool // spans the PLC refused whole: read point by point
 

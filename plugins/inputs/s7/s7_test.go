@@ -56,9 +56,9 @@ func memory(s *snap7test.Server) []point {
 	s.Set("DB", 1, 14, be32(math.Float32bits(22.1)))             // real
 	s.Set("DB", 1, 18, be64(math.Float64bits(-1.0000000000001))) // lreal
 	s.Set("DB", 1, 26, be32(math.Float32bits(float32(math.Inf(1)))))
-	s.Set("DB", 1, 30, append([]byte{10, 5}, "Hello-garbage"...))   // STRING[10] = "Hello"
-	s.Set("DB", 1, 50, []byte{4, 4, 'G', 0xE4, 'r', 't'}) // STRING[4] in ISO 8859-1
-	s.Set("DB", 1, 60, be16(755))                                    // scaled
+	s.Set("DB", 1, 30, append([]byte{10, 5}, "Hello-garbage"...)) // STRING[10] = "Hello"
+	s.Set("DB", 1, 50, []byte{4, 4, 'G', 0xE4, 'r', 't'})         // STRING[4] in ISO 8859-1
+	s.Set("DB", 1, 60, be16(755))                                 // scaled
 	s.Set("DB", 1, 700, append([]byte{254, 254}, strings.Repeat("x", 254)...))
 	s.Set("M", 0, 0, []byte{0b0000_1000, 0x7F})
 	s.Set("M", 0, 20, be16(0x1234))

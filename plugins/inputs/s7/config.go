@@ -86,12 +86,12 @@ func (cfg *Config) check(src *sdk.ConfigSource) (*settings, []*point, sdk.Config
 	}
 	if cfg.Address == "" {
 		bad("address", "is required: the PLC's host or host:port (port 102 by default)")
+	} else if strings.Contains(cfg.Address, "://") || strings.ContainsAny(cfg.Address, "/ ") {
+		bad("address", "%q: want host or host:port, without a scheme", cfg.Address)
 	} else if h, p, err := net.SplitHostPort(cfg.Address); err == nil && (h == "" || p == "") {
 		bad("address", "%q: want host or host:port", cfg.Address)
 	} else if err == nil {
 		s.address = cfg.Address
-	} else if strings.Contains(cfg.Address, "://") || strings.ContainsAny(cfg.Address, "/ ") {
-		bad("address", "%q: want host or host:port, without a scheme", cfg.Address)
 	} else {
 		s.address = net.JoinHostPort(cfg.Address, "102")
 	}
@@ -210,7 +210,7 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig) (*point, sdk.
 	case p.typ != tBool && a.isBit:
 		bad("type", "%s is one bit: its type is bool, not %s", a, p.typ)
 	case p.typ != tBool && p.size() < a.width:
-		bad("type", "%s is %d bytes wide, a %s only %d: give the address of its width", a, a.width, p.typ, p.size())
+		bad("type", "%s is %d bytes wide, type %s only %d: give the address of its width", a, a.width, p.typ, p.size())
 	}
 	p.bit = a.bit
 	if a.start+p.size() > s7comm.MaxAddress+1 {

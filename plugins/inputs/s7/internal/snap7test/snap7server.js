@@ -2,9 +2,9 @@
 //
 // Usage: node snap7server.js [port]
 // Listens on 127.0.0.1 (on a free port when none is given), registers DB1
-// (1024 bytes), DB2 (64 bytes), M, I and Q (256 bytes each), then prints
-// {"port":N} and takes one JSON command per line on stdin, answering
-// one JSON line each:
+// (1024 bytes), DB2 (64 bytes), DB3 (4096 bytes), M, I and Q (256 bytes
+// each), then prints {"port":N} and takes one JSON command per line on
+// stdin, answering one JSON line each:
 //   {"op":"set","area":"DB","db":1,"start":0,"hex":"0102"} -> {"ok":true}
 //   {"op":"get","area":"M","start":0,"size":4}             -> {"hex":"..."}
 //   {"op":"count","area":"DB","db":2,"start":0}            -> a DWORD there
@@ -18,7 +18,7 @@ const srv = new snap7.S7Server();
 const areas = {
   DB: srv.srvAreaDB, M: srv.srvAreaMK, I: srv.srvAreaPE, Q: srv.srvAreaPA,
 };
-const sizes = [['DB', 1, 1024], ['DB', 2, 64], ['M', 0, 256], ['I', 0, 256], ['Q', 0, 256]];
+const sizes = [['DB', 1, 1024], ['DB', 2, 64], ['DB', 3, 4096], ['M', 0, 256], ['I', 0, 256], ['Q', 0, 256]];
 for (const [a, db, size] of sizes) {
   if (!call('RegisterArea', a, db, Buffer.alloc(size))) {
     console.error('RegisterArea', a, db, srv.ErrorText(srv.LastError()));

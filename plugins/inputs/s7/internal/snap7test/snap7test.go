@@ -33,6 +33,7 @@ var script []byte
 const (
 	DB1Size  = 1024
 	DB2Size  = 64
+	DB3Size  = 4096
 	AreaSize = 256 // M, I and Q
 )
 

@@ -99,7 +99,10 @@ func memory(s *snap7test.Server) []point {
 
 func config(addr, extra string, pts []point) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "device = \"plc\"\naddress = %q\nrack = 0\nslot = 1\ninterval = \"50ms\"\ntimeout = \"5s\"\n%s\n", addr, extra)
+	if !strings.Contains(extra, "timeout") {
+		extra += "\ntimeout = \"5s\""
+	}
+	fmt.Fprintf(&b, "device = \"plc\"\naddress = %q\nrack = 0\nslot = 1\ninterval = \"50ms\"\n%s\n", addr, extra)
 	for _, p := range pts {
 		fmt.Fprintf(&b, "[[points]]\nname = %q\naddress = %q\n", p.name, p.address)
 		if p.typ != "" {

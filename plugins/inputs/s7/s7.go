@@ -352,8 +352,7 @@ func (s *S7) writePoint(ctx context.Context, p *point, data []byte) error {
 			return err
 		}
 		s.closeConn()
-		var ie *s7comm.ItemError
-		if attempt > 0 || ctx.Err() != nil || errors.As(err, &ie) {
+		if attempt > 0 || ctx.Err() != nil {
 			return err
 		}
 		// A stale connection (the PLC restarted since the last poll):

@@ -292,6 +292,30 @@ func TestWrite(t *testing.T) {
 	})
 }
 
+// TestWriteRefusedByPLC: a write the PLC refuses (past the end of DB2)
+// gets the PLC's reason and keeps the connection.
+func TestWriteRefusedByPLC(t *testing.T) {
+	srv := snap7test.Start(t)
+	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
+		sdktest.Init(t, p, config(srv.Addr(), "", []point{{name: "v", address: "DB2.DBW64", extra: `access = "sub"`},
+			{name: "ok", address: "DB2.DBW10", extra: `access = "pubsub"`}}))
+		res, err := p.(sdk.Writer).Write(context.Background(), []sdk.WriteRequest{
+			{Device: "plc", Name: "v", Value: sdk.Int(1)}, {Device: "plc", Name: "ok", Value: sdk.Int(7)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(res[0].Error, "plc.v") || !strings.Contains(res[0].Error, "address out of range") || res[1].Error != "" {
+			t.Fatalf("%+v", res)
+		}
+		if got := gather(t, p)["ok"]; !got.Value.Equal(sdk.Uint(7)) {
+			t.Fatalf("read back %+v", got)
+		}
+		if h, _ := p.(sdk.HealthReporter).Health(context.Background()); h.Counters["connects"] != 1 || h.Counters["write_errors"] != 1 {
+			t.Fatalf("health %+v: want one connection kept, one write error", h)
+		}
+	})
+}
+
 // TestRestart: a PLC that goes away has its points reported bad, and when
 // it is back (a fresh process on the same port, memory cleared) the input
 // reconnects by itself and reads the new memory.

@@ -235,10 +235,11 @@ func (c *Conn) Write(ctx context.Context, items []Item, data [][]byte) ([]error,
 	return parseWriteResponse(a, len(items))
 }
 
-// Broken reports whether err leaves the connection unusable (anything but
-// a request the PLC refused as a whole, or a caller's mistake caught
-// before sending).
+// Broken reports whether err leaves the connection unusable: anything but
+// the PLC refusing a request (*PLCError) or an item (*ItemError), which it
+// answered in good order.
 func Broken(err error) bool {
 	var pe *PLCError
-	return err != nil && !errors.As(err, &pe)
+	var ie *ItemError
+	return err != nil && !errors.As(err, &pe) && !errors.As(err, &ie)
 }

@@ -87,7 +87,7 @@ func TestConfusedPeers(t *testing.T) {
 			addr, conns := peer(t, fn)
 			sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
 				before := conns.Load()
-				sdktest.Init(t, p, config(addr, `timeout = "200ms"`, []point{{name: "v", address: "MW0"}}))
+				sdktest.Init(t, p, config(addr, "timeout = \"200ms\"\ninterval = \"1m\"", []point{{name: "v", address: "MW0"}}))
 				for range 2 {
 					if got := gather(t, p)["v"]; got.Quality != sdk.QualityBad || got.Value.IsValid() {
 						t.Fatalf("%+v", got)

@@ -102,7 +102,10 @@ func config(addr, extra string, pts []point) string {
 	if !strings.Contains(extra, "timeout") {
 		extra += "\ntimeout = \"5s\""
 	}
-	fmt.Fprintf(&b, "device = \"plc\"\naddress = %q\nrack = 0\nslot = 1\ninterval = \"50ms\"\n%s\n", addr, extra)
+	if !strings.Contains(extra, "interval") {
+		extra += "\ninterval = \"50ms\""
+	}
+	fmt.Fprintf(&b, "device = \"plc\"\naddress = %q\nrack = 0\nslot = 1\n%s\n", addr, extra)
 	for _, p := range pts {
 		fmt.Fprintf(&b, "[[points]]\nname = %q\naddress = %q\n", p.name, p.address)
 		if p.typ != "" {
@@ -408,7 +411,8 @@ func TestUnreachable(t *testing.T) {
 	addr := l.Addr().String()
 	_ = l.Close()
 	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
-		sdktest.Init(t, p, config(addr, "", []point{{name: "v", address: "MW0"}}))
+		// A long interval: the backoff outlasts the test, however slow.
+		sdktest.Init(t, p, config(addr, `interval = "1m"`, []point{{name: "v", address: "MW0"}}))
 		for range 3 {
 			if got := gather(t, p)["v"]; got.Quality != sdk.QualityBad || got.Value.IsValid() {
 				t.Fatalf("%+v", got)

@@ -84,9 +84,8 @@ func TestConfusedPeers(t *testing.T) {
 		"silent": func(c net.Conn) { _, _ = io.Copy(io.Discard, c) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			addr, conns := peer(t, fn)
 			sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
-				before := conns.Load()
+				addr, conns := peer(t, fn)
 				sdktest.Init(t, p, config(addr, "timeout = \"200ms\"\ninterval = \"1m\"", []point{{name: "v", address: "MW0"}}))
 				for range 2 {
 					if got := gather(t, p)["v"]; got.Quality != sdk.QualityBad || got.Value.IsValid() {
@@ -100,7 +99,12 @@ func TestConfusedPeers(t *testing.T) {
 				if name == "disconnect request" && !strings.Contains(h.Reason, "disconnect request") {
 					t.Errorf("reason %q", h.Reason)
 				}
-				if n := conns.Load() - before; n != 1 {
+				// The peer may count its connection late: wait for it.
+				deadline := time.Now().Add(20 * time.Second)
+				for conns.Load() == 0 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if n := conns.Load(); n != 1 {
 					t.Errorf("%d connections while backing off, want 1", n)
 				}
 			})

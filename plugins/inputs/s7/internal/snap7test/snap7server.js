@@ -39,7 +39,9 @@ if (port) {
   }
 } else {
   for (let i = 0; ; i++) {
-    port = 20000 + Math.floor(Math.random() * 40000);
+    // Below Linux's ephemeral range (32768-60999), so that no client
+    // socket takes the port while the server restarts.
+    port = 20000 + Math.floor(Math.random() * 12000);
     if (start(port)) break;
     if (i > 50) {
       console.error('no free port');

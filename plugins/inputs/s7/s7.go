@@ -60,7 +60,7 @@ type stats struct {
 	requests, requestErrors, itemErrors     uint64
 	connects, connectErrors, writes, wrErrs uint64
 	lastErr                                 string
-	down                                    bool
+	down                                    bool // the last poll could not reach the PLC
 }
 
 func (s *stats) add(f func(s *stats)) {
@@ -130,15 +130,17 @@ func (s *S7) connect(ctx context.Context) error {
 	}
 	c, err := s7comm.Dial(ctx, s.set.address, s.set.opts)
 	if err != nil {
-		s.stats.add(func(st *stats) { st.connectErrors++; st.lastErr = err.Error(); st.down = true })
-		s.failed(err)
+		s.stats.add(func(st *stats) { st.connectErrors++; st.lastErr = err.Error() })
+		if ctx.Err() == nil { // a Gather cut short is not the PLC's fault
+			s.failed(err)
+		}
 		return fmt.Errorf("%w: %v", errDown, err)
 	}
 	if s.fails > 0 {
 		slog.Info("s7: connected again", "device", s.set.device, "address", s.set.address, "after_failures", s.fails)
 	}
 	s.conn, s.fails = c, 0
-	s.stats.add(func(st *stats) { st.connects++; st.down = false })
+	s.stats.add(func(st *stats) { st.connects++ })
 	if s.plan == nil || s.planPDU != c.PDUSize() {
 		s.replan(c.PDUSize())
 	}
@@ -161,6 +163,7 @@ func (s *S7) replan(pdu int) {
 
 // failed notes a poll or connect that could not reach the PLC.
 func (s *S7) failed(err error) {
+	s.stats.add(func(st *stats) { st.down = true; st.lastErr = err.Error() })
 	s.fails++
 	wait := max(min(s.set.interval<<min(s.fails-1, 16), s.set.maxBackoff), s.set.interval)
 	s.retryAt = time.Now().Add(wait)
@@ -183,7 +186,9 @@ func (s *S7) Gather(ctx context.Context) (*sdk.Frame, error) {
 	for _, pi := range s.polled {
 		b.Points[pi] = sdk.Point{Name: s.points[pi].name, Quality: sdk.QualityBad, TS: ts}
 	}
-	if err := s.poll(ctx, b.Points); err != nil && !errors.Is(err, errDown) && ctx.Err() == nil {
+	if err := s.poll(ctx, b.Points); err == nil {
+		s.stats.add(func(st *stats) { st.down = false })
+	} else if !errors.Is(err, errDown) && ctx.Err() == nil {
 		s.failed(err)
 	}
 	// Points are kept at their configuration index while reading; report
@@ -392,7 +397,7 @@ func (s *S7) Health(context.Context) (sdk.Health, error) {
 		"writes": s.stats.writes, "write_errors": s.stats.wrErrs,
 	}}
 	if s.stats.down {
-		h.OK, h.Reason = false, fmt.Sprintf("cannot connect to %s: %s", s.set.address, s.stats.lastErr)
+		h.OK, h.Reason = false, fmt.Sprintf("PLC %s unreachable: %s", s.set.address, s.stats.lastErr)
 	}
 	return h, nil
 }

@@ -130,3 +130,47 @@ func TestGatherContextEnds(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+// halfPLC completes the ISO-on-TCP and S7 handshakes, then never answers:
+// a PLC whose communication processor is stuck.
+func halfPLC(c net.Conn) {
+	buf := make([]byte, 512)
+	if _, err := c.Read(buf); err != nil { // connection request
+		return
+	}
+	_, _ = c.Write([]byte{3, 0, 0, 11, 6, 0xD0, 0, 1, 0, 1, 0})
+	n, err := c.Read(buf) // setup communication
+	if err != nil || n < 13 {
+		return
+	}
+	ref := buf[11:13]
+	_, _ = c.Write([]byte{3, 0, 0, 27, 2, 0xF0, 0x80,
+		0x32, 3, 0, 0, ref[0], ref[1], 0, 8, 0, 0, 0, 0, 0xF0, 0, 0, 1, 0, 1, 0, 240})
+	_, _ = io.Copy(io.Discard, c)
+}
+
+// TestConnectsButDoesNotAnswer: the points go bad, the connection is
+// dropped and tried again at once (once), then the PLC is backed off and
+// health says it is unreachable.
+func TestConnectsButDoesNotAnswer(t *testing.T) {
+	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
+		addr, conns := peer(t, halfPLC)
+		sdktest.Init(t, p, config(addr, "timeout = \"200ms\"\ninterval = \"1m\"", []point{{name: "v", address: "MW0"}}))
+		for range 2 {
+			if got := gather(t, p)["v"]; got.Quality != sdk.QualityBad {
+				t.Fatalf("%+v", got)
+			}
+		}
+		h, _ := p.(sdk.HealthReporter).Health(context.Background())
+		if h.OK || h.Counters["connects"] != 2 || h.Counters["request_errors"] != 2 {
+			t.Errorf("health %+v: want unwell after two connections that did not answer", h)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for conns.Load() < 2 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := conns.Load(); n != 2 {
+			t.Errorf("%d connections, want 2 (the first, one at once, then backed off)", n)
+		}
+	})
+}

@@ -295,6 +295,27 @@ func TestWrite(t *testing.T) {
 	})
 }
 
+// TestWriteLongStringSmallPDU: a STRING[254] does not fit one write on a
+// 240-byte PDU; it is written in parts, and reads back whole.
+func TestWriteLongStringSmallPDU(t *testing.T) {
+	srv := snap7test.Start(t)
+	long := strings.Repeat("0123456789", 25) + "abcd"
+	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
+		srv.Set("DB", 1, 300, []byte{254, 0})
+		sdktest.Init(t, p, config(srv.Addr(), "pdu_size = 240", []point{{name: "s", address: "DB1.DBB300", typ: "string", extra: `access = "pubsub"`}}))
+		res, err := p.(sdk.Writer).Write(context.Background(), []sdk.WriteRequest{{Device: "plc", Name: "s", Value: sdk.String(long)}})
+		if err != nil || res[0].Error != "" {
+			t.Fatal(err, res)
+		}
+		if got := srv.Get("DB", 1, 300, 256); string(got) != string(append([]byte{254, 254}, long...)) {
+			t.Fatalf("server holds %q", got)
+		}
+		if got := gather(t, p)["s"]; !got.Value.Equal(sdk.String(long)) {
+			t.Fatalf("read back %+v", got)
+		}
+	})
+}
+
 // TestWriteRefusedByPLC: a write the PLC refuses (past the end of DB2)
 // gets the PLC's reason and keeps the connection.
 func TestWriteRefusedByPLC(t *testing.T) {

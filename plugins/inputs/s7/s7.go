@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/inputs/s7/s7comm"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
@@ -42,8 +43,9 @@ type S7 struct {
 	conn    *s7comm.Conn
 	plan    *plan // for planPDU, the PDU size of the connection
 	planPDU int
-	fails   int // consecutive polls that could not reach the PLC
-	retryAt time.Time
+	fails   int              // consecutive polls that could not reach the PLC
+	retryAt time.Time        // while failing: the next time the PLC is tried
+	retry   *backoff.Backoff // while failing: spaces the attempts
 	split   map[spanKey]bool // spans the PLC refused whole: read point by point
 
 	stats stats
@@ -119,8 +121,10 @@ func (s *S7) closeConn() {
 var errDown = errors.New("PLC unreachable")
 
 // connect opens the connection unless it is open. After a failure the PLC
-// is backed off: until retryAt nothing is sent, then one attempt is made,
-// after interval, 2x, 4x ... up to max_backoff.
+// is backed off with the shared policy (internal/backoff: a random wait
+// under a ceiling that doubles from interval up to max_backoff), so that
+// gateways polling one PLC do not retry in step: until retryAt nothing is
+// sent, then one attempt is made.
 func (s *S7) connect(ctx context.Context) error {
 	if s.conn != nil {
 		return nil
@@ -165,8 +169,10 @@ func (s *S7) replan(pdu int) {
 func (s *S7) failed(err error) {
 	s.stats.add(func(st *stats) { st.down = true; st.lastErr = err.Error() })
 	s.fails++
-	wait := max(min(s.set.interval<<min(s.fails-1, 16), s.set.maxBackoff), s.set.interval)
-	s.retryAt = time.Now().Add(wait)
+	if s.retry == nil || s.fails == 1 {
+		s.retry = backoff.New(backoff.Policy{Initial: s.set.interval, Max: s.set.maxBackoff})
+	}
+	s.retryAt = time.Now().Add(s.retry.Next())
 	if s.fails == 1 {
 		slog.Warn("s7: PLC unreachable, its points are bad; backing off", "device", s.set.device,
 			"address", s.set.address, "error", err)

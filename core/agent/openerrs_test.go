@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,4 +127,22 @@ condition = "value > 1"
 		!strings.HasSuffix(got[2], `no point "d.p9" among the inputs' points`) {
 		t.Fatalf("errors:\n%s", strings.Join(got, "\n"))
 	}
+}
+
+// Plugins' error messages (an external plugin's too) are read for quoted
+// names: no message may make that panic, and every name found takes two
+// quotes of its own (the scan does not read one quote twice).
+func FuzzQuoted(f *testing.F) {
+	for _, s := range []string{`no point "plc1.t" among the inputs' points`, `points["a.b"]: x`, `"`, `"\"`, `"a\x"`, `"\u00zz" "ok"`, `""""`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		got := quoted(msg)
+		if n := strings.Count(msg, `"`); len(got) > n/2 {
+			t.Fatalf("%d names %q in %q, with %d quotes", len(got), got, msg, n)
+		}
+		if got := quoted(strconv.Quote(msg)); len(got) != 1 || got[0] != msg {
+			t.Fatalf("quoted(%s) = %q", strconv.Quote(msg), got)
+		}
+	})
 }

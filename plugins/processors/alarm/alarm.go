@@ -269,9 +269,9 @@ func (a *Alarm) tick() time.Time {
 // band (it always passes a change of quality), or one not polled yet: in
 // both, the latest reading stands, so the rule is evaluated again as if
 // it had come once more (with the latest points[...]), and raises if the
-// condition still holds. Without this, a deadband in front of the alarm would stop every
-// delayed rule on a steady value: the wait would start on the first
-// reading and no later one would come to end it.
+// condition still holds. Without this, a deadband in front of the alarm
+// would stop every delayed rule on a steady value: the wait would start
+// on the first reading and no later one would come to end it.
 //
 // Processors cannot emit on their own (the SDK calls them with frames
 // only), so the alarm comes with the first frame of any point after the

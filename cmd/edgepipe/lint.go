@@ -52,10 +52,14 @@ func placed(p *config.Plugin, e sdk.ConfigError) sdk.ConfigError {
 
 // deadbandBeforeDelayedAlarm warns about an alarm rule with a delay whose
 // point a deadband earlier in the chain filters. The deadband passes on a
-// reading only when it changed enough (or at its period), and the alarm
-// decides on the readings it sees: with the value steady above the
-// threshold it sees the first one, starts the delay, and never another,
-// so the alarm is not raised (core/agent TestDeadbandBeforeDelayedAlarmStopsIt).
+// reading only when it changed enough (or at its period); with the value
+// steady beyond the threshold the alarm sees the first one, starts the
+// delay, and raises with the first frame that reaches it once the delay
+// has passed (core/agent TestDeadbandBeforeDelayedAlarmRaisesIt). A
+// processor is only called with frames, and the deadband drops a frame
+// it empties: the raise waits for a reading of some point to pass it,
+// which may be long after the delay, or never on a plant at rest. With the
+// alarm first it comes at the first poll after the delay.
 func deadbandBeforeDelayedAlarm(cfg *config.Config, points []sdk.PointSchema) sdk.ConfigErrors {
 	type seen struct {
 		p *config.Plugin
@@ -86,8 +90,9 @@ func deadbandBeforeDelayedAlarm(cfg *config.Config, points []sdk.PointSchema) sd
 					}
 					key := fmt.Sprintf("rules[%d].delay", i)
 					ws = append(ws, sdk.ConfigError{File: p.File, Line: p.Line + ix.Line(key) - 1, Path: p.ID + "." + key, Warning: true,
-						Msg: fmt.Sprintf("rule %q waits %s for its condition, but %s (line %d) before it passes on only the readings of %s that changed (or are due at its period): "+
-							"a value that stays beyond the threshold is seen once and the alarm never raises; put [[processors.alarm]] before [[processors.deadband]]",
+						Msg: fmt.Sprintf("rule %q waits %s for its condition, but %s (line %d) before it holds back the readings of %s that did not change (or are not due at its period): "+
+							"the alarm is then raised with the next frame that passes the deadband after the delay, late if no point changes (never while none does); "+
+							"put [[processors.alarm]] before [[processors.deadband]] to raise at the first poll after the delay",
 							r.Name, r.Delay.D(), db.p.ID, db.p.Line, r.Point)})
 				}
 			}

@@ -110,10 +110,14 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 	add := func(err error) {
 		errs = append(errs, sdk.AsConfigErrors(err)...)
 	}
+	// The errors a failed input causes in the plugins naming its points
+	// are left out: its own error stands alone (see unopened).
+	var failed unopened
 	for _, p := range a.cfg.Inputs {
 		in, err := a.open(ctx, p, nil)
 		if err != nil {
 			add(err)
+			failed.add(p)
 			continue
 		}
 		a.inputs = append(a.inputs, in)
@@ -125,7 +129,7 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 	for _, p := range a.chain() {
 		in, err := a.open(ctx, p, points)
 		if err != nil {
-			add(err)
+			errs = append(errs, failed.filter(err, reg)...)
 			continue
 		}
 		a.processors = append(a.processors, in)
@@ -134,7 +138,7 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 		for _, p := range a.cfg.Outputs {
 			in, err := a.open(ctx, p, points)
 			if err != nil {
-				add(err)
+				errs = append(errs, failed.filter(err, reg)...)
 				continue
 			}
 			r, err := a.newOutputRunner(in)

@@ -94,6 +94,13 @@ type Alarm struct {
 
 	// touched collects, during one Process call, the slots read in it.
 	touched []*slot
+	// waiting is the rules whose condition holds while their delay runs
+	// (those with pending set, and some that no longer are, dropped at
+	// the next frame): every frame checks them against the clock, see
+	// waited.
+	waiting []*rule
+	// clock is a.now() read at most once per Process call (see tick).
+	clock time.Time
 
 	evalErrors, raised, cleared, acked atomic.Uint64
 }
@@ -121,8 +128,11 @@ type rule struct {
 	raised, acked bool
 	raisedAt      int64 // ms, when raised (kept in the state)
 	pending       bool  // the condition holds, waiting for the delay
-	since         int64 // ms, when it started to hold
-	failing       string
+	since         int64 // ms, when it started to hold (reading time)
+	// waitFrom is the processor's clock when the wait started: the delay
+	// also ends on it when no reading of the point comes (see waited).
+	waitFrom time.Time
+	failing  string
 }
 
 // slot is the latest reading of one point, with its value already boxed
@@ -194,6 +204,7 @@ func (a *Alarm) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 		return f, nil
 	}
 	a.touched = a.touched[:0]
+	a.clock = time.Time{}
 	var now int64 // read the clock only when a reading has no time
 	for bi := range f.Batches {
 		b := &f.Batches[bi]
@@ -213,7 +224,7 @@ func (a *Alarm) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 			}
 			if ts <= 0 {
 				if now == 0 {
-					now = a.now().UnixMilli()
+					now = a.tick().UnixMilli()
 				}
 				ts = now
 			}
@@ -221,18 +232,120 @@ func (a *Alarm) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 		}
 	}
 	for _, s := range a.touched {
-		s.touched = false
 		for _, r := range s.rules {
 			if ev, ok := a.evaluate(r); ok {
-				f.Alarms = append(f.Alarms, ev)
-				if ev.State == StateRaised && r.camera != "" {
-					f.Requests = append(f.Requests, captureRequest(r))
-				}
+				a.emit(f, r, ev)
 			}
 		}
 	}
+	a.waited(f)
+	for _, s := range a.touched {
+		s.touched = false
+	}
 	clear(a.touched)
 	return f, nil
+}
+
+// emit appends rule r's event to the frame, with the picture a raised
+// alarm of a rule with a camera asks for.
+func (a *Alarm) emit(f *sdk.Frame, r *rule, ev sdk.Alarm) {
+	f.Alarms = append(f.Alarms, ev)
+	if ev.State == StateRaised && r.camera != "" {
+		f.Requests = append(f.Requests, captureRequest(r))
+	}
+}
+
+// tick is the processor's clock for the current Process call, read once.
+func (a *Alarm) tick() time.Time {
+	if a.clock.IsZero() {
+		a.clock = a.now()
+	}
+	return a.clock
+}
+
+// waited raises the rules whose delay has passed on the clock although
+// their point was not read in this frame. A reading that does not come
+// is one a deadband before the alarm held back as unchanged within its
+// band (it always passes a change of quality), or one not polled yet: in
+// both, the latest reading stands, so the rule is evaluated again as if
+// it had come once more (with the latest points[...]), and raises if the
+// condition still holds. Without this, a deadband in front of the alarm
+// would stop every delayed rule on a steady value: the wait would start
+// on the first reading and no later one would come to end it.
+//
+// Processors cannot emit on their own (the SDK calls them with frames
+// only), so the alarm comes with the first frame of any point after the
+// delay, not at the delay itself.
+func (a *Alarm) waited(f *sdk.Frame) {
+	if len(a.waiting) == 0 {
+		return
+	}
+	kept := a.waiting[:0]
+	for _, r := range a.waiting {
+		if !r.pending || r.raised {
+			continue
+		}
+		if !r.slot.touched { // evaluated just now otherwise
+			if ev, ok := a.evaluateLate(r); ok {
+				a.emit(f, r, ev)
+			}
+		}
+		if r.pending {
+			kept = append(kept, r)
+		}
+	}
+	clear(a.waiting[len(kept):])
+	a.waiting = kept
+}
+
+// evaluateLate decides a waiting rule whose point was not read in this
+// frame: nothing before the delay has passed on the clock, then the
+// condition on the latest readings.
+func (a *Alarm) evaluateLate(r *rule) (sdk.Alarm, bool) {
+	now := a.tick()
+	if now.Sub(r.waitFrom) < time.Duration(r.delayMS)*time.Millisecond {
+		return sdk.Alarm{}, false
+	}
+	if !a.usable(r) {
+		return sdk.Alarm{}, false
+	}
+	// As if the latest reading had come again, which is what a reading
+	// held back as unchanged stands for: prev is value, as for a steady
+	// value read by an alarm placed before the deadband.
+	s := r.slot
+	a.env["value"], a.env["prev"], a.env["quality"] = s.cur, s.cur, qualityAny(s.quality)
+	hold, err := a.run(r, r.cond, "condition")
+	if err != nil {
+		return sdk.Alarm{}, false
+	}
+	if !hold {
+		r.pending = false
+		return sdk.Alarm{}, false
+	}
+	return a.raise(r, now.UnixMilli()), true
+}
+
+// usable reports whether rule r's point and the points it names have a
+// usable latest reading: a rule is not decided on a bad or missing one.
+func (a *Alarm) usable(r *rule) bool {
+	s := r.slot
+	if s.quality == sdk.QualityBad || !s.seen {
+		return false
+	}
+	for _, ref := range r.refs {
+		if !ref.seen || ref.quality == sdk.QualityBad {
+			return false
+		}
+	}
+	return true
+}
+
+// raise marks rule r raised at t (ms) and returns its event.
+func (a *Alarm) raise(r *rule, t int64) sdk.Alarm {
+	r.pending, r.raised, r.acked, r.raisedAt = false, true, false, t
+	a.save(r)
+	a.raised.Add(1)
+	return a.event(r, StateRaised, t, r.slot.value)
 }
 
 // capturePoint is the camera input's point whose write of true takes a
@@ -316,15 +429,10 @@ func qualityAny(q sdk.Quality) any {
 // evaluate runs rule r on the latest reading of its point and returns the
 // event it causes, if any.
 func (a *Alarm) evaluate(r *rule) (sdk.Alarm, bool) {
+	if !a.usable(r) {
+		return sdk.Alarm{}, false // not known well enough to decide
+	}
 	s := r.slot
-	if s.quality == sdk.QualityBad || !s.seen {
-		return sdk.Alarm{}, false
-	}
-	for _, ref := range r.refs {
-		if !ref.seen || ref.quality == sdk.QualityBad {
-			return sdk.Alarm{}, false // not known well enough to decide
-		}
-	}
 	a.env["value"], a.env["prev"], a.env["quality"] = s.cur, s.prev, qualityAny(s.quality)
 	t := s.ts
 	if !r.raised {
@@ -339,15 +447,18 @@ func (a *Alarm) evaluate(r *rule) (sdk.Alarm, bool) {
 		// A reading older than the start (a clock set back) restarts the
 		// wait rather than raising early or never.
 		if !r.pending || t < r.since {
+			if r.delayMS > 0 {
+				if !r.pending {
+					a.waiting = append(a.waiting, r)
+				}
+				r.waitFrom = a.tick()
+			}
 			r.pending, r.since = true, t
 		}
 		if t-r.since < r.delayMS {
 			return sdk.Alarm{}, false
 		}
-		r.pending, r.raised, r.acked, r.raisedAt = false, true, false, t
-		a.save(r)
-		a.raised.Add(1)
-		return a.event(r, StateRaised, t, s.value), true
+		return a.raise(r, t), true
 	}
 	prog, what, negate := r.clear, "clear", false
 	if prog == nil {

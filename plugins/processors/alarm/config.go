@@ -34,6 +34,7 @@ func (a *Alarm) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse
 	}
 	a.rules, a.byName = nil, map[string]*rule{}
 	a.slots = map[string]*device{}
+	a.waiting = nil
 	a.points = map[string]any{}
 	a.env = map[string]any{"value": nil, "prev": nil, "quality": "good", "points": a.points}
 	var errs sdk.ConfigErrors

@@ -98,6 +98,9 @@ var (
 	descRestarts   = prometheus.NewDesc("edgepipe_plugin_restarts_total", "Restarts of a crashed plugin process.", []string{"plugin"}, nil)
 	descUp         = prometheus.NewDesc("edgepipe_plugin_up", "1 when the plugin reports itself well (an output: connected).", []string{"plugin"}, nil)
 	descPluginCtrs = prometheus.NewDesc("edgepipe_plugin_counter_total", "Counters a plugin reports about itself (reconnects, read errors by device, ...).", []string{"plugin", "counter"}, nil)
+	descDevUp      = prometheus.NewDesc("edgepipe_device_up", "1 when the field device answered its last read, 0 when it did not or was not read yet.", []string{"plugin", "device"}, nil)
+	descDevErrs    = prometheus.NewDesc("edgepipe_device_read_errors_total", "Failed reads of a field device.", []string{"plugin", "device"}, nil)
+	descDevGood    = prometheus.NewDesc("edgepipe_device_last_good_read_timestamp_seconds", "When a read of the field device last returned values (Unix time); absent until one did.", []string{"plugin", "device"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -143,6 +146,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descUp, up, p.ID)
 		for name, v := range p.Counters {
 			counter(descPluginCtrs, v, p.ID, name)
+		}
+	}
+	for _, d := range h.Devices {
+		up := 0.0
+		if d.Up {
+			up = 1
+		}
+		gauge(descDevUp, up, d.Plugin, d.Device)
+		counter(descDevErrs, d.ReadErrors, d.Plugin, d.Device)
+		if !d.LastGood.IsZero() {
+			gauge(descDevGood, float64(d.LastGood.UnixMilli())/1000, d.Plugin, d.Device)
 		}
 	}
 }

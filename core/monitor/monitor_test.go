@@ -25,12 +25,20 @@ import (
 
 func startGateway(t *testing.T, url, password string) *Server {
 	t.Helper()
+	return startGatewayWith(t, url, password, `[[inputs.synthetic]]
+points = 5
+interval = "20ms"
+`)
+}
+
+// startGatewayWith runs a gateway with the given inputs and processors
+// (TOML) and an MQTT output "cloud" to url, and serves its monitor.
+func startGatewayWith(t *testing.T, url, password, pipeline string) *Server {
+	t.Helper()
 	doc := fmt.Sprintf(`[agent]
 device_id = "GW-MON"
 data_dir = %q
-[[inputs.synthetic]]
-points = 5
-interval = "20ms"
+%s
 [[outputs.mqtt]]
 alias = "cloud"
 servers = [%q]
@@ -38,7 +46,7 @@ username = "gw"
 password = %q
 max_reconnect_interval = "200ms"
 buffer = "memory"
-`, t.TempDir(), url, password)
+`, t.TempDir(), pipeline, url, password)
 	cfg, err := config.Parse("mon.toml", []byte(doc), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)

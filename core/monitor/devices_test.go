@@ -157,3 +157,37 @@ type = "int16"
 		t.Fatalf("/healthz %d: %s", code, body)
 	}
 }
+
+// TestUnreachablePLCShowsButHealthzStays200: a PLC that refuses the
+// connection (switched off) makes its input unwell and its device down,
+// and /healthz still answers 200.
+func TestUnreachablePLCShowsButHealthzStays200(t *testing.T) {
+	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
+	port := testbroker.FreePort(t) // nothing listens there
+	s := startGatewayWith(t, b.URL(), "right", fmt.Sprintf(`[[inputs.modbus]]
+alias = "plc"
+url = "tcp://127.0.0.1:%d"
+interval = "50ms"
+timeout = "200ms"
+max_backoff = "200ms"
+[[inputs.modbus.devices]]
+name = "press"
+unit_id = 1
+[[inputs.modbus.devices.points]]
+name = "v"
+area = "holding"
+address = 0
+type = "int16"
+`, port))
+	h := waitHealthzUntil(t, s, http.StatusOK, func(h agent.Health) bool {
+		for _, p := range h.Plugins {
+			if p.ID == "plc" && !p.OK && strings.Contains(p.Reason, "cannot connect") {
+				return len(h.Devices) == 1 && !h.Devices[0].Up && h.Devices[0].ReadErrors > 0
+			}
+		}
+		return false
+	})
+	if !h.OK || !strings.Contains(h.Devices[0].LastError, "connection") {
+		t.Fatalf("/healthz: %+v", h)
+	}
+}

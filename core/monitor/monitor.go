@@ -1,10 +1,14 @@
 // Package monitor serves the gateway's /healthz and /metrics over HTTP.
 //
-// /healthz answers 200 when every plugin is up and every enabled output is
-// connected, 503 otherwise; its JSON body names what is wrong and why (the
-// CONNACK reason, a restarting plugin process) and gives every output's
-// queue depth. /metrics is the Prometheus text format, read from the
-// pipeline's counters when scraped.
+// /healthz is liveness and readiness for the whole gateway: it answers 200
+// unless a plugin process is down, an enabled output is not connected or
+// a queue cannot be written (503). Its JSON body names what is wrong and
+// why (the CONNACK reason, a restarting plugin process), gives every
+// output's queue depth, and lists the inputs' field devices under
+// "devices": a dead PLC is shown there, never failing the answer, because
+// restarting the gateway would not revive it. /metrics is the Prometheus
+// text format, read from the pipeline's counters when scraped; it passes
+// `promtool check metrics` (see TestMetricsPassPromtool).
 package monitor
 
 import (

@@ -378,15 +378,14 @@ func (a *Agent) prepare(f *sdk.Frame) (n, bad int) {
 		if b.TS == 0 {
 			b.TS = now
 		}
-		for j := range b.Points {
-			if b.Points[j].TS == 0 {
-				b.Points[j].TS = b.TS
-			}
-		}
 		a.registry.filterUnpublished(b)
 		n += len(b.Points)
 		for j := range b.Points {
-			if b.Points[j].Quality == sdk.QualityBad {
+			p := &b.Points[j]
+			if p.TS == 0 {
+				p.TS = b.TS
+			}
+			if p.Quality == sdk.QualityBad {
 				bad++
 			}
 		}

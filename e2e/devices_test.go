@@ -43,7 +43,7 @@ alias = "line1"
 isolated = true
 url = %q
 interval = "100ms"
-timeout = "300ms"
+timeout = "1s"
 retries = 0
 max_backoff = "400ms"
 [[inputs.modbus.devices]]

@@ -81,7 +81,7 @@ func TestDeadSlaveShowsButHealthzStays200(t *testing.T) {
 alias = "plc"
 url = %q
 interval = "50ms"
-timeout = "200ms"
+timeout = "1s"
 retries = 0
 max_backoff = "200ms"
 [[inputs.modbus.devices]]
@@ -168,7 +168,7 @@ func TestUnreachablePLCShowsButHealthzStays200(t *testing.T) {
 alias = "plc"
 url = "tcp://127.0.0.1:%d"
 interval = "50ms"
-timeout = "200ms"
+timeout = "1s"
 max_backoff = "200ms"
 [[inputs.modbus.devices]]
 name = "press"

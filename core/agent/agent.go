@@ -367,32 +367,37 @@ func (a *Agent) accept(in *instance, f *sdk.Frame) {
 	if f.Empty() {
 		return
 	}
-	n := a.prepare(f)
+	n, bad := a.prepare(f)
 	in.gathered.Add(uint64(n))
+	in.badQuality.Add(uint64(bad))
 	a.stats.gathered.Add(uint64(n))
 	a.frames <- f
 }
 
 // prepare readies a frame from an input for the processors: readings
 // without a time get the poll's (or now), and points whose access is sub
-// are dropped. It returns the points left.
-func (a *Agent) prepare(f *sdk.Frame) int {
+// are dropped. It returns the points left, and how many of them are
+// failed reads (quality bad).
+func (a *Agent) prepare(f *sdk.Frame) (n, bad int) {
 	now := time.Now().UnixMilli()
-	n := 0
 	for i := range f.Batches {
 		b := &f.Batches[i]
 		if b.TS == 0 {
 			b.TS = now
 		}
-		for j := range b.Points {
-			if b.Points[j].TS == 0 {
-				b.Points[j].TS = b.TS
-			}
-		}
 		a.registry.filterUnpublished(b)
 		n += len(b.Points)
+		for j := range b.Points {
+			p := &b.Points[j]
+			if p.TS == 0 {
+				p.TS = b.TS
+			}
+			if p.Quality == sdk.QualityBad {
+				bad++
+			}
+		}
 	}
-	return n
+	return n, bad
 }
 
 // processLoop runs every frame through the processors, in order, in one
@@ -403,20 +408,26 @@ func (a *Agent) processLoop() {
 		a.busySince.Store(time.Now().UnixNano())
 		ctx, cancel := context.WithTimeout(a.procCtx, processTimeout)
 		a.procMu.Lock()
-		msgs, err := a.process(ctx, f, 0)
+		msgs, rendered, err := a.process(ctx, f, 0)
 		a.procMu.Unlock()
 		cancel()
 		if err == nil {
-			a.deliver(msgs)
+			a.deliver(msgs, rendered)
 		}
 		a.busySince.Store(0)
 	}
 }
 
 // process runs one frame through the chain, from processor index from on,
-// and returns its messages.
-func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Message, error) {
+// and returns its messages and how many points were rendered into them.
+//
+// Points are followed by count, across any isolation: a processor that
+// takes points out of the frame while adding messages (the template)
+// rendered them; one that takes them out without adding any (a deadband
+// holding back unchanged readings) held them back, counted against it.
+func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk.Message, rendered int, err error) {
 	for _, p := range a.processors[from:] {
+		points, messages := f.NumPoints(), len(f.Messages)
 		out, err := p.impl.(sdk.Processor).Process(ctx, f)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
@@ -425,22 +436,30 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Mess
 			p.errors.Add(1)
 			a.stats.dropped.Add(uint64(f.NumPoints()))
 			p.log.Warn("process failed, frame dropped", "err", err, "points", f.NumPoints())
-			return nil, err
+			return nil, 0, err
 		}
 		f = out
+		if gone := points - f.NumPoints(); gone > 0 {
+			if f != nil && len(f.Messages) > messages {
+				rendered += gone
+			} else {
+				p.heldBack.Add(uint64(gone))
+			}
+		}
 		if f != nil && len(f.Requests) > 0 {
 			a.request(p, f.Requests)
 			f.Requests = nil
 		}
 		if f.Empty() {
-			return nil, nil
+			return nil, rendered, nil
 		}
 	}
-	a.stats.reported.Add(uint64(f.NumPoints()))
-	return f.Messages, nil
+	return f.Messages, rendered, nil
 }
 
-func (a *Agent) deliver(msgs []sdk.Message) {
+// deliver hands messages to every output's queue; points is how many
+// points they carry, counted as reported once a queue took them.
+func (a *Agent) deliver(msgs []sdk.Message, points int) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -459,6 +478,7 @@ func (a *Agent) deliver(msgs []sdk.Message) {
 	}
 	if queued {
 		a.stats.messages.Add(uint64(len(msgs)))
+		a.stats.reported.Add(uint64(points))
 	}
 }
 
@@ -493,7 +513,7 @@ func (a *Agent) Once(ctx context.Context, wait time.Duration) ([]sdk.Message, er
 		}
 		for _, f := range frames {
 			a.prepare(f)
-			msgs, err := a.process(ctx, f, 0)
+			msgs, _, err := a.process(ctx, f, 0)
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -61,7 +61,7 @@ func TestProcessorRequestReachesTheCamera(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close(context.Background())
-	if _, err := a.process(context.Background(), &sdk.Frame{}, 0); err != nil {
+	if _, _, err := a.process(context.Background(), &sdk.Frame{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -99,7 +99,7 @@ func TestNilFrameFromAProcessorIsDropped(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.Close(context.Background())
-			msgs, err := a.process(context.Background(), &sdk.Frame{}, 0)
+			msgs, _, err := a.process(context.Background(), &sdk.Frame{}, 0)
 			if err != nil || len(msgs) != 0 {
 				t.Fatalf("a dropped frame gave %v, %v", msgs, err)
 			}

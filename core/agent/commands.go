@@ -178,6 +178,7 @@ func (a *Agent) handleByProcessors(c sdk.Command) error {
 	var notMine error
 	handled := false
 	var out []sdk.Message
+	points := 0
 	for i, p := range a.processors {
 		if !p.caps.Handle {
 			continue
@@ -199,11 +200,12 @@ func (a *Agent) handleByProcessors(c sdk.Command) error {
 			f.Requests = nil
 		}
 		if !f.Empty() {
-			msgs, err := a.process(ctx, f, i+1)
+			msgs, n, err := a.process(ctx, f, i+1)
 			if err != nil {
 				return err
 			}
 			out = append(out, msgs...)
+			points += n
 		}
 	}
 	if !handled {
@@ -212,7 +214,7 @@ func (a *Agent) handleByProcessors(c sdk.Command) error {
 		}
 		return errNoAlarms
 	}
-	a.deliver(out)
+	a.deliver(out, points)
 	return nil
 }
 

@@ -11,6 +11,21 @@ import (
 type Health struct {
 	OK      bool           `json:"ok"`
 	Plugins []PluginHealth `json:"plugins"`
+	// Devices are the field devices the inputs report, input by input in
+	// configuration order. A device that is down is listed here and never
+	// makes OK false.
+	Devices []DeviceHealth `json:"devices"`
+}
+
+// DeviceHealth is one field device behind an input (sdk.DeviceHealth).
+type DeviceHealth struct {
+	Plugin      string    `json:"plugin"` // the input's id (alias)
+	Device      string    `json:"device"`
+	Up          bool      `json:"up"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	LastGood    time.Time `json:"last_good,omitzero"`
+	ReadErrors  uint64    `json:"read_errors"`
 }
 
 // PluginHealth is one plugin's state.
@@ -39,14 +54,22 @@ type PluginHealth struct {
 const healthTimeout = 2 * time.Second
 
 // Health asks every plugin how it is. The gateway is OK when every plugin
-// is up, every enabled output reports itself connected and every output's
-// queue can be written; a paused output does not make it unwell.
+// process is up, every processor is well, every enabled output reports
+// itself connected and every output's queue can be written; a paused
+// output does not make it unwell. An input that reports itself unwell
+// (its PLC unreachable, its serial port missing) is shown as such, with
+// its devices, but does not make the gateway unwell: /healthz is a
+// liveness probe, and restarting the gateway revives no field device.
+// Only an input that cannot answer at all (its process down, its health
+// call failing) does.
 func (a *Agent) Health(ctx context.Context) Health {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	h := Health{OK: true}
-	check := func(in *instance) PluginHealth {
-		ph := PluginHealth{ID: in.cfg.ID, Plugin: in.cfg.FullName(), Kind: string(in.cfg.Kind), OK: true,
+	h := Health{OK: true, Devices: []DeviceHealth{}}
+	// check asks one plugin; down is true when it could not answer for
+	// itself (its process is down, or the call failed).
+	check := func(in *instance) (ph PluginHealth, devices []sdk.DeviceHealth, down bool) {
+		ph = PluginHealth{ID: in.cfg.ID, Plugin: in.cfg.FullName(), Kind: string(in.cfg.Kind), OK: true,
 			Isolated: in.sup != nil, Restarts: in.restarts()}
 		if in.caps.Health || in.sup != nil {
 			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
@@ -54,25 +77,31 @@ func (a *Agent) Health(ctx context.Context) Health {
 			cancel()
 			switch {
 			case err != nil:
-				ph.OK, ph.Reason = false, "health check failed: "+err.Error()
+				ph.OK, ph.Reason, down = false, "health check failed: "+err.Error(), true
 			default:
-				ph.OK, ph.Reason, ph.Counters = r.OK, r.Reason, r.Counters
+				ph.OK, ph.Reason, ph.Counters, devices = r.OK, r.Reason, r.Counters, r.Devices
+				// Pid is 0 while the supervisor restarts the process.
+				down = in.sup != nil && in.sup.Pid() == 0
 			}
 		}
-		return ph
+		return ph, devices, down
 	}
 	for _, in := range a.inputs {
-		ph := check(in)
-		h.OK = h.OK && ph.OK
+		ph, devices, down := check(in)
+		h.OK = h.OK && !down
 		h.Plugins = append(h.Plugins, ph)
+		for _, d := range devices {
+			h.Devices = append(h.Devices, DeviceHealth{Plugin: in.cfg.ID, Device: d.Name, Up: d.Up,
+				LastError: d.LastError, LastErrorAt: d.LastErrorAt, LastGood: d.LastGood, ReadErrors: d.ReadErrors})
+		}
 	}
 	for _, in := range a.processors {
-		ph := check(in)
+		ph, _, _ := check(in)
 		h.OK = h.OK && ph.OK
 		h.Plugins = append(h.Plugins, ph)
 	}
 	for _, o := range a.outputs {
-		ph := check(o.in)
+		ph, _, _ := check(o.in)
 		en := o.enabled.Load()
 		st := o.q.Stats()
 		ph.Enabled, ph.QueueDepth, ph.QueueBytes, ph.Dropped = &en, &st.Depth, &st.Bytes, &st.Dropped

@@ -33,9 +33,11 @@ type instance struct {
 	readBack readBacks     // polled inputs: devices to read back at the next poll
 
 	// counters, read by Stats
-	gathered  atomic.Uint64 // points gathered (inputs)
-	errors    atomic.Uint64 // failed calls
-	published atomic.Uint64 // messages delivered (outputs)
+	gathered   atomic.Uint64 // points gathered (inputs)
+	badQuality atomic.Uint64 // of those, failed reads (quality bad)
+	heldBack   atomic.Uint64 // points a processor took out without rendering them
+	errors     atomic.Uint64 // failed calls
+	published  atomic.Uint64 // messages delivered (outputs)
 }
 
 // open creates, starts and initialises a plugin.

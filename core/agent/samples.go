@@ -39,7 +39,8 @@ func (a *Agent) Samples(ctx context.Context, alarms []sdk.Alarm, pictures []sdk.
 		}
 		f.Pictures = append(f.Pictures, p)
 	}
-	return a.process(ctx, f, 0)
+	msgs, _, err := a.process(ctx, f, 0)
+	return msgs, err
 }
 
 // SampleValue is the value a sample frame carries for a point of kind k.

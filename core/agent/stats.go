@@ -5,7 +5,7 @@ import "sync/atomic"
 type counters struct {
 	gathered     atomic.Uint64 // points from inputs
 	gatherErrors atomic.Uint64
-	reported     atomic.Uint64 // points left in frames after the processors
+	reported     atomic.Uint64 // points rendered into messages that a queue took
 	dropped      atomic.Uint64 // points lost to a failing processor
 	messages     atomic.Uint64 // messages handed to the outputs' queues
 }
@@ -22,15 +22,17 @@ type Stats struct {
 
 // PluginStats describes one plugin instance.
 type PluginStats struct {
-	ID        string
-	Kind      string
-	Isolated  bool
-	Pid       int // plugin process, 0 in-process
-	Restarts  uint64
-	Errors    uint64
-	Gathered  uint64 // inputs
-	Published uint64 // outputs: messages delivered
-	Queue     *QueueStats
+	ID         string
+	Kind       string
+	Isolated   bool
+	Pid        int // plugin process, 0 in-process
+	Restarts   uint64
+	Errors     uint64
+	Gathered   uint64 // inputs
+	BadQuality uint64 // inputs: gathered points with quality bad (failed reads)
+	HeldBack   uint64 // processors: points taken out of frames without being rendered (a deadband's unchanged readings)
+	Published  uint64 // outputs: messages delivered
+	Queue      *QueueStats
 }
 
 // QueueStats describes an output's queue.
@@ -55,7 +57,8 @@ func (a *Agent) Stats() Stats {
 		Reported: a.stats.reported.Load(), Dropped: a.stats.dropped.Load(), Messages: a.stats.messages.Load()}
 	add := func(in *instance) *PluginStats {
 		ps := PluginStats{ID: in.cfg.ID, Kind: string(in.cfg.Kind), Isolated: in.sup != nil, Restarts: in.restarts(),
-			Errors: in.errors.Load(), Gathered: in.gathered.Load(), Published: in.published.Load()}
+			Errors: in.errors.Load(), Gathered: in.gathered.Load(), BadQuality: in.badQuality.Load(),
+			HeldBack: in.heldBack.Load(), Published: in.published.Load()}
 		if in.sup != nil {
 			ps.Pid = in.sup.Pid()
 		}

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/config"
@@ -25,12 +23,20 @@ import (
 
 func startGateway(t *testing.T, url, password string) *Server {
 	t.Helper()
+	return startGatewayWith(t, url, password, `[[inputs.synthetic]]
+points = 5
+interval = "20ms"
+`)
+}
+
+// startGatewayWith runs a gateway with the given inputs and processors
+// (TOML) and an MQTT output "cloud" to url, and serves its monitor.
+func startGatewayWith(t *testing.T, url, password, pipeline string) *Server {
+	t.Helper()
 	doc := fmt.Sprintf(`[agent]
 device_id = "GW-MON"
 data_dir = %q
-[[inputs.synthetic]]
-points = 5
-interval = "20ms"
+%s
 [[outputs.mqtt]]
 alias = "cloud"
 servers = [%q]
@@ -38,7 +44,7 @@ username = "gw"
 password = %q
 max_reconnect_interval = "200ms"
 buffer = "memory"
-`, t.TempDir(), url, password)
+`, t.TempDir(), pipeline, url, password)
 	cfg, err := config.Parse("mon.toml", []byte(doc), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -140,47 +146,47 @@ func TestHealthzOKAndMetricsMove(t *testing.T) {
 	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
 	s := startGateway(t, b.URL(), "right")
 	waitHealthz(t, s, http.StatusOK)
-	scrape := func() map[string]*dto.MetricFamily {
-		_, body := get(t, "http://"+s.Addr()+"/metrics")
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("metrics do not parse: %v", err)
-		}
-		return fams
-	}
 	value := func(fams map[string]*dto.MetricFamily, name, plugin string) float64 {
-		f := fams[name]
-		if f == nil {
-			t.Fatalf("no metric %s", name)
+		t.Helper()
+		labels := map[string]string{"plugin": plugin}
+		if plugin == "" {
+			labels = nil
 		}
-		for _, m := range f.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "plugin" && l.GetValue() == plugin {
-					if m.Counter != nil {
-						return m.Counter.GetValue()
-					}
-					return m.Gauge.GetValue()
-				}
-			}
+		m, ok := sample(fams, name, labels)
+		if !ok {
+			t.Fatalf("no %s for plugin %q", name, plugin)
 		}
-		t.Fatalf("no %s for plugin %s", name, plugin)
-		return 0
+		return sampleValue(m)
 	}
-	first := scrape()
-	g0, p0 := value(first, "edgepipe_points_gathered_total", "inputs.synthetic#1"), value(first, "edgepipe_messages_published_total", "cloud")
+	moving := []struct{ name, plugin string }{
+		{"edgepipe_points_gathered_total", "inputs.synthetic#1"},
+		{"edgepipe_messages_published_total", "cloud"},
+		// It counted the frame after the template had emptied it: always 0.
+		{"edgepipe_points_reported_total", ""},
+	}
+	first := scrape(t, s)
+	start := make([]float64, len(moving))
+	for i, m := range moving {
+		start[i] = value(first, m.name, m.plugin)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		next := scrape()
-		g1, p1 := value(next, "edgepipe_points_gathered_total", "inputs.synthetic#1"), value(next, "edgepipe_messages_published_total", "cloud")
-		if g1 > g0 && p1 > p0 {
+		next := scrape(t, s)
+		moved := true
+		var now []float64
+		for i, m := range moving {
+			v := value(next, m.name, m.plugin)
+			now = append(now, v)
+			moved = moved && v > start[i]
+		}
+		if moved {
 			if value(next, "edgepipe_plugin_up", "cloud") != 1 {
 				t.Fatal("connected output not up")
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("counters did not move: gathered %v -> %v, published %v -> %v", g0, g1, p0, p1)
+			t.Fatalf("counters did not move: %v -> %v (%v)", start, now, moving)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

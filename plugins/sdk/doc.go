@@ -59,7 +59,10 @@
 // checked against the point's schema), CommandSource (an output that
 // receives the server's commands), CommandHandler (a processor that serves
 // some, as the alarm processor serves acknowledgements), HealthReporter
-// (OK, a reason, and counters that appear on /metrics).
+// (OK, a reason, and counters that appear on /metrics). An input with
+// field devices lists them in Health.Devices (up or down, the last error,
+// the last good read): they appear in /healthz under "devices" and as
+// edgepipe_device_up, and a dead one never fails /healthz.
 //
 // The kind a plugin serves is told to the gateway in the Init handshake
 // (KindsOf): a processor binary configured as [[inputs.external]] is

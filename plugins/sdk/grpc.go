@@ -234,7 +234,39 @@ func (s *grpcServer) Health(ctx context.Context, _ *pb.Empty) (*pb.HealthRespons
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.HealthResponse{Ok: h.OK, Reason: h.Reason, Counters: h.Counters}, nil
+	return healthToPB(h), nil
+}
+
+// healthToPB and healthFromPB carry a Health over the wire; times travel
+// as Unix milliseconds, 0 for the zero time.
+func healthToPB(h Health) *pb.HealthResponse {
+	out := &pb.HealthResponse{Ok: h.OK, Reason: h.Reason, Counters: h.Counters}
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	for _, d := range h.Devices {
+		out.Devices = append(out.Devices, &pb.DeviceHealth{Name: d.Name, Up: d.Up, LastError: d.LastError,
+			LastErrorMs: ms(d.LastErrorAt), LastGoodMs: ms(d.LastGood), ReadErrors: d.ReadErrors})
+	}
+	return out
+}
+
+func healthFromPB(r *pb.HealthResponse) Health {
+	h := Health{OK: r.GetOk(), Reason: r.GetReason(), Counters: r.GetCounters()}
+	at := func(ms int64) time.Time {
+		if ms == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(ms)
+	}
+	for _, d := range r.GetDevices() {
+		h.Devices = append(h.Devices, DeviceHealth{Name: d.GetName(), Up: d.GetUp(), LastError: d.GetLastError(),
+			LastErrorAt: at(d.GetLastErrorMs()), LastGood: at(d.GetLastGoodMs()), ReadErrors: d.GetReadErrors()})
+	}
+	return h
 }
 
 func (s *grpcServer) HandleCommand(ctx context.Context, c *pb.Command) (*pb.FrameResponse, error) {
@@ -525,7 +557,7 @@ func (c *GRPCClient) Health(ctx context.Context) (Health, error) {
 	if err != nil {
 		return Health{}, fromStatus(err)
 	}
-	return Health{OK: resp.Ok, Reason: resp.Reason, Counters: resp.Counters}, nil
+	return healthFromPB(resp), nil
 }
 
 func (c *GRPCClient) HandleCommand(ctx context.Context, cmd Command) (*Frame, error) {

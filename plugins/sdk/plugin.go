@@ -144,10 +144,36 @@ var ErrNotMine = errors.New("not handled by this plugin")
 // Health is a plugin's own account of itself: an output says whether it is
 // connected and why not (the CONNACK reason), and any plugin may expose
 // counters (reconnects, frames dropped) that the core adds to /metrics.
+//
+// An input lists its field devices in Devices, so that one dead slave on a
+// bus of ten is visible by name. An input's OK and its devices' state are
+// shown in /healthz and /metrics but never fail /healthz: a liveness probe
+// must not restart the gateway because a PLC is switched off.
 type Health struct {
 	OK       bool
 	Reason   string            // why not OK, for /healthz; no secrets
 	Counters map[string]uint64 // monotonic counters, by snake_case name
+	Devices  []DeviceHealth    // inputs: one entry per field device, in configuration order
+}
+
+// DeviceHealth is the state of one field device behind an input (a Modbus
+// slave, a serial scale, a camera), as its last reads left it.
+type DeviceHealth struct {
+	// Name is the device's name as its points carry it (Batch.Device).
+	Name string
+	// Up is true when the device answered its last read (with data, or
+	// with a protocol error that proves it is there), false when it did
+	// not (timeout, connection refused, port missing) and before it was
+	// read at all.
+	Up bool
+	// LastError is the last failed read and when it happened; it stays
+	// after the device recovers, so a flapping device shows why.
+	LastError   string
+	LastErrorAt time.Time
+	// LastGood is when a read last returned values; zero: never.
+	LastGood time.Time
+	// ReadErrors counts failed reads since the plugin started (monotonic).
+	ReadErrors uint64
 }
 
 // HealthReporter is a plugin that reports its health; the core asks for it

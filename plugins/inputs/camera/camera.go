@@ -107,7 +107,11 @@ type Camera struct {
 	bytes       uint64
 	requested   uint64
 	consecutive int
-	lastErr     string
+	lastErr     string // of the current run of failures, "" after a picture
+	// For Health's device entry: the last failure (kept after a picture)
+	// and when the last picture and the last failure came.
+	devErr             string
+	devErrAt, lastGood time.Time
 
 	// attempted, when set (by tests), learns the outcome of each capture
 	// once it is fully accounted for: a signal to wait on instead of
@@ -313,6 +317,7 @@ func (c *Camera) captureOnce(ctx context.Context, emit func(*sdk.Frame)) {
 		slog.Info("camera: pictures again", "device", c.cfg.Device, "after_failures", c.consecutive)
 	}
 	c.consecutive, c.lastErr = 0, ""
+	c.lastGood = c.now()
 	c.mu.Unlock()
 	emit(&sdk.Frame{Pictures: []sdk.Picture{{TS: ts, Device: c.cfg.Device, Format: "jpeg", Data: data}}})
 	if c.attempted != nil {
@@ -336,6 +341,7 @@ func (c *Camera) failed(err error) {
 	c.consecutive++
 	repeat := msg == c.lastErr
 	c.lastErr = msg
+	c.devErr, c.devErrAt = msg, c.now()
 	n := c.consecutive
 	c.mu.Unlock()
 	if repeat {
@@ -346,7 +352,7 @@ func (c *Camera) failed(err error) {
 }
 
 // Health reports the counters, and not OK once failuresForUnhealthy
-// captures in a row have failed.
+// captures in a row have failed; the camera is its one device.
 func (c *Camera) Health(context.Context) (sdk.Health, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -357,6 +363,10 @@ func (c *Camera) Health(context.Context) (sdk.Health, error) {
 	if !h.OK {
 		h.Reason = fmt.Sprintf("%d captures failed in a row, last: %s", c.consecutive, c.lastErr)
 	}
+	// The camera is a device like a PLC: up once it gave a picture, until
+	// the captures fail as many times in a row as make it unhealthy.
+	h.Devices = []sdk.DeviceHealth{{Name: c.cfg.Device, Up: h.OK && !c.lastGood.IsZero(), LastError: c.devErr,
+		LastErrorAt: c.devErrAt, LastGood: c.lastGood, ReadErrors: c.failures}}
 	return h, nil
 }
 

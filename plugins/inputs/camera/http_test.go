@@ -297,6 +297,10 @@ func TestHTTPRefusedPictures(t *testing.T) {
 						t.Fatalf("health reason %q", h.Reason)
 					}
 				}
+				if d := health(t, p).Devices; len(d) != 1 || d[0].Name != "cam1" || d[0].Up || d[0].ReadErrors != failuresForUnhealthy ||
+					!strings.Contains(d[0].LastError, c.reason) || strings.Contains(d[0].LastError, "s3cret") || d[0].LastGood.IsZero() {
+					t.Fatalf("device after %d failures: %+v", failuresForUnhealthy, d)
+				}
 				noPicture(t, frames)
 				s.set(func(s *camServer) { s.pic, s.ctype, s.stall, s.pass = pic, "image/jpeg", "", "s3cret-Pass" })
 				capture(t, p, "cam1")
@@ -304,8 +308,9 @@ func TestHTTPRefusedPictures(t *testing.T) {
 				if err := a.next(t); err != nil {
 					t.Fatal(err)
 				}
-				if h := health(t, p); !h.OK || h.Reason != "" {
-					t.Fatalf("a picture after failures should make the camera healthy again: %+v", h)
+				if h := health(t, p); !h.OK || h.Reason != "" || len(h.Devices) != 1 || !h.Devices[0].Up ||
+					!strings.Contains(h.Devices[0].LastError, c.reason) {
+					t.Fatalf("a picture after failures should make the camera healthy again, its last error kept: %+v", h)
 				}
 			})
 		})

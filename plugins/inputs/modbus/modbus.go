@@ -58,6 +58,16 @@ type device struct {
 	fails    int              // consecutive polls the slave did not answer
 	retryAt  time.Time        // while failing: the next time the bus is tried
 	retry    *backoff.Backoff // while failing: spaces the retries
+
+	health devHealth // guarded by Modbus.stats.mu, not the bus lock
+}
+
+// devHealth is what Health says about one slave (sdk.DeviceHealth).
+type devHealth struct {
+	up                  bool
+	lastErr             string
+	lastErrAt, lastGood time.Time
+	readErrors          uint64
 }
 
 // Modbus is the plugin instance.
@@ -225,6 +235,7 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 				continue
 			}
 			if slaveSilent(err) {
+				m.noteRead(d, r, err)
 				d.fails++
 				if d.retry == nil || d.fails == 1 {
 					// The shared policy (full jitter): slaves on one bus, and
@@ -242,6 +253,7 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 				"count", r.count, "error", err)
 		}
 		// The slave answered (with data or an exception): it is alive.
+		m.noteRead(d, r, err)
 		if probing {
 			slog.Info("modbus: device answers again", "device", d.name, "unit_id", d.unit, "after_failures", d.fails)
 			probing = false
@@ -252,6 +264,29 @@ func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
 		}
 	}
 	return b
+}
+
+// noteRead records the outcome of one read request of a device for Health.
+// Data or an exception proves the slave is there (up); silence says it is
+// not (down). A garbled answer (bad CRC, another unit's late reply) proves
+// neither and leaves the state as it was, counted as a failed read.
+func (m *Modbus) noteRead(d *device, r request, err error) {
+	now := time.Now()
+	m.stats.add(func(*stats) {
+		h := &d.health
+		switch {
+		case err == nil:
+			h.up, h.lastGood = true, now
+			return
+		case isException(err) && !slaveSilent(err):
+			h.up = true
+		case slaveSilent(err):
+			h.up = false
+		}
+		h.readErrors++
+		h.lastErr = fmt.Sprintf("reading %s %d (count %d): %v", r.area, r.start, r.count, err)
+		h.lastErrAt = now
+	})
 }
 
 // decodeInto fills the points of request r from its response (wire bytes
@@ -570,8 +605,10 @@ func (m *Modbus) writeRegs(retry func(func(c *mb.ModbusClient) error) error, add
 	return retry(func(c *mb.ModbusClient) error { return c.WriteRawBytes(addr, wire) })
 }
 
-// Health says whether the connection is up and counts requests, errors and
-// reconnects for /metrics.
+// Health says whether the connection is up, counts requests, errors and
+// reconnects for /metrics, and gives each slave's state: up when it
+// answered its last read, down from the first read it did not answer
+// (also while it is backed off) and before its first read.
 func (m *Modbus) Health(context.Context) (sdk.Health, error) {
 	m.stats.mu.Lock()
 	defer m.stats.mu.Unlock()
@@ -586,6 +623,14 @@ func (m *Modbus) Health(context.Context) (sdk.Health, error) {
 	// attempt to connect makes the input unwell.
 	if m.stats.lastConnFailed {
 		h.OK, h.Reason = false, fmt.Sprintf("cannot connect to %s: %s", m.set.url, m.stats.lastErr)
+	}
+	for _, d := range m.devices {
+		if len(d.polled) == 0 {
+			continue // written only, never read: nothing to say
+		}
+		dh := d.health
+		h.Devices = append(h.Devices, sdk.DeviceHealth{Name: d.name, Up: dh.up, LastError: dh.lastErr,
+			LastErrorAt: dh.lastErrAt, LastGood: dh.lastGood, ReadErrors: dh.readErrors})
 	}
 	return h, nil
 }

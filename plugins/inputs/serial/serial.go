@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,42 @@ type Serial struct {
 	running atomic.Int32  // Streams running (0 or 1 in practice)
 	down    atomic.Pointer[string]
 	c       counters
+
+	hmu sync.Mutex
+	dev devHealth // the device's state for Health, guarded by hmu
+}
+
+// devHealth is what Health says about the device (sdk.DeviceHealth). The
+// device is up once it delivered a frame with values (stream mode) or
+// answered a poll with at least one (poll mode), and down when a poll gets
+// no valid reply, a streaming device is silent for two intervals, or the
+// port cannot be opened or is lost. A streaming device without an interval
+// cannot be told silent: it stays up until its port fails.
+type devHealth struct {
+	up                  bool
+	lastErr             string
+	lastErrAt, lastGood time.Time
+	readErrors          uint64
+}
+
+// read records a read that gave values.
+func (s *Serial) read(now time.Time) {
+	s.hmu.Lock()
+	s.dev.up, s.dev.lastGood = true, now
+	s.hmu.Unlock()
+}
+
+// readFailed records a failure: up says whether the device is still known
+// to be there (it sent something), count whether it is a failed read to
+// add to the device's read errors (a reopen attempt of a poll-mode port is
+// not: its polls are counted).
+func (s *Serial) readFailed(now time.Time, up, count bool, msg string) {
+	s.hmu.Lock()
+	s.dev.up, s.dev.lastErr, s.dev.lastErrAt = up, msg, now
+	if count {
+		s.dev.readErrors++
+	}
+	s.hmu.Unlock()
 }
 
 var (
@@ -269,10 +306,12 @@ func (r *run) onFrame(frame []byte) {
 	switch {
 	case short:
 		c.short.Add(1)
+		r.badFrame("frame shorter than its checksum")
 		debugFrame("frame shorter than its checksum, dropped", r.set.device, frame)
 		return
 	case !ok:
 		c.badChecksum.Add(1)
+		r.badFrame("bad checksum")
 		debugFrame("bad checksum, frame dropped", r.set.device, frame)
 		return
 	}
@@ -327,7 +366,21 @@ func (r *run) onFrame(frame []byte) {
 	for _, i := range idx {
 		r.lastGood[i], r.isBad[i] = r.now, false
 	}
+	r.s.read(r.now)
 	r.emit(&sdk.Frame{Batches: []sdk.Batch{{Device: r.set.device, TS: ts, Points: got}}})
+}
+
+// badFrame counts a damaged frame against a streaming device (a polled
+// one's is counted with the poll it spoiled). The device sent it: it stays
+// as up as it was.
+func (r *run) badFrame(what string) {
+	if r.set.poll {
+		return
+	}
+	r.s.hmu.Lock()
+	up := r.s.dev.up
+	r.s.hmu.Unlock()
+	r.s.readFailed(r.now, up, true, what+", frame dropped")
 }
 
 func debugFrame(msg, device string, frame []byte) {
@@ -349,7 +402,12 @@ func (r *run) poll(now time.Time) {
 	r.s.c.polls.Add(1)
 	if r.port == nil {
 		r.s.c.pollTimeouts.Add(1)
-		r.reportBad(now, nil)
+		msg := fmt.Sprintf("port %s is not open", r.set.port)
+		if d := r.s.down.Load(); d != nil {
+			msg = *d
+		}
+		r.s.readFailed(now, false, true, msg)
+		r.reportBad(now, nil, "")
 		return
 	}
 	// Whatever came before the request is not its reply.
@@ -361,7 +419,7 @@ func (r *run) poll(now time.Time) {
 	if err := r.send(req); err != nil {
 		r.s.c.pollTimeouts.Add(1)
 		r.lost(err)
-		r.reportBad(now, nil)
+		r.reportBad(now, nil, "")
 		return
 	}
 	r.tx = &transaction{deadline: now.Add(r.set.timeout), vals: make([]sdk.Value, len(r.set.read)),
@@ -382,6 +440,17 @@ func (r *run) finish(now time.Time) {
 			pts[i].Quality = sdk.QualityBad
 		}
 	}
+	switch n := len(r.set.read); {
+	case r.port == nil:
+		// Cut short by a lost port: lost recorded why.
+	case tx.missing == 0:
+		r.s.read(now)
+	case tx.missing == n:
+		r.s.readFailed(now, false, true, fmt.Sprintf("no valid reply within %s", r.set.timeout))
+	default:
+		r.s.read(now)
+		r.s.readFailed(now, true, true, fmt.Sprintf("reply without %d of its %d points", tx.missing, n))
+	}
 	if tx.missing > 0 {
 		r.s.c.pollTimeouts.Add(1)
 		if slog.Default().Enabled(context.Background(), slog.LevelDebug) {
@@ -394,7 +463,10 @@ func (r *run) finish(now time.Time) {
 // reportBad reports read points with quality bad: all of them (only nil),
 // or in stream mode those not already reported bad since their last good
 // value, so a dead line is reported once, not at every check.
-func (r *run) reportBad(now time.Time, only func(i int) bool) {
+//
+// A non-empty stale is the reason (recorded for Health before the points
+// are emitted) when points go bad because they had no fresh value.
+func (r *run) reportBad(now time.Time, only func(i int) bool, stale string) {
 	ts := now.UnixMilli()
 	var pts []sdk.Point
 	for i, p := range r.set.read {
@@ -405,6 +477,15 @@ func (r *run) reportBad(now time.Time, only func(i int) bool) {
 		pts = append(pts, sdk.Point{Name: p.name, Quality: sdk.QualityBad, TS: ts})
 	}
 	if len(pts) > 0 {
+		if stale != "" {
+			// Down when no point has a fresh value: a device whose other
+			// frames still come is there.
+			up := false
+			for _, bad := range r.isBad {
+				up = up || !bad
+			}
+			r.s.readFailed(now, up, true, stale)
+		}
 		r.emit(&sdk.Frame{Batches: []sdk.Batch{{Device: r.set.device, TS: ts, Points: pts}}})
 	}
 }
@@ -414,7 +495,7 @@ func (r *run) reportBad(now time.Time, only func(i int) bool) {
 // device is not.
 func (r *run) checkStale(now time.Time) {
 	limit := 2 * r.set.interval
-	r.reportBad(now, func(i int) bool { return now.Sub(r.lastGood[i]) > limit })
+	r.reportBad(now, func(i int) bool { return now.Sub(r.lastGood[i]) > limit }, fmt.Sprintf("no frame for %s", limit))
 }
 
 // flush sends the waiting writes once the line is free: no poll awaiting
@@ -469,13 +550,14 @@ func (r *run) open(now time.Time) {
 	if err != nil {
 		r.s.c.openErrors.Add(1)
 		msg := fmt.Sprintf("cannot open %s: %v", r.set.port, err)
+		r.s.readFailed(now, false, !r.set.poll, msg)
 		r.retryLater(now)
 		if prev := r.s.down.Swap(&msg); prev == nil || *prev != msg {
 			slog.Warn("serial: cannot open the port, retrying", "device", r.set.device, "port", r.set.port,
 				"error", err, "in", r.reopenAt.Sub(now))
 		}
 		if !r.set.poll {
-			r.reportBad(now, nil)
+			r.reportBad(now, nil, "")
 		}
 		return
 	}
@@ -501,13 +583,16 @@ func (r *run) lost(err error) {
 	r.s.c.portLost.Add(1)
 	msg := fmt.Sprintf("port %s lost: %v", r.set.port, err)
 	r.s.down.Store(&msg)
+	// Recorded before the bad points go out; the poll it cuts short is
+	// the failed read of a poll-mode device.
+	r.s.readFailed(now, false, !r.set.poll || r.tx != nil, msg)
 	slog.Warn("serial: port lost, reopening", "device", r.set.device, "port", r.set.port, "error", err)
 	r.closePort()
 	r.fr.drop()
 	if r.tx != nil {
 		r.finish(now)
 	} else if !r.set.poll {
-		r.reportBad(now, nil)
+		r.reportBad(now, nil, "")
 	}
 	r.retryLater(now)
 	r.flush(now)
@@ -627,8 +712,9 @@ func (s *Serial) send(ctx context.Context, data []byte) error {
 	}
 }
 
-// Health is unwell while the port cannot be opened or was lost, and counts
-// frames, errors and reconnects for /metrics.
+// Health is unwell while the port cannot be opened or was lost, counts
+// frames, errors and reconnects for /metrics, and gives the device's state
+// (see devHealth).
 func (s *Serial) Health(context.Context) (sdk.Health, error) {
 	c := &s.c
 	h := sdk.Health{OK: true, Counters: map[string]uint64{
@@ -641,6 +727,13 @@ func (s *Serial) Health(context.Context) (sdk.Health, error) {
 	}}
 	if d := s.down.Load(); d != nil {
 		h.OK, h.Reason = false, *d
+	}
+	if s.set != nil && len(s.set.read) > 0 {
+		s.hmu.Lock()
+		dh := s.dev
+		s.hmu.Unlock()
+		h.Devices = []sdk.DeviceHealth{{Name: s.set.device, Up: dh.up, LastError: dh.lastErr,
+			LastErrorAt: dh.lastErrAt, LastGood: dh.lastGood, ReadErrors: dh.readErrors}}
 	}
 	return h, nil
 }

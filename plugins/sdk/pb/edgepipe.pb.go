@@ -1779,6 +1779,7 @@ type HealthResponse struct {
 	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	Counters      map[string]uint64      `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Devices       []*DeviceHealth        `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1832,6 +1833,99 @@ func (x *HealthResponse) GetCounters() map[string]uint64 {
 		return x.Counters
 	}
 	return nil
+}
+
+func (x *HealthResponse) GetDevices() []*DeviceHealth {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// DeviceHealth is one field device behind an input (sdk.DeviceHealth).
+// Times are Unix milliseconds, 0 for never.
+type DeviceHealth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Up            bool                   `protobuf:"varint,2,opt,name=up,proto3" json:"up,omitempty"`
+	LastError     string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorMs   int64                  `protobuf:"varint,4,opt,name=last_error_ms,json=lastErrorMs,proto3" json:"last_error_ms,omitempty"`
+	LastGoodMs    int64                  `protobuf:"varint,5,opt,name=last_good_ms,json=lastGoodMs,proto3" json:"last_good_ms,omitempty"`
+	ReadErrors    uint64                 `protobuf:"varint,6,opt,name=read_errors,json=readErrors,proto3" json:"read_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceHealth) Reset() {
+	*x = DeviceHealth{}
+	mi := &file_edgepipe_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceHealth) ProtoMessage() {}
+
+func (x *DeviceHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceHealth.ProtoReflect.Descriptor instead.
+func (*DeviceHealth) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DeviceHealth) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeviceHealth) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *DeviceHealth) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *DeviceHealth) GetLastErrorMs() int64 {
+	if x != nil {
+		return x.LastErrorMs
+	}
+	return 0
+}
+
+func (x *DeviceHealth) GetLastGoodMs() int64 {
+	if x != nil {
+		return x.LastGoodMs
+	}
+	return 0
+}
+
+func (x *DeviceHealth) GetReadErrors() uint64 {
+	if x != nil {
+		return x.ReadErrors
+	}
+	return 0
 }
 
 var File_edgepipe_proto protoreflect.FileDescriptor
@@ -1976,14 +2070,25 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\n" +
 	"PointWrite\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\xc3\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xff\x01\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12L\n" +
-	"\bcounters\x18\x03 \x03(\v20.edgepipe.plugin.v1.HealthResponse.CountersEntryR\bcounters\x1a;\n" +
+	"\bcounters\x18\x03 \x03(\v20.edgepipe.plugin.v1.HealthResponse.CountersEntryR\bcounters\x12:\n" +
+	"\adevices\x18\x04 \x03(\v2 .edgepipe.plugin.v1.DeviceHealthR\adevices\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xfd\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xb8\x01\n" +
+	"\fDeviceHealth\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02up\x18\x02 \x01(\bR\x02up\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError\x12\"\n" +
+	"\rlast_error_ms\x18\x04 \x01(\x03R\vlastErrorMs\x12 \n" +
+	"\flast_good_ms\x18\x05 \x01(\x03R\n" +
+	"lastGoodMs\x12\x1f\n" +
+	"\vread_errors\x18\x06 \x01(\x04R\n" +
+	"readErrors2\xfd\x05\n" +
 	"\x06Plugin\x12I\n" +
 	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12E\n" +
 	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.StateResponse\x12N\n" +
@@ -2008,7 +2113,7 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*GatherRequest)(nil),  // 1: edgepipe.plugin.v1.GatherRequest
@@ -2036,8 +2141,9 @@ var file_edgepipe_proto_goTypes = []any{
 	(*Command)(nil),        // 23: edgepipe.plugin.v1.Command
 	(*PointWrite)(nil),     // 24: edgepipe.plugin.v1.PointWrite
 	(*HealthResponse)(nil), // 25: edgepipe.plugin.v1.HealthResponse
-	nil,                    // 26: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 27: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	(*DeviceHealth)(nil),   // 26: edgepipe.plugin.v1.DeviceHealth
+	nil,                    // 27: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 28: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
 	3,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
@@ -2049,7 +2155,7 @@ var file_edgepipe_proto_depIdxs = []int32{
 	5,  // 6: edgepipe.plugin.v1.Frame.requests:type_name -> edgepipe.plugin.v1.Request
 	11, // 7: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
 	9,  // 8: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	26, // 9: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	27, // 9: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
 	9,  // 10: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
 	10, // 11: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
 	12, // 12: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
@@ -2062,32 +2168,33 @@ var file_edgepipe_proto_depIdxs = []int32{
 	20, // 19: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
 	14, // 20: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
 	24, // 21: edgepipe.plugin.v1.Command.points:type_name -> edgepipe.plugin.v1.PointWrite
-	27, // 22: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
-	13, // 23: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
-	0,  // 24: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	1,  // 25: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
-	0,  // 26: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	8,  // 27: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	17, // 28: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	21, // 29: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
-	0,  // 30: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 31: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	23, // 32: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
-	15, // 33: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	19, // 34: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	16, // 35: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 36: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 37: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	19, // 38: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	22, // 39: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	23, // 40: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	25, // 41: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	16, // 42: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	28, // 22: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	26, // 23: edgepipe.plugin.v1.HealthResponse.devices:type_name -> edgepipe.plugin.v1.DeviceHealth
+	13, // 24: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	0,  // 25: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
+	1,  // 26: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
+	0,  // 27: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
+	8,  // 28: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	17, // 29: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	21, // 30: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	0,  // 31: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 32: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
+	23, // 33: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	15, // 34: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	19, // 35: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	16, // 36: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 37: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 38: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	19, // 39: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	22, // 40: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	23, // 41: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	25, // 42: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	16, // 43: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_edgepipe_proto_init() }
@@ -2101,7 +2208,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

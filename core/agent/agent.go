@@ -49,6 +49,9 @@ type Options struct {
 	OnMessage func(sdk.Message)
 	// OnReboot serves the server's Reboot command (reload in place).
 	OnReboot func() error
+	// Observer, when set, sees the points read and the alarm events (the
+	// local console's live table; see Observer).
+	Observer Observer
 }
 
 // Agent is a running (or runnable) pipeline.
@@ -361,6 +364,9 @@ func (a *Agent) accept(in *instance, f *sdk.Frame) {
 		return
 	}
 	n := a.prepare(f)
+	if o := a.opts.Observer; o != nil {
+		o.ObservePoints(f.Batches)
+	}
 	in.gathered.Add(uint64(n))
 	a.stats.gathered.Add(uint64(n))
 	a.frames <- f
@@ -410,6 +416,9 @@ func (a *Agent) processLoop() {
 // and returns its messages.
 func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Message, error) {
 	for _, p := range a.processors[from:] {
+		if p.cfg.FullName() == DefaultTemplate {
+			a.observeAlarms(f) // a template renders them and empties the frame
+		}
 		out, err := p.impl.(sdk.Processor).Process(ctx, f)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
@@ -429,6 +438,7 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Mess
 			return nil, nil
 		}
 	}
+	a.observeAlarms(f) // not rendered by a template
 	a.stats.reported.Add(uint64(f.NumPoints()))
 	return f.Messages, nil
 }
@@ -521,8 +531,12 @@ func anyRead(frames []*sdk.Frame) bool {
 	return false
 }
 
-// Points is the point registry, for check's listing.
-func (a *Agent) Points() []sdk.PointSchema { return a.registry.Schemas() }
+// Points is the point registry (check's listing, the console).
+func (a *Agent) Points() []sdk.PointSchema {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.registry.Schemas()
+}
 
 // outputByID finds an output's runner.
 func (a *Agent) outputByID(id string) *outputRunner {

@@ -104,3 +104,25 @@ api_key = 12345678
 	}
 }
 func noEnv(string) (string, bool) { return "", false }
+
+// MaskSecrets reads any text without panicking, keeps its lines, and
+// never shows a plain literal password.
+func FuzzMaskSecrets(f *testing.F) {
+	for _, s := range []string{"password = \"abcd1234\"", "tls_key = \"\"\"\nx\n\"\"\"", "[[agent.console.tokens]]\nsha256 = 'ab'", "url = \"http://a:b@c\"",
+		"auth = { token = 'x', user = \"y\" }", "[x", "password = \"unterminated", "key=\"\"\"", "\"password\" = 1"} {
+		f.Add(s, "s3cretvalue")
+	}
+	f.Fuzz(func(t *testing.T, doc, secret string) {
+		out := string(MaskSecrets([]byte(doc)))
+		if strings.Count(out, "\n") != strings.Count(doc, "\n") {
+			t.Fatalf("lines changed:\n%q\n%q", doc, out)
+		}
+		if len(secret) < 4 || strings.ContainsAny(secret, "\"\\\n\r$") || strings.Contains(doc, secret) || strings.Contains(Masked, secret) {
+			return
+		}
+		line := "password = \"" + secret + "\""
+		if got := string(MaskSecrets([]byte(line))); strings.Contains(got, secret) {
+			t.Fatalf("%q shown as %q", line, got)
+		}
+	})
+}

@@ -221,4 +221,3 @@ func point(t *testing.T, c *client, name string) map[string]any {
 	t.Fatalf("no point %s in %s", name, b)
 	return nil
 }
-

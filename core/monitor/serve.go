@@ -58,3 +58,6 @@ func Serve(c Config) (*Server, error) {
 	}()
 	return s, nil
 }
+
+// Handler is what the server serves (tests call it without a network).
+func (s *Server) Handler() http.Handler { return s.srv.Handler }

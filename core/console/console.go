@@ -117,6 +117,7 @@ func New(o Options) *Console {
 	for _, r := range c.routes {
 		c.mux.Handle(r.method+" "+r.path, c.guard(r))
 	}
+	c.mountPages()
 	c.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if _, e := c.auth.identify(r, c.console()); e != nil {
 			writeError(w, e.status, e.msg)
@@ -138,7 +139,7 @@ func New(o Options) *Console {
 	return c
 }
 
-// ServeHTTP serves the API (and, later, the console's pages).
+// ServeHTTP serves the API and the console's pages.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
@@ -679,13 +680,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(loginEvery.Seconds())))
 		}
 		c.opts.Logger.Warn("console login refused", "client", peerIP(r), "user", fbox.Clip(user), "reason", e.msg)
+		if fromBrowserForm(r) && e.status != http.StatusNotFound {
+			loginFailed(w, r, e.status)
+			return
+		}
 		writeError(w, e.status, e.msg)
 		return
 	}
 	c.opts.Logger.Info("console login", "client", peerIP(r), "user", s.user)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(sessionTTL.Seconds())})
-	if form && strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if fromBrowserForm(r) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}

@@ -36,10 +36,10 @@ var static = func() http.Handler {
 // pageData is what every page gets.
 type pageData struct {
 	Title, Page, DeviceID, Version, User, CSRF, Error string
-	Health                                           agent.Health
-	Outputs                                          []pageOutput
-	Alarms                                           []sdk.Alarm
-	Points                                           []pagePoint
+	Health                                            agent.Health
+	Outputs                                           []pageOutput
+	Alarms                                            []sdk.Alarm
+	Points                                            []pagePoint
 }
 
 type pageOutput struct {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"net"
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -22,3 +23,5 @@ func (fakeAgent) ExecuteLocal(c sdk.Command) sdk.Result {
 	}
 	return sdk.Result{Points: make([]sdk.PointResult, len(c.Points))}
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -23,6 +23,7 @@ const alarmHistory = 500
 type Live struct {
 	mu      sync.Mutex
 	points  map[string]*latest // "device.point"
+	key     []byte             // ObservePoints' key buffer
 	devices map[string]*deviceRead
 	raised  map[string]sdk.Alarm // rule -> its raise (State "acked" once acknowledged)
 	history []sdk.Alarm          // ring
@@ -61,6 +62,11 @@ func (l *Live) ObservePoints(batches []sdk.Batch) {
 	watched := l.nsubs.Load() > 0
 	var ev []byte
 	if watched {
+		n := 0
+		for i := range batches {
+			n += len(batches[i].Points)
+		}
+		ev = make([]byte, 0, 64+80*n)
 		ev = append(ev, "event: points\ndata: {\"points\":["...)
 	}
 	first := true
@@ -80,11 +86,13 @@ func (l *Live) ObservePoints(batches []sdk.Batch) {
 			} else {
 				d.good++
 			}
-			name := b.Device + "." + p.Name
-			e := l.points[name]
+			// The key is built in a reused buffer: a lookup by string(bytes)
+			// does not allocate, only a point seen for the first time does.
+			l.key = append(append(append(l.key[:0], b.Device...), '.'), p.Name...)
+			e := l.points[string(l.key)]
 			if e == nil {
 				e = &latest{}
-				l.points[name] = e
+				l.points[string(l.key)] = e
 			}
 			if p.Quality != sdk.QualityBad || !e.value.IsValid() || p.Value.IsValid() {
 				e.value = p.Value
@@ -95,7 +103,7 @@ func (l *Live) ObservePoints(batches []sdk.Batch) {
 					ev = append(ev, ',')
 				}
 				first = false
-				ev = appendPoint(ev, name, e)
+				ev = appendPoint(ev, l.key, e)
 			}
 		}
 	}
@@ -106,9 +114,9 @@ func (l *Live) ObservePoints(batches []sdk.Batch) {
 }
 
 // appendPoint writes {"name":..,"value":..,"q":..,"ts":..}.
-func appendPoint(b []byte, name string, e *latest) []byte {
+func appendPoint(b, name []byte, e *latest) []byte {
 	b = append(b, `{"name":`...)
-	b = sdk.AppendJSONString(b, name)
+	b = sdk.AppendJSONString(b, string(name))
 	b = append(b, `,"value":`...)
 	b = e.value.AppendJSON(b)
 	b = append(b, `,"q":"`...)

@@ -235,7 +235,9 @@ func runRun(argv []string, _, stderr io.Writer) int {
 		case next = <-reload:
 		}
 		log.Info("reloading configuration")
-		if err := a.Apply(ctx, next); err != nil {
+		err := a.Apply(ctx, next)
+		running.Store(next) // in force, also when some plugin failed to open
+		if err != nil {
 			// Validated, yet a plugin failed to open for real: the rest runs.
 			log.Error("reload incomplete: some plugins did not open", "err", err)
 			continue
@@ -244,7 +246,6 @@ func runRun(argv []string, _, stderr io.Writer) int {
 			log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
 		}
 		applyLogLevel(level, next.Agent)
-		running.Store(next)
 		log.Info("configuration reloaded")
 	}
 }

@@ -265,6 +265,13 @@ func TestConfigShownCheckedApplied(t *testing.T) {
 		!strings.Contains(text, `password = "***"`) || !strings.Contains(text, `username = "${API_TEST_USER}"`) {
 		t.Fatalf("config shown:\n%s", text)
 	}
+	// The shown text applied as it is would make "***" the password.
+	st, b = c.do("POST", "/api/v1/config/apply", "text/plain", text)
+	m = want(t, "apply the masked text", st, b, 422)
+	if errs := m["errors"].([]any); len(errs) != 1 || !strings.Contains(errs[0].(map[string]any)["message"].(string), "still masked") ||
+		errs[0].(map[string]any)["line"].(float64) != float64(strings.Count(text[:strings.Index(text, `password = "***"`)], "\n")+1) {
+		t.Fatalf("apply masked: %s", b)
+	}
 	broken := g.doc("") + "[[inputs.synthetic]]\npoints = -1\n[[inputs.synthetic]]\nbogus = 1\n"
 	st, b = c.do("POST", "/api/v1/config/check", "text/plain", broken)
 	m = want(t, "check", st, b, 200)

@@ -335,6 +335,10 @@ func (c *Console) pointsDoc() []byte {
 // clients.
 const streamPing = 15 * time.Second
 
+// streamWriteTimeout ends a stream whose client stopped reading (its TCP
+// window full): the handler is not left blocked in a write for ever.
+const streamWriteTimeout = 30 * time.Second
+
 // stream is GET /api/v1/points/stream: Server-Sent Events. The first event
 // ("snapshot") is GET points; then one "points" event per batch read, with
 // the points of that batch.
@@ -345,6 +349,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
+	deadline()
 	snap := append([]byte("event: snapshot\ndata: "), c.pointsDoc()...)
 	if _, err := w.Write(append(snap, "\n\n"...)); err != nil || rc.Flush() != nil {
 		return
@@ -361,6 +367,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 				// reconnects and starts again from a snapshot.
 				return
 			}
+			deadline()
 			if _, err := w.Write(ev); err != nil {
 				return
 			}
@@ -383,6 +390,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-ping.C:
+			deadline()
 			if _, err := io.WriteString(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
@@ -390,28 +398,30 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// devices is GET /api/v1/devices: every device of the registry, its input
-// and whether its last read gave any good point.
-func (c *Console) devices(w http.ResponseWriter, r *http.Request) {
-	h := c.opts.Agent.Health(r.Context())
+// deviceState is a device of GET devices.
+type deviceState struct {
+	agent.Device
+	Up         *bool  `json:"up"` // null: not read yet
+	LastRead   *int64 `json:"last_read"`
+	AgeMS      *int64 `json:"age_ms"`
+	GoodPoints int    `json:"good_points"`
+	BadPoints  int    `json:"bad_points"`
+	InputOK    bool   `json:"input_ok"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// deviceList is every device of the registry, its input and whether its
+// last read gave any point that is not bad.
+func (c *Console) deviceList(ctx context.Context) []deviceState {
+	h := c.opts.Agent.Health(ctx)
 	inputs := map[string]agent.PluginHealth{}
 	for _, p := range h.Plugins {
 		inputs[p.ID] = p
 	}
 	now := c.opts.Now()
-	type device struct {
-		agent.Device
-		Up         *bool  `json:"up"` // null: not read yet
-		LastRead   *int64 `json:"last_read"`
-		AgeMS      *int64 `json:"age_ms"`
-		GoodPoints int    `json:"good_points"`
-		BadPoints  int    `json:"bad_points"`
-		InputOK    bool   `json:"input_ok"`
-		Reason     string `json:"reason,omitempty"`
-	}
-	out := []device{}
+	out := []deviceState{}
 	for _, d := range c.opts.Agent.Devices() {
-		dv := device{Device: d}
+		dv := deviceState{Device: d}
 		if ih, ok := inputs[d.Input]; ok {
 			dv.InputOK, dv.Reason = ih.OK, ih.Reason
 		}
@@ -422,7 +432,12 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, dv)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	return out
+}
+
+// devices is GET /api/v1/devices.
+func (c *Console) devices(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"devices": c.deviceList(r.Context())})
 }
 
 type alarmJSON struct {
@@ -589,6 +604,20 @@ func checked(err error) (bool, []configErrorJSON) {
 	return ok, list
 }
 
+// maskedSecrets refuses a configuration that still holds the "***" the
+// console shows in place of a secret (the running file edited in the
+// browser): applied, it would make "***" the password.
+func maskedSecrets(file string, text []byte) error {
+	var errs sdk.ConfigErrors
+	for i, line := range strings.Split(string(text), "\n") {
+		if strings.Contains(line, `= "`+config.Masked+`"`) || strings.Contains(line, `="`+config.Masked+`"`) {
+			errs = append(errs, sdk.ConfigError{File: file, Line: i + 1, Msg: "a secret is still masked as " + config.Masked +
+				": write it again, or take it from the environment with ${VAR}"})
+		}
+	}
+	return errs.Err()
+}
+
 // checkConfig is POST /api/v1/config/check: the body is TOML; the answer
 // lists every error with its line, as `edgepipe check` prints them.
 func (c *Console) checkConfig(w http.ResponseWriter, r *http.Request) {
@@ -600,7 +629,11 @@ func (c *Console) checkConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "checking a configuration is not available in this mode")
 		return
 	}
-	good, list := checked(c.opts.CheckConfig(r.Context(), body))
+	err := maskedSecrets(c.running().File, body)
+	if err == nil {
+		err = c.opts.CheckConfig(r.Context(), body)
+	}
+	good, list := checked(err)
 	writeJSON(w, http.StatusOK, map[string]any{"ok": good, "errors": list})
 }
 
@@ -616,7 +649,10 @@ func (c *Console) applyConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "applying a configuration is not available in this mode")
 		return
 	}
-	err := c.opts.ApplyConfig(r.Context(), body)
+	err := maskedSecrets(c.running().File, body)
+	if err == nil {
+		err = c.opts.ApplyConfig(r.Context(), body)
+	}
 	good, list := checked(err)
 	c.opts.Logger.Info("console configuration apply", "by", caller(r).name, "ok", good, "errors", len(list))
 	status := http.StatusOK

@@ -5,8 +5,10 @@ import (
 	"embed"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,7 +24,16 @@ import (
 //go:embed web
 var webFS embed.FS
 
-var pages = template.Must(template.ParseFS(webFS, "web/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"deref":   func(b *bool) bool { return b != nil && *b },
+	"deref64": func(n *int64) int64 { return *n },
+}).ParseFS(webFS, "web/*.html"))
+
+// navItem is a link of the page header.
+type navItem struct{ Name, Path, Title string }
+
+var nav = []navItem{{"overview", "/", "Overview"}, {"points", "/points", "Live points"}, {"devices", "/devices", "Devices"},
+	{"alarms", "/alarms", "Alarms"}, {"write", "/write", "Write"}, {"config", "/config", "Configuration"}, {"logs", "/logs", "Log"}}
 
 // static serves the stylesheet and the script.
 var static = func() http.Handler {
@@ -40,6 +51,12 @@ type pageData struct {
 	Outputs                                           []pageOutput
 	Alarms                                            []sdk.Alarm
 	Points                                            []pagePoint
+	Nav                                               []navItem
+	Devices                                           []deviceState
+	History                                           []sdk.Alarm
+	File, Text                                        string
+	Logs                                              []LogRecord
+	Levels                                            []string
 }
 
 type pageOutput struct {
@@ -59,6 +76,33 @@ func (c *Console) mountPages() {
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("GET /{$}", c.page("overview", c.overviewData))
 	c.mux.HandleFunc("GET /points", c.page("points", c.pointsData))
+	c.mux.HandleFunc("GET /devices", c.page("devices", func(r *http.Request, d *pageData) {
+		d.Title, d.Devices = "Devices", c.deviceList(r.Context())
+	}))
+	c.mux.HandleFunc("GET /alarms", c.page("alarms", func(_ *http.Request, d *pageData) {
+		d.Title = "Alarms"
+		d.Alarms, d.History = c.opts.Live.Alarms()
+		sort.Slice(d.Alarms, func(i, j int) bool { return d.Alarms[i].Rule < d.Alarms[j].Rule })
+		slices.Reverse(d.History) // newest first
+	}))
+	c.mux.HandleFunc("GET /write", c.page("write", func(r *http.Request, d *pageData) {
+		c.pointsData(r, d)
+		d.Title = "Write a point"
+		d.Points = slices.DeleteFunc(d.Points, func(p pagePoint) bool { return p.Access == "pub" })
+	}))
+	c.mux.HandleFunc("GET /config", c.page("config", func(_ *http.Request, d *pageData) {
+		cfg := c.running()
+		d.Title, d.File, d.Text = "Configuration", cfg.File, string(cfg.ShowText())
+	}))
+	c.mux.HandleFunc("GET /logs", c.page("logs", func(r *http.Request, d *pageData) {
+		d.Title, d.Levels = "Log", []string{"debug", "info", "warn", "error"}
+		var l slog.Level
+		_ = l.UnmarshalText([]byte(r.URL.Query().Get("level")))
+		if c.opts.Logs != nil {
+			d.Logs = c.opts.Logs.Records(l, 500)
+			slices.Reverse(d.Logs)
+		}
+	}))
 }
 
 func staticHeaders(h http.Handler) http.Handler {
@@ -102,7 +146,7 @@ func (c *Console) page(name string, fill func(r *http.Request, d *pageData)) htt
 			c.render(w, e.status, "login", pageData{Title: "Refused", Page: "login", Error: e.msg})
 			return
 		}
-		d := pageData{Page: name, User: id.name}
+		d := pageData{Page: name, User: id.name, Nav: nav}
 		if id.session != nil {
 			d.CSRF = id.session.csrf
 		}

@@ -30,6 +30,9 @@ func TestPagesServedAndSelfContained(t *testing.T) {
 				t.Errorf("%s lacks %q", path, w)
 			}
 		}
+		if strings.Contains(string(b), "hunter2-secret") || path == "/write" && strings.Contains(string(b), `value="ro.p0"`) {
+			t.Errorf("%s: secret or read-only point shown", path)
+		}
 		if m := absoluteRef.Find(b); m != nil {
 			t.Errorf("%s refers outside the box: %s", path, m)
 		}
@@ -85,7 +88,7 @@ func TestPagesAskForALoginWithAPassword(t *testing.T) {
 	}
 	st, b = c.get("/")
 	m := regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`).FindSubmatch(b)
-	if st != 200 || m == nil || !strings.Contains(string(b), ">ops<") {
+	if st != 200 || m == nil || !strings.Contains(string(b), `class="who">ops <button data-post="/api/v1/logout"`) {
 		t.Fatalf("overview after login: %d %s", st, b)
 	}
 	// The page's token is the session's: a button's POST is taken.

@@ -245,6 +245,11 @@ func runRun(argv []string, _, stderr io.Writer) int {
 		if next.Agent.LogFormat != cfg.Agent.LogFormat {
 			log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
 		}
+		if next.Agent.HTTPListen != cfg.Agent.HTTPListen || next.Console.TLSCert != cfg.Console.TLSCert ||
+			next.Console.TLSKey != cfg.Console.TLSKey || next.Console.On() && !cfg.Console.On() {
+			// Users, passwords and tokens apply at once; the listener does not move.
+			log.Warn("http_listen, [agent.console] tls_cert/tls_key and enabling the console take effect at the next start")
+		}
 		applyLogLevel(level, next.Agent)
 		log.Info("configuration reloaded")
 	}

@@ -321,3 +321,19 @@ func TestErrorBodiesAreJSON(t *testing.T) {
 		}
 	}
 }
+
+// A reload that disables the console leaves /metrics and /healthz alone.
+func TestConsoleDisabledByReload(t *testing.T) {
+	g := startGateway(t, "")
+	c := g.client()
+	st, b := c.do("POST", "/api/v1/config/apply", "text/plain", g.doc("[agent.console]\nenabled = false\n"))
+	want(t, "apply", st, b, 200)
+	st, b = c.get("/api/v1/status")
+	want(t, "status once disabled", st, b, 404)
+	if st, _ := c.get("/"); st != 404 {
+		t.Fatalf("page once disabled: %d", st)
+	}
+	if st, _ := c.get("/metrics"); st != 200 {
+		t.Fatalf("metrics once disabled: %d", st)
+	}
+}

@@ -143,6 +143,11 @@ func New(o Options) *Console {
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if !c.console().On() && c.opts.Running != nil {
+		// Disabled by a reload: the monitor keeps serving /metrics and /healthz.
+		writeError(w, http.StatusNotFound, "the console is disabled ([agent.console] enabled = false)")
+		return
+	}
 	c.mux.ServeHTTP(w, r)
 }
 
@@ -715,7 +720,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		if e.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", strconv.Itoa(int(loginEvery.Seconds())))
 		}
-		c.opts.Logger.Warn("console login refused", "client", peerIP(r), "user", fbox.Clip(user), "reason", e.msg)
+		// The name typed is not logged: it is sometimes the password.
+		c.opts.Logger.Warn("console login refused", "client", peerIP(r), "user_known", user == cons.Username, "reason", e.msg)
 		if fromBrowserForm(r) && e.status != http.StatusNotFound {
 			loginFailed(w, r, e.status)
 			return

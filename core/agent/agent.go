@@ -416,7 +416,7 @@ func (a *Agent) processLoop() {
 // and returns its messages.
 func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) ([]sdk.Message, error) {
 	for _, p := range a.processors[from:] {
-		if p.cfg.FullName() == DefaultTemplate {
+		if a.opts.Observer != nil && p.cfg.Name == "template" && p.cfg.Kind == sdk.KindProcessor {
 			a.observeAlarms(f) // a template renders them and empties the frame
 		}
 		out, err := p.impl.(sdk.Processor).Process(ctx, f)

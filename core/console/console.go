@@ -1,7 +1,8 @@
 // Package console serves the gateway's local JSON API under /api/v1 (SPEC
 // section 8), described by the OpenAPI document it serves at
-// /api/v1/openapi.json, with access control (see auth.go). core/monitor
-// mounts it beside /healthz and /metrics on agent.http_listen.
+// /api/v1/openapi.json, and the web console's pages (pages.go), with
+// access control (auth.go). core/monitor mounts it beside /healthz and
+// /metrics on agent.http_listen.
 //
 // The API acts through the same code paths as the server's MQTT commands:
 // a write, an alarm acknowledgement, a pause or resume is a typed

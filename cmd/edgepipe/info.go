@@ -51,11 +51,30 @@ const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "
   log_level = "info"
   ## text | json (one object per line, for a log collector)
   log_format = "text"
-  ## /metrics and /healthz; "" disables.
+  ## /metrics, /healthz, the console and the API (/api/v1); "" disables.
+  ## A listen address reachable from the network needs
+  ## [agent.console] password_hash.
   http_listen = "127.0.0.1:9273"
   ## Commands from the server larger than this are refused unparsed
   ## (sizes are binary: 64KB = 65,536 bytes).
   max_command_size = "64KB"
+
+## The local console and API on http_listen. Without password_hash they
+## answer on loopback only.
+[agent.console]
+  ## false serves /metrics and /healthz alone.
+  enabled = true
+  username = "admin"
+  ## bcrypt hash printed by "edgepipe passwd"; needed for a non-loopback http_listen.
+  # password_hash = "$2a$10$..."
+  ## HTTPS on http_listen.
+  # tls_cert = "/etc/edgepipe/console.crt"
+  # tls_key = "/etc/edgepipe/console.key"
+  ## Bearer tokens for scripts: the SHA-256 of the token (echo -n TOKEN | sha256sum).
+  # [[agent.console.tokens]]
+  #   name = "grafana"
+  #   sha256 = "<64 hex digits>"
+  #   access = "read"               # read | write
 `
 
 func runConfig(argv []string, stdout, stderr io.Writer) int {

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/console"
 	"github.com/edgepipe/edgepipe/core/monitor"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
@@ -135,6 +138,9 @@ func runRun(argv []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log, level := gatewayLogger(cfg.Agent, stderr)
+	// The console's log page keeps the last records the log lets through.
+	logs := console.NewLogRing(1000)
+	log = slog.New(logs.Handler(log.Handler()))
 	slog.SetDefault(log)
 	agent.TuneRuntime()
 	sigs := make(chan os.Signal, 1)
@@ -142,7 +148,10 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	ctx := context.Background()
 	reload := make(chan *config.Config, 1) // validated by OnReboot
 	var a *agent.Agent
-	a = agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
+	live := console.NewLive()
+	var running atomic.Pointer[config.Config]
+	running.Store(cfg)
+	a = agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: func() error {
 		// The server's Reboot command: validate now so that the reply
 		// says whether the new configuration was taken.
 		next, err := args.load()
@@ -165,12 +174,41 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	a.Start()
 	if cfg.Agent.HTTPListen != "" {
 		monitor.SetBuildInfo(buildVersion())
-		mon, err := monitor.Start(cfg.Agent.HTTPListen, a, log)
+		mc := monitor.Config{Addr: cfg.Agent.HTTPListen, Source: a, Logger: log}
+		if cfg.Console.On() {
+			mc.Console = console.New(console.Options{Agent: a, Live: live, Logs: logs, Running: running.Load,
+				Version: versionString(), Logger: log,
+				CheckConfig: func(ctx context.Context, text []byte) error { _, err := checkText(ctx, path, text); return err },
+				ApplyConfig: func(ctx context.Context, text []byte) error {
+					// Checked like `edgepipe check`, written to the file so that a
+					// restart or SIGHUP keeps it, then applied as SIGHUP does.
+					next, err := checkText(ctx, path, text)
+					if err != nil {
+						return err
+					}
+					if err := writeFileAtomic(path, text); err != nil {
+						return fmt.Errorf("configuration not applied: writing %s: %w", path, err)
+					}
+					if args.configDir != "" {
+						if next, err = args.load(); err != nil {
+							return err
+						}
+					}
+					select {
+					case reload <- next:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}})
+			mc.TLSCert, mc.TLSKey = cfg.Console.TLSCert, cfg.Console.TLSKey
+		}
+		mon, err := monitor.Serve(mc)
 		if err != nil {
 			log.Error("cannot serve /healthz and /metrics", "listen", cfg.Agent.HTTPListen, "err", err)
 		} else {
 			defer mon.Close()
-			log.Info("serving /healthz and /metrics", "listen", mon.Addr())
+			log.Info("serving /healthz and /metrics", "listen", mon.Addr(), "console", mc.Console != nil, "https", mc.TLSCert != "")
 		}
 	}
 	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", versionString())
@@ -198,7 +236,9 @@ func runRun(argv []string, _, stderr io.Writer) int {
 		case next = <-reload:
 		}
 		log.Info("reloading configuration")
-		if err := a.Apply(ctx, next); err != nil {
+		err := a.Apply(ctx, next)
+		running.Store(next) // in force, also when some plugin failed to open
+		if err != nil {
 			// Validated, yet a plugin failed to open for real: the rest runs.
 			log.Error("reload incomplete: some plugins did not open", "err", err)
 			continue
@@ -206,9 +246,67 @@ func runRun(argv []string, _, stderr io.Writer) int {
 		if next.Agent.LogFormat != cfg.Agent.LogFormat {
 			log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
 		}
+		if next.Agent.HTTPListen != cfg.Agent.HTTPListen || next.Console.TLSCert != cfg.Console.TLSCert ||
+			next.Console.TLSKey != cfg.Console.TLSKey || next.Console.On() && !cfg.Console.On() {
+			// Users, passwords and tokens apply at once; the listener does not move.
+			log.Warn("http_listen, [agent.console] tls_cert/tls_key and enabling the console take effect at the next start")
+		}
 		applyLogLevel(level, next.Agent)
 		log.Info("configuration reloaded")
 	}
+}
+
+// checkText checks a configuration sent to the console as the main file
+// at path, the way `edgepipe check` does: it loads, then every plugin is
+// opened in dry-run mode. It returns every error (sorted, redacted) and
+// the configuration when there is none but warnings.
+func checkText(ctx context.Context, path string, text []byte) (*config.Config, error) {
+	cfg, err := config.Parse(path, text, os.LookupEnv)
+	if cfg == nil {
+		return nil, err
+	}
+	v := agent.New(cfg, agent.Options{Logger: slog.New(slog.DiscardHandler), DryRun: true})
+	oerr := v.Open(ctx, true)
+	if oerr == nil {
+		defer v.Close(ctx)
+	}
+	all := cfg.Collate(err, oerr, lint(cfg, v.Points()))
+	for _, e := range sdk.AsConfigErrors(all) {
+		if !e.Warning {
+			return nil, all
+		}
+	}
+	return cfg, all
+}
+
+// writeFileAtomic replaces path with data: a crash leaves the old file or
+// the new one, never half of one. The file keeps its mode.
+func writeFileAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".edgepipe-*.toml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {

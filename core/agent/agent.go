@@ -50,6 +50,9 @@ type Options struct {
 	OnMessage func(sdk.Message)
 	// OnReboot serves the server's Reboot command (reload in place).
 	OnReboot func() error
+	// Observer, when set, sees the points read and the alarm events (the
+	// local console's live table; see Observer).
+	Observer Observer
 }
 
 // Agent is a running (or runnable) pipeline.
@@ -368,6 +371,9 @@ func (a *Agent) accept(in *instance, f *sdk.Frame) {
 		return
 	}
 	n, bad := a.prepare(f)
+	if o := a.opts.Observer; o != nil {
+		o.ObservePoints(f.Batches)
+	}
 	in.gathered.Add(uint64(n))
 	in.badQuality.Add(uint64(bad))
 	a.stats.gathered.Add(uint64(n))
@@ -428,6 +434,9 @@ func (a *Agent) processLoop() {
 func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk.Message, rendered int, err error) {
 	for _, p := range a.processors[from:] {
 		points, messages := f.NumPoints(), len(f.Messages)
+		if a.opts.Observer != nil && p.cfg.Name == "template" && p.cfg.Kind == sdk.KindProcessor {
+			a.observeAlarms(f) // a template renders them and empties the frame
+		}
 		out, err := p.impl.(sdk.Processor).Process(ctx, f)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
@@ -454,6 +463,7 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk
 			return nil, rendered, nil
 		}
 	}
+	a.observeAlarms(f) // not rendered by a template
 	return f.Messages, rendered, nil
 }
 
@@ -548,8 +558,12 @@ func anyRead(frames []*sdk.Frame) bool {
 	return false
 }
 
-// Points is the point registry, for check's listing.
-func (a *Agent) Points() []sdk.PointSchema { return a.registry.Schemas() }
+// Points is the point registry (check's listing, the console).
+func (a *Agent) Points() []sdk.PointSchema {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.registry.Schemas()
+}
 
 // outputByID finds an output's runner.
 func (a *Agent) outputByID(id string) *outputRunner {

@@ -75,6 +75,11 @@ type Config struct {
 	Inputs     []*Plugin
 	Processors []*Plugin
 	Outputs    []*Plugin
+	// Console is [agent.console] (see Console).
+	Console Console
+	// Text is the main file as written (before ${VAR} substitution): the
+	// running configuration the console shows (see ShowText).
+	Text []byte
 	// secrets are the values errors must not quote: substituted from the
 	// environment or given literally to a secret key (see Redact).
 	secrets []secret
@@ -216,6 +221,7 @@ type parseOptions struct {
 }
 
 func parse(file string, data []byte, lookupEnv func(string) (string, bool), o parseOptions) (*Config, error) {
+	original := data
 	data, substituted, secrets, errs := substituteEnv(file, data, lookupEnv)
 	unset := map[int]bool{}
 	unsetNames := map[int][]string{}
@@ -258,7 +264,7 @@ func parse(file string, data []byte, lookupEnv func(string) (string, bool), o pa
 		errs.Sort()
 		return nil, errs
 	}
-	cfg := &Config{File: file, secrets: collectSecrets(secrets, syntax), unset: unset}
+	cfg := &Config{File: file, Text: original, secrets: collectSecrets(secrets, syntax), unset: unset}
 	lines := bytes.Split(data, []byte("\n"))
 	ix := tomlscan.Scan(data)
 
@@ -288,9 +294,11 @@ func parse(file string, data []byte, lookupEnv func(string) (string, bool), o pa
 		case h.Parts[0] == "agent" && len(h.Parts) == 1 && !h.Array:
 			sawAgent, agentLine = true, h.Line
 			text := section(lines, h.Line, end, hs[i+1:j], 1)
-			if _, err := sdk.DecodeConfig(&sdk.InitRequest{Config: text, File: file, Line: h.Line}, &cfg.Agent); err != nil {
+			var t agentTable
+			if _, err := sdk.DecodeConfig(&sdk.InitRequest{Config: text, File: file, Line: h.Line}, &t); err != nil {
 				errs = append(errs, prefixed(sdk.AsConfigErrors(err), "agent")...)
 			}
+			cfg.Agent, cfg.Console = t.Agent, t.Console
 		case len(h.Parts) == 2 && isKind(h.Parts[0]):
 			if !h.Array {
 				errs = append(errs, sdk.ConfigError{File: file, Line: h.Line,
@@ -328,6 +336,7 @@ func parse(file string, data []byte, lookupEnv func(string) (string, bool), o pa
 		errs = append(errs, sdk.ConfigError{File: file, Line: agentLine, Msg: "[agent] belongs in the --config file, not in a --config-directory file"})
 	case sawAgent:
 		errs = append(errs, cfg.Agent.validate(file, ix)...)
+		errs = append(errs, cfg.Console.validate(file, ix, cfg.Agent.HTTPListen)...)
 	case !o.fragment:
 		errs = append(errs, sdk.ConfigError{File: file, Line: 1, Msg: "missing [agent] table with device_id"})
 	}

@@ -14,9 +14,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -88,22 +86,10 @@ func Handler(src Source) http.Handler {
 	return mux
 }
 
-// Start serves on addr ("127.0.0.1:9273"; port 0 picks one).
+// Start serves /healthz and /metrics on addr ("127.0.0.1:9273"; port 0
+// picks one); Serve also mounts the console.
 func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{srv: &http.Server{Handler: Handler(src), ReadHeaderTimeout: 5 * time.Second}, addr: l.Addr().String()}
-	go func() {
-		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("monitor stopped", "err", err)
-		}
-	}()
-	return s, nil
+	return Serve(Config{Addr: addr, Source: src, Logger: log})
 }
 
 // Addr is where the server listens.

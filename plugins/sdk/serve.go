@@ -14,12 +14,13 @@ import (
 // ProtocolVersion is the version of the plugin wire protocol. Raise it on
 // any incompatible change of proto/edgepipe.proto; go-plugin then refuses a
 // plugin built against another version with a message naming both.
-const ProtocolVersion = wire.ProtocolVersion
+const ProtocolVersion = 2
 
 func init() {
 	// The hooks through which package grpcplugin, the host side of the
 	// transport, reaches the adapters (see package wire for why they live
 	// here).
+	wire.Handshake.ProtocolVersion = ProtocolVersion
 	wire.NewClient = func(cc grpc.ClientConnInterface) any { return newGRPCClient(cc) }
 	wire.RegisterServer = func(s *grpc.Server, impl any) { registerServer(s, impl.(Plugin)) }
 	wire.PluginSet = func() plugin.PluginSet { return plugin.PluginSet{wire.PluginName: &grpcPlugin{}} }

@@ -14,17 +14,15 @@ import (
 	"google.golang.org/grpc"
 )
 
-// ProtocolVersion is sdk.ProtocolVersion (see its doc).
-const ProtocolVersion = 2
-
 // PluginName is the single name a plugin process serves under.
 const PluginName = "plugin"
 
 // Handshake guards against running a plugin binary by hand (it prints a
-// note and exits) and against mixing protocol versions. It is a variable
-// so that a test can play a plugin of another version.
+// note and exits) and against mixing protocol versions. Package sdk sets
+// its ProtocolVersion (sdk.ProtocolVersion, whose owner it is) in its
+// init. It is a variable so that a test can play a plugin of another
+// version.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "EDGEPIPE_PLUGIN",
 	MagicCookieValue: "d6f1c0a4-edgepipe-plugin-v1",
 }

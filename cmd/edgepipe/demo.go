@@ -19,6 +19,7 @@ import (
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/internal/broker"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 	"github.com/edgepipe/edgepipe/sim/modbussim"
 )
 
@@ -137,7 +138,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		select {
 		case <-ctx.Done():
 		case <-time.After(3 * time.Second):
-			topic := cfg.Agent.TopicPrefix + cfg.Agent.DeviceID + "/data/write"
+			topic := fbox.NewTopics(cfg.Agent.TopicPrefix, cfg.Agent.DeviceID).Write()
 			payload := []byte(`{"id":"demo-1","points":{"plc1.setpoint":75.5}}`)
 			_ = b.Publish(topic, payload)
 		}

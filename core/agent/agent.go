@@ -71,6 +71,10 @@ type Agent struct {
 	// change them. The pipeline's own goroutines never take it: they are
 	// stopped whenever the lists change.
 	mu sync.RWMutex
+	// outMu guards the outputs list and each runner's instance for
+	// SetEnabled, which must not take mu: the command goroutines call it,
+	// and Reload waits for them while holding mu. Writers hold both.
+	outMu sync.RWMutex
 
 	frames  chan *sdk.Frame
 	cancel  context.CancelFunc
@@ -150,7 +154,9 @@ func (a *Agent) Open(ctx context.Context, withOutputs bool) error {
 				add(err)
 				continue
 			}
+			a.outMu.Lock()
 			a.outputs = append(a.outputs, r)
+			a.outMu.Unlock()
 		}
 	}
 	if len(errs) > 0 {
@@ -285,7 +291,9 @@ func (a *Agent) closeAll(ctx context.Context) {
 			a.log.Warn("closing queue", "output", o.in.cfg.ID, "err", err)
 		}
 	}
+	a.outMu.Lock()
 	a.inputs, a.processors, a.outputs = nil, nil, nil
+	a.outMu.Unlock()
 }
 
 // Run opens the pipeline, runs it until ctx is cancelled and stops it,

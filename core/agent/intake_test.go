@@ -51,6 +51,12 @@ type reply struct {
 // command subscription is made.
 func startWriteGateway(t testing.TB, log *syncBuffer, buffer string, isolated bool) (*testbroker.Mochi, *Agent, *modbussim.Server) {
 	t.Helper()
+	return startWriteGatewayWith(t, log, buffer, isolated, "")
+}
+
+// startWriteGatewayWith is startWriteGateway with more [agent] keys.
+func startWriteGatewayWith(t testing.TB, log *syncBuffer, buffer string, isolated bool, agentKeys string) (*testbroker.Mochi, *Agent, *modbussim.Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{ID: 1}}})
 	if err != nil {
@@ -62,6 +68,7 @@ func startWriteGateway(t testing.TB, log *syncBuffer, buffer string, isolated bo
 	doc := fmt.Sprintf(`[agent]
 device_id = "GW-W"
 data_dir = %q
+%s
 [[inputs.modbus]]
 url = %q
 interval = "1h"
@@ -77,7 +84,7 @@ access = "pubsub"
 [[outputs.mqtt]]
 servers = [%q]
 buffer = %q
-`, t.TempDir(), sim.Addr(), b.URL(), buffer)
+`, t.TempDir(), agentKeys, sim.Addr(), b.URL(), buffer)
 	cfg, err := config.Parse("w.toml", []byte(doc), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +196,41 @@ func TestOversizedAndLongValuesGetShortReplies(t *testing.T) {
 	}
 	if l := log.String(); strings.Contains(l, strings.Repeat("9", 65)) || !strings.Contains(l, "id=huge-1") {
 		t.Fatalf("audit log quotes too much or misses the refusal:\n%.3000s", l)
+	}
+}
+
+// A configured agent.max_command_size reaches the output, also an
+// isolated one (it crosses in the Init request): a command over it is
+// refused unparsed with the configured figure, one under it is written.
+func TestConfiguredMaxCommandSize(t *testing.T) {
+	for _, iso := range []bool{false, true} {
+		t.Run(fmt.Sprint("isolated=", iso), func(t *testing.T) {
+			var log syncBuffer
+			b, _, sim := startWriteGatewayWith(t, &log, "memory", iso, `max_command_size = "1KB"`)
+			replies := b.Subscribe("Topic/flexem/fbox/GW-W/data/write/reply")
+			pub := testbroker.NewPublisher(t, b.URL(), testbroker.ClientOptions{})
+			over := `{"id":"over-1","points":{"plc.sp":7},"pad":"` + strings.Repeat("x", 2048) + `"}`
+			pub.Publish(t, "Topic/flexem/fbox/GW-W/data/write", []byte(over), false)
+			pub.Publish(t, "Topic/flexem/fbox/GW-W/data/write", []byte(`{"id":"under-1","points":{"plc.sp":9}}`), false)
+			got := replies.Wait(t, 30*time.Second, "two replies", func(r []testbroker.Received) bool { return len(r) >= 2 })
+			byID := map[string]reply{}
+			for _, m := range got {
+				var r reply
+				if err := json.Unmarshal(m.Payload, &r); err != nil {
+					t.Fatalf("reply %s: %v", m.Payload, err)
+				}
+				byID[r.ID] = r
+			}
+			if r, ok := byID["over-1"]; !ok || !strings.Contains(r.Error, "larger than max_command_size (1024 bytes)") {
+				t.Fatalf("reply to the command over the limit: %+v (present %v)", r, ok)
+			}
+			if r, ok := byID["under-1"]; !ok || !r.Results["plc.sp"].OK {
+				t.Fatalf("reply to the command under the limit: %+v (present %v)", r, ok)
+			}
+			if regs, err := sim.Read(1, modbussim.Holding, 0, 1); err != nil || regs[0] != 9 {
+				t.Fatalf("register %v %v, want 9 (and never 7)", regs, err)
+			}
+		})
 	}
 }
 

@@ -143,10 +143,13 @@ func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
 // the server's system/Pause and system/Resume commands call it, and so
 // does the local API. id is the output's alias (or generated id). A
 // reload keeps the state of an output whose table did not change and
-// applies the configured `enabled` to one whose table did. It takes no
-// lock: the command goroutines call it, and Reload waits for them while
-// holding a.mu; a caller outside the pipeline holds a.mu.RLock.
+// applies the configured `enabled` to one whose table did. It is safe to
+// call from anywhere at any time, also during a reload (it takes only
+// a.outMu, never a.mu, which Reload holds while it waits for the command
+// goroutines that call this).
 func (a *Agent) SetEnabled(id string, on bool) error {
+	a.outMu.RLock()
+	defer a.outMu.RUnlock()
 	o := a.outputByID(id)
 	if o == nil {
 		return fmt.Errorf("no output %q", fbox.Clip(id))
@@ -362,4 +365,47 @@ func safeID(id string) string {
 		}
 	}
 	return string(b)
+}
+
+// OutputState is one output as the local API lists it.
+type OutputState struct {
+	ID     string `json:"id"`     // the alias (or generated id) SetEnabled takes
+	Plugin string `json:"plugin"` // "outputs.mqtt"
+	// Enabled is false while the output is paused.
+	Enabled bool `json:"enabled"`
+	// Connected is the output's own account (sdk.HealthReporter): false
+	// with Reason when it says it is not connected or does not answer. An
+	// output that reports no health counts as connected.
+	Connected  bool   `json:"connected"`
+	Reason     string `json:"reason,omitempty"`
+	QueueDepth int    `json:"queue_depth"` // messages waiting
+	QueueBytes int64  `json:"queue_bytes"`
+}
+
+// Outputs lists the outputs in configuration order. Like Health it asks
+// each output how it is (within healthTimeout), and it is safe to call
+// from outside the pipeline at any time: a reload in progress is waited
+// for.
+func (a *Agent) Outputs(ctx context.Context) []OutputState {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]OutputState, 0, len(a.outputs))
+	for _, o := range a.outputs {
+		st := o.q.Stats()
+		s := OutputState{ID: o.in.cfg.ID, Plugin: o.in.cfg.FullName(), Enabled: o.enabled.Load(), Connected: true,
+			QueueDepth: st.Depth, QueueBytes: st.Bytes}
+		if o.in.caps.Health || o.in.sup != nil {
+			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+			h, err := o.in.impl.(sdk.HealthReporter).Health(hctx)
+			cancel()
+			switch {
+			case err != nil:
+				s.Connected, s.Reason = false, "health check failed: "+err.Error()
+			default:
+				s.Connected, s.Reason = h.OK, h.Reason
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }

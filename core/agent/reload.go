@@ -115,11 +115,11 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	for _, o := range a.outputs {
 		oldOuts[o.in.cfg.ID] = o
 	}
-	a.outputs = nil
+	var outs []*outputRunner
 	for _, p := range cfg.Outputs {
 		old, ok := oldOuts[p.ID]
 		if ok && keep(old.in, p) {
-			a.outputs = append(a.outputs, old)
+			outs = append(outs, old)
 			delete(oldOuts, p.ID)
 			continue
 		}
@@ -137,9 +137,11 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 			// Same output, new settings: the queue carries over.
 			old.in.close(ctx)
 			delete(oldOuts, p.ID)
+			a.outMu.Lock()
 			old.in = in
+			a.outMu.Unlock()
 			old.enabled.Store(p.Enabled)
-			a.outputs = append(a.outputs, old)
+			outs = append(outs, old)
 			continue
 		}
 		r, err := a.newOutputRunner(in)
@@ -148,8 +150,11 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 			errs = append(errs, sdk.AsConfigErrors(err)...)
 			continue
 		}
-		a.outputs = append(a.outputs, r)
+		outs = append(outs, r)
 	}
+	a.outMu.Lock()
+	a.outputs = outs
+	a.outMu.Unlock()
 	for _, o := range oldOuts {
 		o.stop(stopped)
 		o.in.close(ctx)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 )
 
 // ServeArg is the hidden first argument with which the edgepipe binary (or a
@@ -33,10 +34,10 @@ const ServeArg = "__plugin"
 // MaybeServe serves a built-in plugin and exits when this process was
 // started as one; call it first thing in main and in TestMain.
 func MaybeServe() {
-	if len(os.Args) >= 3 && os.Args[1] == ServeArg && sdk.IsPluginProcess() {
+	if len(os.Args) >= 3 && os.Args[1] == ServeArg && grpcplugin.IsPluginProcess() {
 		tunePluginProcess()
 		go watchParent(os.Getppid(), time.Second)
-		if err := sdk.ServeBuiltin(os.Args[2]); err != nil {
+		if err := grpcplugin.ServeBuiltin(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -93,7 +94,7 @@ func BuiltinSpec(id, fullName string, log *slog.Logger) (Spec, error) {
 // process is one running plugin process.
 type process struct {
 	client   *plugin.Client
-	rpc      *sdk.GRPCClient
+	rpc      grpcplugin.Client
 	released chan struct{} // closed by kill: frees the thread that forked it
 	once     sync.Once
 }
@@ -141,11 +142,11 @@ func startHere(spec Spec) (*process, error) {
 	cmd := exec.Command(spec.Command, spec.Args...)
 	dieWithParent(cmd)
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: sdk.PluginSet()},
+		HandshakeConfig:  *grpcplugin.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: grpcplugin.PluginSet()},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  sdk.DialOptions(),
+		GRPCDialOptions:  grpcplugin.DialOptions(),
 		Logger:           newHCLogger(spec.Logger),
 		StartTimeout:     20 * time.Second,
 	}
@@ -165,12 +166,12 @@ func startHere(spec Spec) (*process, error) {
 		}
 		return nil, fmt.Errorf("start plugin %s: %w", spec.Command, err)
 	}
-	raw, err := rc.Dispense(sdk.PluginName)
+	raw, err := rc.Dispense(grpcplugin.PluginName)
 	if err != nil {
 		c.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", spec.Command, err)
 	}
-	g, ok := raw.(*sdk.GRPCClient)
+	g, ok := raw.(grpcplugin.Client)
 	if !ok {
 		c.Kill()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
@@ -183,7 +184,7 @@ func startHere(spec Spec) (*process, error) {
 var ErrDown = errors.New("plugin process is down, restarting")
 
 // Supervised is an isolated plugin that restarts itself. It implements every
-// SDK plugin interface, like sdk.GRPCClient.
+// SDK plugin interface, like grpcplugin.Client.
 type Supervised struct {
 	spec    Spec
 	log     *slog.Logger
@@ -259,7 +260,7 @@ func (s *Supervised) current(ctx context.Context) (*process, error) {
 // failed handles an error from process p: when the process is gone it
 // starts the restart loop (once) and reports true so the call is retried.
 func (s *Supervised) failed(p *process, err error) bool {
-	if err == nil || (!sdk.IsTransportError(err) && !p.client.Exited()) {
+	if err == nil || (!grpcplugin.IsTransportError(err) && !p.client.Exited()) {
 		return false
 	}
 	s.mu.Lock()
@@ -323,7 +324,7 @@ func (s *Supervised) restart(up chan struct{}) {
 }
 
 // call runs fn against the live process, retrying after a restart.
-func call[T any](ctx context.Context, s *Supervised, fn func(*sdk.GRPCClient) (T, error)) (T, error) {
+func call[T any](ctx context.Context, s *Supervised, fn func(grpcplugin.Client) (T, error)) (T, error) {
 	for {
 		p, err := s.current(ctx)
 		if err != nil {
@@ -366,7 +367,7 @@ func (s *Supervised) Init(ctx context.Context, req *sdk.InitRequest) (*sdk.InitR
 	s.mu.Lock()
 	s.initReq = req
 	s.mu.Unlock()
-	return call(ctx, s, func(c *sdk.GRPCClient) (*sdk.InitResponse, error) { return c.Init(ctx, req) })
+	return call(ctx, s, func(c grpcplugin.Client) (*sdk.InitResponse, error) { return c.Init(ctx, req) })
 }
 
 // Close closes the plugin and stops its process.
@@ -384,27 +385,27 @@ func (s *Supervised) Close(ctx context.Context) error {
 	}
 	err := p.rpc.Close(ctx)
 	p.kill()
-	if sdk.IsTransportError(err) {
+	if grpcplugin.IsTransportError(err) {
 		err = nil
 	}
 	return err
 }
 
 func (s *Supervised) Gather(ctx context.Context) (*sdk.Frame, error) {
-	return call(ctx, s, func(c *sdk.GRPCClient) (*sdk.Frame, error) { return c.Gather(ctx) })
+	return call(ctx, s, func(c grpcplugin.Client) (*sdk.Frame, error) { return c.Gather(ctx) })
 }
 
 func (s *Supervised) Process(ctx context.Context, f *sdk.Frame) (*sdk.Frame, error) {
-	return call(ctx, s, func(c *sdk.GRPCClient) (*sdk.Frame, error) { return c.Process(ctx, f) })
+	return call(ctx, s, func(c grpcplugin.Client) (*sdk.Frame, error) { return c.Process(ctx, f) })
 }
 
 func (s *Supervised) Publish(ctx context.Context, msgs []sdk.Message) error {
-	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Publish(ctx, msgs) })
+	_, err := call(ctx, s, func(c grpcplugin.Client) (struct{}, error) { return struct{}{}, c.Publish(ctx, msgs) })
 	return err
 }
 
 func (s *Supervised) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.WriteResult, error) {
-	return call(ctx, s, func(c *sdk.GRPCClient) ([]sdk.WriteResult, error) { return c.Write(ctx, reqs) })
+	return call(ctx, s, func(c grpcplugin.Client) ([]sdk.WriteResult, error) { return c.Write(ctx, reqs) })
 }
 
 func (s *Supervised) Health(ctx context.Context) (sdk.Health, error) {
@@ -421,18 +422,18 @@ func (s *Supervised) Health(ctx context.Context) (sdk.Health, error) {
 }
 
 func (s *Supervised) HandleCommand(ctx context.Context, c sdk.Command) (*sdk.Frame, error) {
-	return call(ctx, s, func(g *sdk.GRPCClient) (*sdk.Frame, error) { return g.HandleCommand(ctx, c) })
+	return call(ctx, s, func(g grpcplugin.Client) (*sdk.Frame, error) { return g.HandleCommand(ctx, c) })
 }
 
 // Stream runs the remote stream and re-opens it after a restart.
 func (s *Supervised) Stream(ctx context.Context, emit func(*sdk.Frame)) error {
-	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Stream(ctx, emit) })
+	_, err := call(ctx, s, func(c grpcplugin.Client) (struct{}, error) { return struct{}{}, c.Stream(ctx, emit) })
 	return err
 }
 
 // Commands runs the remote command stream and re-opens it after a restart.
 func (s *Supervised) Commands(ctx context.Context, handle func(sdk.Command)) error {
-	_, err := call(ctx, s, func(c *sdk.GRPCClient) (struct{}, error) { return struct{}{}, c.Commands(ctx, handle) })
+	_, err := call(ctx, s, func(c grpcplugin.Client) (struct{}, error) { return struct{}{}, c.Commands(ctx, handle) })
 	return err
 }
 

@@ -12,12 +12,13 @@ import (
 
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv("EDGEPIPE_TEST_PROTOCOL") == "0" {
-		sdk.Handshake.ProtocolVersion = 0 // play a plugin built against an older SDK
+		grpcplugin.Handshake.ProtocolVersion = 0 // play a plugin built against an older SDK
 	}
 	if os.Getenv("EDGEPIPE_TEST_ORPHAN") != "" {
 		// Play a plugin whose gateway is gone: the parent pid it was

@@ -27,7 +27,7 @@ func TestCommandAndRequestsOverTheWire(t *testing.T) {
 		t.Fatalf("unknown kind: %+v", got)
 	}
 	f := &Frame{Requests: []Request{{Point: "cam1.capture", Value: Bool(true), Reason: "alarm hot raised"}}}
-	if got := FrameFromPB(FrameToPB(f)); !reflect.DeepEqual(got.Requests, f.Requests) || got.Empty() {
+	if got := frameFromPB(frameToPB(f)); !reflect.DeepEqual(got.Requests, f.Requests) || got.Empty() {
 		t.Fatalf("requests %+v", got.Requests)
 	}
 }

@@ -92,8 +92,8 @@ func valueFromPB(v *pb.Value) Value {
 	return FromBits(Kind(v.Kind), v.Bits, v.Str)
 }
 
-// FrameToPB converts a frame to its wire form.
-func FrameToPB(f *Frame) *pb.Frame {
+// frameToPB converts a frame to its wire form.
+func frameToPB(f *Frame) *pb.Frame {
 	if f == nil {
 		return &pb.Frame{}
 	}
@@ -118,8 +118,8 @@ func FrameToPB(f *Frame) *pb.Frame {
 	return out
 }
 
-// FrameFromPB converts a wire frame back; nil gives an empty frame.
-func FrameFromPB(p *pb.Frame) *Frame {
+// frameFromPB converts a wire frame back; nil gives an empty frame.
+func frameFromPB(p *pb.Frame) *Frame {
 	f := &Frame{}
 	if p == nil {
 		return f

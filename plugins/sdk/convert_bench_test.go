@@ -23,7 +23,7 @@ func BenchmarkFrameWireRoundTrip(b *testing.B) {
 	f := benchFrame(1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		data, err := proto.Marshal(FrameToPB(f))
+		data, err := proto.Marshal(frameToPB(f))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func BenchmarkFrameWireRoundTrip(b *testing.B) {
 		if err := proto.Unmarshal(data, &p); err != nil {
 			b.Fatal(err)
 		}
-		_ = FrameFromPB(&p)
+		_ = frameFromPB(&p)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/point")
 }

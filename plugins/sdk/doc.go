@@ -131,9 +131,20 @@
 // release that runs it. The Go API of this package follows edgepipe's
 // releases.
 //
-// # Transport
+// # What is here and what is not
 //
-// GRPCPlugin, GRPCClient, RegisterServer, PluginSet, Handshake,
-// ServerOptions, DialOptions, FrameToPB and FrameFromPB are the gRPC
-// transport the gateway and Serve use; a plugin author does not need them.
+// For plugin authors, this package: the interfaces (Plugin, Input,
+// StreamingInput, Processor, Output and the optional Writer,
+// CommandSource, CommandHandler, HealthReporter; CapsOf, KindsOf), the data
+// types (Frame, Batch, Point, Value, Alarm, Picture, Request, Message,
+// Command, PointSchema), DecodeConfig and ConfigErrors, State, Register
+// and Lookup for built-ins, the errors (ErrNotMine, PartialError), the
+// read-back context (ReadBackDevices) and Serve. Package fbox owns the
+// FBox topics and payloads; package sdktest is for tests.
+//
+// Not for plugin authors: package grpcplugin is the host side of the
+// transport (go-plugin's handshake and plugin set, the gRPC options, the
+// client that makes a remote plugin look local), used by the gateway and
+// sdktest; package pb is the generated wire code. The adapters behind them
+// are unexported here because Serve needs the server side.
 package sdk

@@ -16,55 +16,27 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/pb"
 )
 
-// GRPCPlugin joins a plugin factory to go-plugin: the plugin process serves
-// it, the host dispenses a *GRPCClient that implements every plugin
+// grpcPlugin joins a plugin factory to go-plugin: the plugin process serves
+// it, the host dispenses a *grpcClient that implements every plugin
 // interface, so the core never sees the transport.
-type GRPCPlugin struct {
+type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Factory func() Plugin // plugin side only
 }
 
-var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)
 
-func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	RegisterServer(s, p.Factory())
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	registerServer(s, p.Factory())
 	return nil
 }
 
-func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return NewGRPCClient(cc), nil
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return newGRPCClient(cc), nil
 }
 
-// MaxMessageBytes bounds one gRPC message both ways: large enough for a
-// camera picture of several MB and a poll of thousands of points.
-const MaxMessageBytes = 64 << 20
-
-// ServerOptions and DialOptions carry the message size limit; production and
-// the conformance tests use the same ones.
-//
-// The window and buffer sizes matter on the local socket: with gRPC's
-// defaults a 1000-point batch crosses in many small frames and window
-// updates, and the syscalls cost more than the encoding.
-func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
-		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes)}
-}
-
-func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
-		grpc.WithReadBufferSize(bufferBytes), grpc.WithWriteBufferSize(bufferBytes)}
-}
-
-const (
-	windowBytes = 8 << 20
-	bufferBytes = 256 << 10
-)
-
-// RegisterServer serves impl on s.
-func RegisterServer(s *grpc.Server, impl Plugin) {
+// registerServer serves impl on s.
+func registerServer(s *grpc.Server, impl Plugin) {
 	pb.RegisterPluginServer(s, &grpcServer{impl: impl})
 }
 
@@ -129,7 +101,7 @@ func (s *grpcServer) Gather(ctx context.Context, r *pb.GatherRequest) (*pb.Frame
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.FrameResponse{Frame: FrameToPB(f), State: s.changes()}, nil
+	return &pb.FrameResponse{Frame: frameToPB(f), State: s.changes()}, nil
 }
 
 func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
@@ -143,7 +115,7 @@ func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if sendErr == nil {
-			sendErr = stream.Send(&pb.FrameResponse{Frame: FrameToPB(f), State: s.changes()})
+			sendErr = stream.Send(&pb.FrameResponse{Frame: frameToPB(f), State: s.changes()})
 		}
 	})
 	if err == nil {
@@ -157,11 +129,11 @@ func (s *grpcServer) Process(ctx context.Context, f *pb.Frame) (*pb.FrameRespons
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin is not a processor")
 	}
-	out, err := p.Process(ctx, FrameFromPB(f))
+	out, err := p.Process(ctx, frameFromPB(f))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.FrameResponse{Frame: FrameToPB(out), State: s.changes()}, nil
+	return &pb.FrameResponse{Frame: frameToPB(out), State: s.changes()}, nil
 }
 
 func (s *grpcServer) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.StateResponse, error) {
@@ -278,7 +250,7 @@ func (s *grpcServer) HandleCommand(ctx context.Context, c *pb.Command) (*pb.Fram
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.FrameResponse{Frame: FrameToPB(f), State: s.changes()}, nil
+	return &pb.FrameResponse{Frame: frameToPB(f), State: s.changes()}, nil
 }
 
 func toStatus(err error) error {
@@ -360,47 +332,40 @@ func partialFromStatus(err error, n int) error {
 	return plain
 }
 
-// IsTransportError reports whether err says the plugin process could not be
-// reached (crashed, exited), as opposed to the plugin reporting a failure.
-func IsTransportError(err error) bool {
-	st, ok := status.FromError(err)
-	return ok && st.Code() == codes.Unavailable
-}
-
-// GRPCClient is the host's view of a plugin in another process. It
+// grpcClient is the host's view of a plugin in another process. It
 // implements every plugin interface; calls the remote plugin does not
 // support fail with codes.Unimplemented, and Caps tells which are real.
-type GRPCClient struct {
+type grpcClient struct {
 	c     pb.PluginClient
 	caps  Caps
 	kinds []PluginKind // learnt in Init; nil from an older SDK
 	state State
 }
 
-// NewGRPCClient wraps a connection to a plugin server.
-func NewGRPCClient(cc grpc.ClientConnInterface) *GRPCClient {
-	return &GRPCClient{c: pb.NewPluginClient(cc)}
+// newGRPCClient wraps a connection to a plugin server.
+func newGRPCClient(cc grpc.ClientConnInterface) *grpcClient {
+	return &grpcClient{c: pb.NewPluginClient(cc)}
 }
 
 var (
-	_ Input          = (*GRPCClient)(nil)
-	_ StreamingInput = (*GRPCClient)(nil)
-	_ Writer         = (*GRPCClient)(nil)
-	_ Processor      = (*GRPCClient)(nil)
-	_ Output         = (*GRPCClient)(nil)
-	_ CommandSource  = (*GRPCClient)(nil)
-	_ HealthReporter = (*GRPCClient)(nil)
-	_ CommandHandler = (*GRPCClient)(nil)
+	_ Input          = (*grpcClient)(nil)
+	_ StreamingInput = (*grpcClient)(nil)
+	_ Writer         = (*grpcClient)(nil)
+	_ Processor      = (*grpcClient)(nil)
+	_ Output         = (*grpcClient)(nil)
+	_ CommandSource  = (*grpcClient)(nil)
+	_ HealthReporter = (*grpcClient)(nil)
+	_ CommandHandler = (*grpcClient)(nil)
 )
 
 // Caps is what the remote plugin can do, learnt in Init.
-func (c *GRPCClient) Caps() Caps { return c.caps }
+func (c *grpcClient) Caps() Caps { return c.caps }
 
 // Kinds are the roles the remote plugin serves, learnt in Init (see
 // KindsOf).
-func (c *GRPCClient) Kinds() ([]PluginKind, bool) { return c.kinds, c.kinds != nil }
+func (c *grpcClient) Kinds() ([]PluginKind, bool) { return c.kinds, c.kinds != nil }
 
-func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse, error) {
+func (c *grpcClient) Init(ctx context.Context, req *InitRequest) (*InitResponse, error) {
 	r := &pb.InitRequest{Config: req.Config, File: req.File, Line: int32(req.Line), Name: req.Name, Alias: req.Alias,
 		Agent: &pb.AgentInfo{DeviceId: req.Agent.DeviceID, TopicPrefix: req.Agent.TopicPrefix, DataDir: req.Agent.DataDir,
 			MaxCommandSize: req.Agent.MaxCommandSize},
@@ -436,7 +401,7 @@ func (c *GRPCClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 	return &InitResponse{Points: schemaFromPB(resp.Points), Interval: time.Duration(resp.IntervalNs)}, nil
 }
 
-func (c *GRPCClient) Close(ctx context.Context) error {
+func (c *grpcClient) Close(ctx context.Context) error {
 	resp, err := c.c.Close(ctx, &pb.Empty{})
 	if err != nil {
 		return fromStatus(err)
@@ -445,16 +410,16 @@ func (c *GRPCClient) Close(ctx context.Context) error {
 	return nil
 }
 
-func (c *GRPCClient) Gather(ctx context.Context) (*Frame, error) {
+func (c *grpcClient) Gather(ctx context.Context) (*Frame, error) {
 	resp, err := c.c.Gather(ctx, &pb.GatherRequest{ReadBack: ReadBackDevices(ctx)})
 	if err != nil {
 		return nil, fromStatus(err)
 	}
 	applyState(c.state, resp.State)
-	return FrameFromPB(resp.Frame), nil
+	return frameFromPB(resp.Frame), nil
 }
 
-func (c *GRPCClient) Stream(ctx context.Context, emit func(*Frame)) error {
+func (c *grpcClient) Stream(ctx context.Context, emit func(*Frame)) error {
 	stream, err := c.c.Stream(ctx, &pb.Empty{})
 	if err != nil {
 		return fromStatus(err)
@@ -471,20 +436,20 @@ func (c *GRPCClient) Stream(ctx context.Context, emit func(*Frame)) error {
 			return fromStatus(err)
 		}
 		applyState(c.state, resp.State)
-		emit(FrameFromPB(resp.Frame))
+		emit(frameFromPB(resp.Frame))
 	}
 }
 
-func (c *GRPCClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
-	resp, err := c.c.Process(ctx, FrameToPB(f))
+func (c *grpcClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
+	resp, err := c.c.Process(ctx, frameToPB(f))
 	if err != nil {
 		return nil, fromStatus(err)
 	}
 	applyState(c.state, resp.State)
-	return FrameFromPB(resp.Frame), nil
+	return frameFromPB(resp.Frame), nil
 }
 
-func (c *GRPCClient) Publish(ctx context.Context, msgs []Message) error {
+func (c *grpcClient) Publish(ctx context.Context, msgs []Message) error {
 	req := &pb.PublishRequest{Messages: messagesToPB(msgs)}
 	callCtx := ctx
 	if d, ok := ctx.Deadline(); ok {
@@ -511,7 +476,7 @@ func (c *GRPCClient) Publish(ctx context.Context, msgs []Message) error {
 	return nil
 }
 
-func (c *GRPCClient) Write(ctx context.Context, reqs []WriteRequest) ([]WriteResult, error) {
+func (c *grpcClient) Write(ctx context.Context, reqs []WriteRequest) ([]WriteResult, error) {
 	r := &pb.WriteRequest{Items: make([]*pb.WriteItem, len(reqs))}
 	for i, w := range reqs {
 		r.Items[i] = &pb.WriteItem{Device: w.Device, Name: w.Name, Value: valueToPB(w.Value)}
@@ -532,7 +497,7 @@ func (c *GRPCClient) Write(ctx context.Context, reqs []WriteRequest) ([]WriteRes
 	return out, nil
 }
 
-func (c *GRPCClient) Commands(ctx context.Context, handle func(Command)) error {
+func (c *grpcClient) Commands(ctx context.Context, handle func(Command)) error {
 	stream, err := c.c.Commands(ctx, &pb.Empty{})
 	if err != nil {
 		return fromStatus(err)
@@ -552,7 +517,7 @@ func (c *GRPCClient) Commands(ctx context.Context, handle func(Command)) error {
 	}
 }
 
-func (c *GRPCClient) Health(ctx context.Context) (Health, error) {
+func (c *grpcClient) Health(ctx context.Context) (Health, error) {
 	resp, err := c.c.Health(ctx, &pb.Empty{})
 	if err != nil {
 		return Health{}, fromStatus(err)
@@ -560,13 +525,13 @@ func (c *GRPCClient) Health(ctx context.Context) (Health, error) {
 	return healthFromPB(resp), nil
 }
 
-func (c *GRPCClient) HandleCommand(ctx context.Context, cmd Command) (*Frame, error) {
+func (c *grpcClient) HandleCommand(ctx context.Context, cmd Command) (*Frame, error) {
 	resp, err := c.c.HandleCommand(ctx, commandToPB(cmd))
 	if err != nil {
 		return nil, fromStatus(err)
 	}
 	applyState(c.state, resp.State)
-	return FrameFromPB(resp.Frame), nil
+	return frameFromPB(resp.Frame), nil
 }
 
 // notMine carries a remote ErrNotMine with its message.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 	"github.com/edgepipe/edgepipe/plugins/sdk/pb"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
@@ -58,7 +59,7 @@ func TestPluginOfAnOlderSDKIsTrustedWithItsKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	c := sdk.NewGRPCClient(cc)
+	c := grpcplugin.NewClient(cc)
 	if _, err := c.Init(context.Background(), sdktest.Request("")); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
@@ -96,7 +97,7 @@ func TestRoundTripBothWays(t *testing.T) {
 			t.Errorf("state change did not reach the host store: %q %v", v, ok)
 		}
 		_, err = p.(sdk.Processor).Process(context.Background(), &sdk.Frame{Batches: []sdk.Batch{{Device: "fail"}}})
-		if err == nil || !strings.Contains(err.Error(), "device fail refused") || sdk.IsTransportError(err) {
+		if err == nil || !strings.Contains(err.Error(), "device fail refused") || grpcplugin.IsTransportError(err) {
 			t.Errorf("plugin error not carried as such: %v", err)
 		}
 	})

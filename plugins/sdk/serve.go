@@ -1,13 +1,14 @@
 package sdk
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk/internal/wire"
 )
 
 // ProtocolVersion is the version of the plugin wire protocol. Raise it on
@@ -15,61 +16,38 @@ import (
 // plugin built against another version with a message naming both.
 const ProtocolVersion = 2
 
-// PluginName is the single name a plugin process serves under.
-const PluginName = "plugin"
-
-// Handshake guards against running a plugin binary by hand (it prints a
-// note and exits) and against mixing protocol versions.
-var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
-	MagicCookieKey:   "EDGEPIPE_PLUGIN",
-	MagicCookieValue: "d6f1c0a4-edgepipe-plugin-v1",
-}
-
-// PluginSet is what the host hands go-plugin to dispense a GRPCClient.
-func PluginSet() plugin.PluginSet {
-	return plugin.PluginSet{PluginName: &GRPCPlugin{}}
+func init() {
+	// The hooks through which package grpcplugin, the host side of the
+	// transport, reaches the adapters (see package wire for why they live
+	// here).
+	wire.Handshake.ProtocolVersion = ProtocolVersion
+	wire.NewClient = func(cc grpc.ClientConnInterface) any { return newGRPCClient(cc) }
+	wire.RegisterServer = func(s *grpc.Server, impl any) { registerServer(s, impl.(Plugin)) }
+	wire.PluginSet = func() plugin.PluginSet { return plugin.PluginSet{wire.PluginName: &grpcPlugin{}} }
 }
 
 // Serve runs a plugin executable: call it from main with the plugin's
 // factory. It returns when the host closes the plugin. Logs written with
 // log/slog reach the host's log with their level.
 func Serve(factory func() Plugin) {
-	slog.SetDefault(slog.New(NewPluginLogHandler(os.Stderr)))
+	slog.SetDefault(slog.New(newPluginLogHandler(os.Stderr)))
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory}},
+		HandshakeConfig: wire.Handshake,
+		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{Factory: factory}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, ServerOptions()...)...)
+			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
 		},
 	})
 }
 
-// ServeBuiltin serves the registered plugin fullName ("inputs.modbus"); the
-// edgepipe binary re-executes itself this way to isolate a built-in.
-func ServeBuiltin(fullName string) error {
-	r, ok := Lookup(fullName)
-	if !ok {
-		return fmt.Errorf("no built-in plugin %q", fullName)
-	}
-	Serve(r.Factory)
-	return nil
-}
-
-// IsPluginProcess reports whether this process was started by a host as a
-// plugin (the handshake cookie is in the environment).
-func IsPluginProcess() bool {
-	return os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue
-}
-
-// NewPluginLogHandler writes slog records as the JSON lines go-plugin's
+// newPluginLogHandler writes slog records as the JSON lines go-plugin's
 // host understands, so a plugin's warnings stay warnings in the gateway's
 // log: @level is one of hclog's names, @message the message, and
 // @timestamp has exactly the layout go-plugin parses (microseconds, zone
 // offset). A line go-plugin cannot parse is not an error there: it is
 // logged verbatim at debug level, so every record of the plugin would
 // vanish at the gateway's usual info level.
-func NewPluginLogHandler(w io.Writer) slog.Handler {
+func newPluginLogHandler(w io.Writer) slog.Handler {
 	return slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

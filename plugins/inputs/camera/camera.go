@@ -41,7 +41,7 @@ func init() {
 const CapturePoint = "capture"
 
 // maxPictureLimit bounds max_size: a picture crosses the plugin boundary in
-// one gRPC message, whose limit is sdk.MaxMessageBytes.
+// one gRPC message, whose limit is grpcplugin.MaxMessageBytes.
 const maxPictureLimit = 32 << 20
 
 // failuresForUnhealthy is how many captures in a row must fail before the

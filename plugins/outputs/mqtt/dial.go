@@ -19,7 +19,9 @@ import (
 // WebSocket servers (ws://, wss://) are dialled by paho's own websocket
 // code (gorilla/websocket), which takes no dialer: there a stalled link is
 // noticed by the keepalive and by the batch's time budget instead of by
-// stallConn, and incoming messages are not bounded below paho.
+// stallConn. Incoming messages are bounded all the same: paho's websocket
+// connection reads the MQTT stream from the frames as they arrive (it does
+// not hold a whole message), so limitConn cuts a huge PUBLISH there too.
 func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho.OpenConnectionFunc {
 	return func(u *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 		if wsSchemes[u.Scheme] {
@@ -28,10 +30,11 @@ func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho
 				cfg = opts.TLSConfig
 			}
 			c, err := paho.NewWebsocket(u.String(), cfg, timeout, nil, nil)
-			if err == nil {
-				onOpen(c)
+			if err != nil {
+				return nil, err
 			}
-			return c, err
+			onOpen(c)
+			return withLimit(c, maxPayload), nil
 		}
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 		raw, err := d.Dial("tcp", u.Host)

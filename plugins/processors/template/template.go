@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 )
 
 //go:embed sample.conf
@@ -35,14 +36,21 @@ func init() {
 	})
 }
 
-// The defaults: SPEC section 4.
+// The default topics (SPEC section 4) are package fbox's, written with the
+// template's placeholders as the prefix, the gateway's ID and the camera,
+// so that the topics of the protocol have one owner.
+var (
+	defaults          = fbox.NewTopics("${prefix}", "${device_id}")
+	DefaultDataTopic  = defaults.Data()
+	DefaultAlarmTopic = defaults.Alarm()
+	DefaultImageTopic = defaults.Image("${device}")
+)
+
+// The default payloads: SPEC section 4.
 const (
-	DefaultDataTopic    = "${prefix}${device_id}/data"
 	DefaultDataPayload  = `{"ts":"${ts}","device":"${device}","points":"${points}"}`
 	DefaultPoint        = `{"name":"${name}","value":"${value}","q":"${quality}","ts":"${ts}"}`
-	DefaultAlarmTopic   = "${prefix}${device_id}/alarm"
 	DefaultAlarmPayload = `{"ts":"${ts}","rule":"${rule}","point":"${point}","level":"${level}","state":"${state}","value":"${value}","message":"${message}"}`
-	DefaultImageTopic   = "${prefix}${device_id}/image/${device}"
 	DefaultImagePayload = `{"ts":"${ts}","camera":"${camera}","format":"${format}","size":"${size}","data":"${data}"}`
 	// DefaultImagePartPayload is used for the parts of a picture larger
 	// than chunk_size when no image payload is configured.

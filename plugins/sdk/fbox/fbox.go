@@ -1,5 +1,7 @@
 // Package fbox owns the server protocol of FBox MQTT1.1 as edgepipe speaks
-// it (SPEC sections 4, 5 and 9): the command topics of one gateway, the
+// it (SPEC sections 4, 5 and 9): every topic of one gateway (data, alarm,
+// image and status that it publishes, the commands it receives and their
+// replies; the template processor's defaults are these), the
 // parsing of every command payload into a typed sdk.Command (once, in the
 // output that received it), and the rendering of every reply. The core
 // checks and routes typed commands and hands typed results back here; it
@@ -35,7 +37,7 @@ const MaxQuoted = 64
 // its id.
 const salvageBytes = 512
 
-// Topics is the command topic map of one gateway: `P ID/...`.
+// Topics is the topic map of one gateway: `P ID/...`.
 type Topics struct {
 	base string // "P ID"
 }
@@ -46,14 +48,21 @@ func NewTopics(prefix, id string) Topics { return Topics{base: prefix + id} }
 // Base is "P ID".
 func (t Topics) Base() string { return t.base }
 
+// Data is where points are published (SPEC 4), Alarm where alarm events
+// are, Image(camera) where a camera's pictures are. The template
+// processor's defaults are these, written with its placeholders.
+func (t Topics) Data() string               { return t.base + "/data" }
+func (t Topics) Alarm() string              { return t.base + "/alarm" }
+func (t Topics) Image(camera string) string { return t.base + "/image/" + camera }
+
 // Write is where writes arrive, WriteReply where they are answered.
-func (t Topics) Write() string      { return t.base + "/data/write" }
-func (t Topics) WriteReply() string { return t.base + "/data/write/reply" }
+func (t Topics) Write() string      { return t.Data() + "/write" }
+func (t Topics) WriteReply() string { return t.Write() + "/reply" }
 
 // Ack is where alarm acknowledgements arrive, AckReply where they are
 // answered.
-func (t Topics) Ack() string      { return t.base + "/alarm/ack" }
-func (t Topics) AckReply() string { return t.base + "/alarm/ack/reply" }
+func (t Topics) Ack() string      { return t.Alarm() + "/ack" }
+func (t Topics) AckReply() string { return t.Ack() + "/reply" }
 
 // Status is the retained online/offline status (Online, Offline).
 func (t Topics) Status() string { return t.base + "/status" }

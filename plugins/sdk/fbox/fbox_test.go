@@ -172,3 +172,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Every topic of the protocol, as SPEC sections 4, 5 and 9 write them.
+func TestTopicsAreTheSpecs(t *testing.T) {
+	for _, c := range [][2]string{
+		{topics.Base(), base},
+		{topics.Data(), base + "/data"},
+		{topics.Alarm(), base + "/alarm"},
+		{topics.Image("cam1"), base + "/image/cam1"},
+		{topics.Status(), base + "/status"},
+		{topics.Write(), base + "/data/write"},
+		{topics.WriteReply(), base + "/data/write/reply"},
+		{topics.Ack(), base + "/alarm/ack"},
+		{topics.AckReply(), base + "/alarm/ack/reply"},
+		{topics.SystemReply(), base + "/system/reply"},
+		{topics.ConfigReply(), base + "/system/config/reply"},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("got %q, want %q", c[0], c[1])
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 )
 
 // Exec starts a plugin executable the way the gateway starts an
@@ -19,14 +20,14 @@ import (
 // claims (sdk.KindsOf after Init) and survives the wire. The plugin's log
 // records at info level and above appear in the test's log. The process is
 // killed at test end.
-func Exec(t testing.TB, command string, args ...string) *sdk.GRPCClient {
+func Exec(t testing.TB, command string, args ...string) grpcplugin.Client {
 	t.Helper()
 	c := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: sdk.PluginSet()},
+		HandshakeConfig:  *grpcplugin.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: grpcplugin.PluginSet()},
 		Cmd:              exec.Command(command, args...),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  sdk.DialOptions(),
+		GRPCDialOptions:  grpcplugin.DialOptions(),
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Info,
 			Output: testWriter{t}, DisableTime: true}),
 		StartTimeout: time.Minute,
@@ -36,11 +37,11 @@ func Exec(t testing.TB, command string, args ...string) *sdk.GRPCClient {
 	if err != nil {
 		t.Fatalf("sdktest: start %s: %v", command, err)
 	}
-	raw, err := rc.Dispense(sdk.PluginName)
+	raw, err := rc.Dispense(grpcplugin.PluginName)
 	if err != nil {
 		t.Fatalf("sdktest: %s: %v", command, err)
 	}
-	g, ok := raw.(*sdk.GRPCClient)
+	g, ok := raw.(grpcplugin.Client)
 	if !ok {
 		t.Fatalf("sdktest: %s: unexpected client %T", command, raw)
 	}

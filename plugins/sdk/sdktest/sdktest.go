@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 )
 
 // Mode names the two ways a plugin runs.
@@ -43,13 +44,13 @@ func Run(t *testing.T, factory func() sdk.Plugin, fn func(t *testing.T, p sdk.Pl
 
 // Connect serves impl over an in-memory gRPC connection with the production
 // options and returns the host-side client. Everything stops at test end.
-func Connect(t testing.TB, impl sdk.Plugin) *sdk.GRPCClient {
+func Connect(t testing.TB, impl sdk.Plugin) grpcplugin.Client {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer(sdk.ServerOptions()...)
-	sdk.RegisterServer(srv, impl)
+	srv := grpc.NewServer(grpcplugin.ServerOptions()...)
+	grpcplugin.RegisterServer(srv, impl)
 	go func() { _ = srv.Serve(lis) }()
-	opts := append(sdk.DialOptions(),
+	opts := append(grpcplugin.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
 	cc, err := grpc.NewClient("passthrough:///bufconn", opts...)
@@ -60,7 +61,7 @@ func Connect(t testing.TB, impl sdk.Plugin) *sdk.GRPCClient {
 		_ = cc.Close()
 		srv.Stop()
 	})
-	return sdk.NewGRPCClient(cc)
+	return grpcplugin.NewClient(cc)
 }
 
 // Request builds an InitRequest for a configuration snippet written as the

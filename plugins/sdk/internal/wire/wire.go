@@ -1,0 +1,64 @@
+// Package wire is the part of the gRPC transport that both sides share
+// and that names no SDK type: the handshake, the connection options, and
+// the hooks through which package grpcplugin reaches the adapters.
+//
+// The adapters themselves live in package sdk, unexported: sdk.Serve must
+// serve a plugin without importing a package that imports sdk, and the
+// converters read Value's unexported representation. Package sdk fills the
+// hooks in its init, so they are set before any importer of grpcplugin
+// (which imports sdk) can call them.
+package wire
+
+import (
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// PluginName is the single name a plugin process serves under.
+const PluginName = "plugin"
+
+// Handshake guards against running a plugin binary by hand (it prints a
+// note and exits) and against mixing protocol versions. Package sdk sets
+// its ProtocolVersion (sdk.ProtocolVersion, whose owner it is) in its
+// init. It is a variable so that a test can play a plugin of another
+// version.
+var Handshake = plugin.HandshakeConfig{
+	MagicCookieKey:   "EDGEPIPE_PLUGIN",
+	MagicCookieValue: "d6f1c0a4-edgepipe-plugin-v1",
+}
+
+// MaxMessageBytes bounds one gRPC message both ways: large enough for a
+// camera picture of several MB and a poll of thousands of points.
+const MaxMessageBytes = 64 << 20
+
+// ServerOptions and DialOptions carry the message size limit; production and
+// the conformance tests use the same ones.
+//
+// The window and buffer sizes matter on the local socket: with gRPC's
+// defaults a 1000-point batch crosses in many small frames and window
+// updates, and the syscalls cost more than the encoding.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
+		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes)}
+}
+
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
+		grpc.WithReadBufferSize(bufferBytes), grpc.WithWriteBufferSize(bufferBytes)}
+}
+
+const (
+	windowBytes = 8 << 20
+	bufferBytes = 256 << 10
+)
+
+// Hooks set by package sdk's init. impl is an sdk.Plugin; NewClient
+// returns the host-side client, which grpcplugin asserts to its Client.
+var (
+	NewClient      func(cc grpc.ClientConnInterface) any
+	RegisterServer func(s *grpc.Server, impl any)
+	PluginSet      func() plugin.PluginSet
+)

@@ -25,18 +25,25 @@ func quality(sc ua.StatusCode) sdk.Quality {
 	return sdk.QualityBad
 }
 
-// statusName is the symbolic name of a StatusCode ("BadNodeIdUnknown").
-// Only the severity and sub-code bits name it: info bits (overflow,
-// limits) are set aside.
+// statusName is the symbolic name of a StatusCode as OPC UA Part 6
+// spells it ("BadNodeIdUnknown"; the library's Go names say
+// "StatusBadNodeIDUnknown"). Only the severity and sub-code bits name it:
+// info bits (overflow, limits) are set aside.
 func statusName(sc ua.StatusCode) string {
-	if d, ok := ua.StatusCodes[sc]; ok {
-		return d.Name
+	if sc&0xFFFF0000 == 0 {
+		return "Good"
 	}
-	if d, ok := ua.StatusCodes[sc&0xFFFF0000]; ok {
-		return d.Name
+	d, ok := ua.StatusCodes[sc]
+	if !ok {
+		d, ok = ua.StatusCodes[sc&0xFFFF0000]
 	}
-	return fmt.Sprintf("0x%08X", uint32(sc))
+	if !ok {
+		return fmt.Sprintf("0x%08X", uint32(sc))
+	}
+	return specName.Replace(strings.TrimPrefix(d.Name, "Status"))
 }
+
+var specName = strings.NewReplacer("ID", "Id", "URI", "Uri", "URL", "Url", "TCP", "Tcp")
 
 // errUnsupported is a value of a type edgepipe has no kind for (arrays,
 // structures).

@@ -88,6 +88,11 @@ async function main() {
   add("g=1B2C3D4E-0000-4000-8000-00000000ABCD", "Double", 2.5);
   add("b=AQIDBA==", "UInt16", 1234);
 
+  // A namespace of its own, for NodeIds given by namespace URI (nsu=).
+  const ns2 = addressSpace.registerNamespace("urn:edgepipe:test");
+  const temp = ns2.addVariable({ organizedBy: folder, browseName: "Temperature", nodeId: "s=Temperature", dataType: "Double" });
+  temp.setValueFromSource(new Variant({ dataType: DataType.Double, value: 21.5 }));
+
   // A value that changes every 100 ms.
   const counter = add("s=Counter", "UInt32", 0, "CurrentRead");
   let n = 0;

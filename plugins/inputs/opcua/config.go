@@ -55,21 +55,21 @@ const (
 
 // settings is the checked configuration of the connection.
 type settings struct {
-	device, endpoint string
-	policy           string // full security policy URI
-	policyName       string // as configured ("None", "Basic256Sha256")
-	mode             ua.MessageSecurityMode
-	auth             string // anonymous | username | certificate
-	username         string
-	password         string
+	device, endpoint  string
+	policy            string // full security policy URI
+	policyName        string // as configured ("None", "Basic256Sha256")
+	mode              ua.MessageSecurityMode
+	auth              string // anonymous | username | certificate
+	username          string
+	password          string
 	certFile, keyFile string
-	caFile           string
-	roots            *x509.CertPool
-	pins             [][]byte
-	subscribe        bool
-	interval         time.Duration
-	timeout          time.Duration
-	maxBackoff       time.Duration
+	caFile            string
+	roots             *x509.CertPool
+	pins              [][]byte
+	subscribe         bool
+	interval          time.Duration
+	timeout           time.Duration
+	maxBackoff        time.Duration
 }
 
 // needsCert tells whether the client must present a certificate: a

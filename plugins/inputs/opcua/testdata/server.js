@@ -7,7 +7,8 @@
 // Environment: OPCUA_PORT (required), OPCUA_USER, OPCUA_PASSWORD,
 // NODE_OPCUA (the node-opcua module directory), OPCUA_PKI (a directory for
 // the server's own certificate), OPCUA_NODES (extra UInt32 nodes for the
-// benchmark: ns=1;s=N0..N<n-1>, each changing every 100 ms).
+// benchmark: ns=1;s=N0..N<n-1>, each changing every 100 ms), OPCUA_LIMIT
+// (the operation limits, default 7).
 "use strict";
 const opcua = require(process.env.NODE_OPCUA || "node-opcua");
 const { OPCUAServer, Variant, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy, OPCUACertificateManager } = opcua;
@@ -17,6 +18,7 @@ const user = process.env.OPCUA_USER || "operator";
 const password = process.env.OPCUA_PASSWORD || "secret";
 const pki = process.env.OPCUA_PKI || require("os").tmpdir() + "/edgepipe-opcua-pki";
 const extra = parseInt(process.env.OPCUA_NODES || "0", 10);
+const limit = parseInt(process.env.OPCUA_LIMIT || "7", 10); // nodes per Read, Write and CreateMonitoredItems
 
 async function main() {
   const serverCertificateManager = new OPCUACertificateManager({
@@ -39,7 +41,7 @@ async function main() {
     userManager: { isValidUser: (u, p) => u === user && p === password },
     serverCapabilities: {
       maxSessions: 100,
-      operationLimits: { maxNodesPerRead: 7, maxNodesPerWrite: 7, maxMonitoredItemsPerCall: 7 },
+      operationLimits: { maxNodesPerRead: limit, maxNodesPerWrite: limit, maxMonitoredItemsPerCall: limit },
     },
   });
   await server.initialize();

@@ -2,6 +2,7 @@ package opcua_test
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"math"
 	"os"
@@ -411,4 +412,47 @@ password = "s3cret"`, tc.pin))
 			}
 		})
 	}
+}
+
+// TestServerTrustedByCA: the server's certificate verified against
+// server_ca (here its own self-signed certificate, as a plant's
+// administrator would hand it out).
+func TestServerTrustedByCA(t *testing.T) {
+	srv := startServer(t)
+	eps, err := gopcua.GetEndpoints(context.Background(), srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var der []byte
+	for _, ep := range eps {
+		if len(ep.ServerCertificate) > 0 {
+			der = ep.ServerCertificate
+		}
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeConfig(srv.Endpoint, fmt.Sprintf("security_policy = \"Basic256Sha256\"\nsecurity_mode = \"Sign\"\nserver_ca = %q", ca))
+	p := factory()
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	initReq(t, p, conf, t.TempDir())
+	r := stream(t, p)
+	r.waitFor(t, 0, "good points from a server trusted by its CA", allGood(7))
+}
+
+// TestCertificateAuth logs in with the client certificate (an X509
+// identity token) over a signed channel.
+func TestCertificateAuth(t *testing.T) {
+	srv := startServer(t)
+	pin := serverPin(t, srv.Endpoint)
+	conf := writeConfig(srv.Endpoint, fmt.Sprintf(`security_policy = "Basic256Sha256"
+security_mode = "Sign"
+server_pin_sha256 = [%q]
+auth = "certificate"`, pin))
+	p := factory()
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	initReq(t, p, conf, t.TempDir())
+	r := stream(t, p)
+	r.waitFor(t, 0, "good points with certificate auth", allGood(7))
 }

@@ -300,7 +300,7 @@ func parseNode(s string) (nodeRef, error) {
 	if rest, ok := strings.CutPrefix(s, "nsu="); ok {
 		uri, id, ok := strings.Cut(rest, ";")
 		if !ok || uri == "" {
-			return r, fmt.Errorf("%q: want nsu=URI;i=..|s=..|g=..|b=..", s)
+			return r, fmt.Errorf("%q: want nsu=URI;i=NUMBER (or s=, g=, b=)", s)
 		}
 		if _, err := ua.ParseExpandedNodeID("nsu="+uri+";"+id, []string{uri}); err != nil {
 			return r, fmt.Errorf("%q: %v", s, err)
@@ -312,7 +312,7 @@ func parseNode(s string) (nodeRef, error) {
 	if !hasNS {
 		id = ns
 	} else if !strings.HasPrefix(ns, "ns=") {
-		return r, fmt.Errorf("%q: want ns=INDEX;... or nsu=URI;...", s)
+		return r, fmt.Errorf("%q: want ns=INDEX;ID or nsu=URI;ID", s)
 	}
 	if len(id) < 2 || id[1] != '=' || !strings.ContainsRune("isgb", rune(id[0])) {
 		return r, fmt.Errorf("%q: the identifier must be i=NUMBER, s=STRING, g=GUID or b=BASE64", s)

@@ -128,13 +128,6 @@ func (s *server) kill() {
 	s.cmd = nil
 }
 
-// restart kills the server and starts it again on the same port.
-func (s *server) restart() {
-	s.t.Helper()
-	s.kill()
-	s.start()
-}
-
 // streamer runs a plugin's Stream and collects its batches.
 type streamer struct {
 	mu      sync.Mutex
@@ -199,12 +192,6 @@ func (r *streamer) waitFor(t *testing.T, from int, what string, cond func(b sdk.
 			t.Fatalf("no batch with %s within 60 s (%d batches; last %+v)", what, n, last)
 		}
 	}
-}
-
-func (r *streamer) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.batches)
 }
 
 func byName(b sdk.Batch) map[string]sdk.Point {

@@ -26,7 +26,10 @@ func (gopcuaLogger) Error(msg string, args ...any) { slog.Debug(fmt.Sprintf(msg,
 // a pure-Go peer that needs no node-opcua: what `edgepipe demo` could
 // start as its OPC UA simulator.
 func TestAgainstGopcuaServer(t *testing.T) {
-	port := freePort(t)
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := uaserver.New(uaserver.EnableSecurity("None", ua.MessageSecurityModeNone), uaserver.EnableAuthMode(ua.UserTokenTypeAnonymous),
 		uaserver.EndPoint("127.0.0.1", port), uaserver.SetLogger(gopcuaLogger{}))
 	root, _ := s.Namespace(0)

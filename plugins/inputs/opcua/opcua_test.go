@@ -93,7 +93,7 @@ func checkTypes(t *testing.T, b sdk.Batch) {
 // maps, in every NodeId form, from node-opcua. The server allows 7 nodes
 // per Read: the 30 points only read if the plugin batches within that.
 func TestReadsEveryType(t *testing.T) {
-	srv := startServer(t)
+	srv := sharedServer(t)
 	conf := typesConfig(srv.Endpoint, "")
 	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
 		resp := initReq(t, p, conf, "")
@@ -118,7 +118,7 @@ func TestReadsEveryType(t *testing.T) {
 
 // TestSubscribeEveryType reads the same nodes through monitored items.
 func TestSubscribeEveryType(t *testing.T) {
-	srv := startServer(t)
+	srv := sharedServer(t)
 	conf := typesConfig(srv.Endpoint, `mode = "subscribe"`)
 	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
 		initReq(t, p, conf, "")
@@ -144,7 +144,7 @@ func TestSubscribeEveryType(t *testing.T) {
 // TestSubscriptionDeliversChanges: a changing node is pushed by the
 // server; a deadband handed to the server holds back smaller changes.
 func TestSubscriptionDeliversChanges(t *testing.T) {
-	srv := startServer(t)
+	srv := sharedServer(t)
 	conf := fmt.Sprintf(`device = "plc"
 endpoint = %q
 mode = "subscribe"
@@ -239,7 +239,7 @@ node = "ns=1;s=Counter"
 // the values read back, and sees refusals: a value the node's type cannot
 // hold, a node the server will not write, a read-only point.
 func TestWrites(t *testing.T) {
-	srv := startServer(t, "OPCUA_USER=operator", "OPCUA_PASSWORD=s3cret")
+	srv := sharedServer(t)
 	conf := writeConfig(srv.Endpoint, "auth = \"username\"\nusername = \"operator\"\npassword = \"s3cret\"")
 	sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
 		initReq(t, p, conf, "")
@@ -305,7 +305,7 @@ func TestWrites(t *testing.T) {
 // TestWrongPasswordIsBad: a refused login leaves the points bad and the
 // input unhealthy, without the password in the reason.
 func TestWrongPasswordIsBad(t *testing.T) {
-	srv := startServer(t, "OPCUA_USER=operator", "OPCUA_PASSWORD=s3cret")
+	srv := sharedServer(t)
 	conf := writeConfig(srv.Endpoint, "auth = \"username\"\nusername = \"operator\"\npassword = \"wrong-one\"")
 	p := factory()
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
@@ -324,7 +324,7 @@ func TestWrongPasswordIsBad(t *testing.T) {
 func TestServerRestartSurvived(t *testing.T) {
 	for _, mode := range []string{"poll", "subscribe"} {
 		t.Run(mode, func(t *testing.T) {
-			srv := startServer(t)
+			srv := startServer(t) // killed and restarted: its own
 			conf := fmt.Sprintf("device = \"plc\"\nendpoint = %q\nmode = %q\ninterval = \"200ms\"\ntimeout = \"2s\"\nmax_backoff = \"1s\"\n"+
 				"[[points]]\nname = \"counter\"\nnode = \"ns=1;s=Counter\"\n", srv.Endpoint, mode)
 			p := factory()
@@ -334,7 +334,9 @@ func TestServerRestartSurvived(t *testing.T) {
 			_, from := r.waitFor(t, 0, "a good counter", pointIs("counter", sdk.QualityGood))
 			srv.kill()
 			_, from = r.waitFor(t, from, "the counter bad after the server died", pointIs("counter", sdk.QualityBad))
-			srv.start()
+			if err := srv.start(); err != nil {
+				t.Fatal(err)
+			}
 			b, from := r.waitFor(t, from, "a good counter after the restart", pointIs("counter", sdk.QualityGood))
 			first := byName(b)["counter"].Value.UintValue()
 			// The restarted server counts from 0 again; a change after the
@@ -372,7 +374,7 @@ func serverPin(t *testing.T, endpoint string) string {
 // SignAndEncrypt and a client certificate generated under data_dir,
 // trusting the server by its pinned key; a wrong pin is refused.
 func TestSignAndEncryptWithPinnedServer(t *testing.T) {
-	srv := startServer(t, "OPCUA_USER=operator", "OPCUA_PASSWORD=s3cret")
+	srv := sharedServer(t)
 	pin := serverPin(t, srv.Endpoint)
 	dataDir := t.TempDir()
 	for _, tc := range []struct {
@@ -418,7 +420,7 @@ password = "s3cret"`, tc.pin))
 // server_ca (here its own self-signed certificate, as a plant's
 // administrator would hand it out).
 func TestServerTrustedByCA(t *testing.T) {
-	srv := startServer(t)
+	srv := sharedServer(t)
 	eps, err := gopcua.GetEndpoints(context.Background(), srv.Endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +446,7 @@ func TestServerTrustedByCA(t *testing.T) {
 // TestCertificateAuth logs in with the client certificate (an X509
 // identity token) over a signed channel.
 func TestCertificateAuth(t *testing.T) {
-	srv := startServer(t)
+	srv := sharedServer(t)
 	pin := serverPin(t, srv.Endpoint)
 	conf := writeConfig(srv.Endpoint, fmt.Sprintf(`security_policy = "Basic256Sha256"
 security_mode = "Sign"

@@ -42,19 +42,17 @@ func nodeOPCUA(t testing.TB) string {
 }
 
 // freePort finds a free loopback port for a server (and its restart).
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // server is a node-opcua process running testdata/server.js.
 type server struct {
-	t        testing.TB
 	port     int
 	env      []string
 	cmd      *exec.Cmd
@@ -63,32 +61,70 @@ type server struct {
 	Endpoint string
 }
 
-// startServer starts testdata/server.js on a free port and waits until
-// it serves; it is killed at test end.
+// startServer starts testdata/server.js on a free port for one test and
+// waits until it serves; it is killed at test end.
 func startServer(t testing.TB, env ...string) *server {
 	t.Helper()
-	mod := nodeOPCUA(t)
-	home, _ := os.UserHomeDir()
-	pki := filepath.Join(home, ".cache", "edgepipe-npm-opcua", "pki") // kept: makes the server's certificate once
-	s := &server{t: t, port: freePort(t), env: append([]string{"NODE_OPCUA=" + mod, "OPCUA_PKI=" + pki}, env...)}
-	s.Endpoint = fmt.Sprintf("opc.tcp://127.0.0.1:%d/edgepipe", s.port)
-	s.start()
+	s, err := launch(nodeOPCUA(t), env...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.kill)
 	return s
 }
 
-func (s *server) start() {
-	s.t.Helper()
+// The tests that leave the server as they found it share one server
+// (started on first use, killed by TestMain): starting node-opcua takes
+// seconds.
+var shared struct {
+	once sync.Once
+	s    *server
+	err  error
+}
+
+func sharedServer(t testing.TB) *server {
+	t.Helper()
+	mod := nodeOPCUA(t)
+	shared.once.Do(func() { shared.s, shared.err = launch(mod, "OPCUA_USER=operator", "OPCUA_PASSWORD=s3cret") })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.s
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.s != nil {
+		shared.s.kill()
+	}
+	os.Exit(code)
+}
+
+func launch(mod string, env ...string) (*server, error) {
+	home, _ := os.UserHomeDir()
+	pki := filepath.Join(home, ".cache", "edgepipe-npm-opcua", "pki") // kept: the server's certificate is made once
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{port: port, env: append([]string{"NODE_OPCUA=" + mod, "OPCUA_PKI=" + pki}, env...)}
+	s.Endpoint = fmt.Sprintf("opc.tcp://127.0.0.1:%d/edgepipe", s.port)
+	return s, s.start()
+}
+
+// start runs the server (again, on the same port) and waits until it
+// serves.
+func (s *server) start() error {
 	cmd := exec.Command("node", "testdata/server.js")
 	cmd.Env = append(os.Environ(), append(s.env, fmt.Sprintf("OPCUA_PORT=%d", s.port))...)
 	s.stderr = &bytes.Buffer{}
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})
 	ready := make(chan bool, 1)
@@ -105,17 +141,19 @@ func (s *server) start() {
 			ready <- false
 		}
 	}()
-	go func() { _ = cmd.Wait(); close(s.exited) }()
+	exited := s.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
 	select {
 	case ok := <-ready:
 		if !ok {
-			<-s.exited
-			s.t.Fatalf("node-opcua server exited before serving: %s", s.stderr.String())
+			<-exited
+			return fmt.Errorf("node-opcua server exited before serving: %s", s.stderr.String())
 		}
 	case <-time.After(90 * time.Second):
 		s.kill()
-		s.t.Fatalf("node-opcua server did not start in 90 s: %s", s.stderr.String())
+		return fmt.Errorf("node-opcua server did not start in 90 s: %s", s.stderr.String())
 	}
+	return nil
 }
 
 // kill stops the server at once (SIGKILL: a crash, not a clean shutdown).

@@ -322,9 +322,9 @@ func TestWrongPasswordIsBad(t *testing.T) {
 // on the same port: the points go bad, then the session (and in subscribe
 // mode the subscription) is re-created and values flow again.
 func TestServerRestartSurvived(t *testing.T) {
+	srv := startServer(t) // killed and restarted: its own
 	for _, mode := range []string{"poll", "subscribe"} {
 		t.Run(mode, func(t *testing.T) {
-			srv := startServer(t) // killed and restarted: its own
 			conf := fmt.Sprintf("device = \"plc\"\nendpoint = %q\nmode = %q\ninterval = \"200ms\"\ntimeout = \"2s\"\nmax_backoff = \"1s\"\n"+
 				"[[points]]\nname = \"counter\"\nnode = \"ns=1;s=Counter\"\n", srv.Endpoint, mode)
 			p := factory()

@@ -543,7 +543,14 @@ func (o *OPCUA) subscribe(ctx context.Context, s *session) error {
 	}
 	o.send(refused)
 	// The subscription's own traffic says nothing when the link dies
-	// without a FIN; a cheap read of the server's clock does.
+	// without a FIN; a cheap read of the server's clock does. And gopcua
+	// stops its publish loop for good after some publish errors when it
+	// does not reconnect by itself (it is told not to): a subscription
+	// silent for longer than its lifetime is asked after, and one the
+	// server has dropped (nobody was publishing) ends the session.
+	params := opcua.SubscriptionParameters{Interval: o.set.interval, MaxKeepAliveCount: keep, LifetimeCount: 3 * keep}
+	lifetime := time.Duration(params.LifetimeCount) * max(sub.RevisedPublishingInterval, o.set.interval)
+	lastNotif := time.Now()
 	probe := time.NewTicker(max(o.set.interval, 5*time.Second))
 	defer probe.Stop()
 	for {
@@ -562,7 +569,22 @@ func (o *OPCUA) subscribe(ctx context.Context, s *session) error {
 			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("%w: %v", errLost, err)
 			}
+			if time.Since(lastNotif) > lifetime+o.set.timeout {
+				mctx, cancel := context.WithTimeout(ctx, o.set.timeout)
+				res, err := sub.ModifySubscription(mctx, params)
+				cancel()
+				if err == nil && res.ResponseHeader != nil && quality(res.ResponseHeader.ServiceResult) == sdk.QualityBad {
+					err = res.ResponseHeader.ServiceResult
+				}
+				// A server that cannot modify subscriptions (gopcua's own)
+				// cannot tell; only one that lost it ends the session.
+				if err != nil && ctx.Err() == nil && !errors.Is(err, ua.StatusBadServiceUnsupported) {
+					return fmt.Errorf("subscription silent for %s and no longer answered: %w", time.Since(lastNotif).Round(time.Second), err)
+				}
+				lastNotif = time.Now()
+			}
 		case n := <-notifs:
+			lastNotif = time.Now()
 			if n.Error != nil {
 				return fmt.Errorf("subscription: %w", n.Error)
 			}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -57,6 +58,7 @@ type server struct {
 	env      []string
 	cmd      *exec.Cmd
 	stderr   *bytes.Buffer
+	stdin    io.WriteCloser
 	exited   chan struct{}
 	Endpoint string
 }
@@ -121,6 +123,11 @@ func (s *server) start() error {
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		return err
+	}
+	// Held open, never written: the server exits when it closes, that is
+	// when this test process ends, however it ends.
+	if s.stdin, err = cmd.StdinPipe(); err != nil {
 		return err
 	}
 	if err := cmd.Start(); err != nil {

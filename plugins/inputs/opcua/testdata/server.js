@@ -131,6 +131,10 @@ async function main() {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  // The test holds our stdin open: when it dies (a timeout, a panic) the
+  // pipe closes and the server goes too, instead of lingering.
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
 }
 
 main().catch((err) => {

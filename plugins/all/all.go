@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/camera"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/modbus"
+	_ "github.com/edgepipe/edgepipe/plugins/inputs/opcua"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/s7"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/serial"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"

@@ -198,8 +198,9 @@ func (c *codec) decodeRegisters(wire []byte) (sdk.Value, error) {
 }
 
 // decodeString reads two bytes per register, high byte first (low byte
-// first for BADC and DCBA, as some devices store text), and trims the NULs
-// and spaces that pad the field.
+// first when the point itself says BADC or DCBA, as some devices store
+// text; checkPoint gives a string no other byte order), and trims the
+// NULs and spaces that pad the field.
 func decodeString(wire []byte, o byteOrder) string {
 	b := make([]byte, len(wire))
 	copy(b, wire)

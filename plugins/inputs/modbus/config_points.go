@@ -133,6 +133,14 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 	} else if pc.Length != 0 {
 		bad("length", "length only applies to strings")
 	}
+	if p.typ == tString {
+		// Text is two bytes per register, high byte first, whatever the
+		// connection or device says about numbers (SPEC section 3): their
+		// byte_order is a word and byte order for multi-register values,
+		// and a device with CDAB floats still stores "HELLO" as "HE" "LL"
+		// "O". Only the point's own byte_order turns text around.
+		p.order = orderABCD
+	}
 	if pc.ByteOrder != "" {
 		o, ok := parseOrder(pc.ByteOrder)
 		if !ok {

@@ -113,7 +113,7 @@ address = 0
 name = "b"
 area = "holding"
 address = 1
-type = "float16"
+type = "float128"
 [[devices.points]]
 name = "c"
 area = "coil"
@@ -134,6 +134,23 @@ area = "holding"
 address = 65535
 type = "uint32"
 scale = 0.0
+[[devices.points]]
+name = "g"
+area = "holding"
+address = 10
+type = "int8"
+byte_order = "CDAB"
+[[devices.points]]
+name = "h"
+area = "holding"
+address = 11
+byte = "low"
+[[devices.points]]
+name = "i"
+area = "holding"
+address = 12
+type = "uint8"
+byte = "middle"
 [[devices]]
 name = "empty"
 `
@@ -151,14 +168,18 @@ name = "empty"
 			"test.toml:6: devices[0].name: \"plc.1\"",
 			"test.toml:7: devices[0].unit_id: 300: want 0..255",
 			"test.toml:10: devices[0].points[0].area: \"holdings\"",
-			"test.toml:16: devices[0].points[1].type: unknown type \"float16\"",
+			"test.toml:16: devices[0].points[1].type: unknown type \"float128\"",
 			"test.toml:21: devices[0].points[2].type: a coil holds one bit",
 			"test.toml:26: devices[0].points[3].access: the input area is read-only in Modbus: a point there cannot be pubsub",
 			"test.toml:27: devices[0].points[4].length: a string needs length",
 			"test.toml:27: devices[0].points[4].address: is required",
 			"test.toml:34: devices[0].points[5].address: uint32 at 65535 runs past",
 			"test.toml:36: devices[0].points[5].scale: 0: want a finite number",
-			"test.toml:37: devices[1].points: device \"empty\" has no",
+			"test.toml:37: devices[0].points[6].byte: int8 is one byte of a register: byte = \"high\" or \"low\" says which",
+			"test.toml:42: devices[0].points[6].byte_order: does not apply to int8",
+			"test.toml:47: devices[0].points[7].byte: byte only applies to int8 and uint8",
+			"test.toml:53: devices[0].points[8].byte: \"middle\": want \"high\"",
+			"test.toml:54: devices[1].points: device \"empty\" has no",
 		}
 		got := err.Error()
 		for _, w := range want {

@@ -543,6 +543,25 @@ func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Valu
 			reg &^= 1 << p.bit
 		}
 		return m.writeRegs(retry, addr, binary.BigEndian.AppendUint16(nil, reg))
+	case p.typ.byteSized():
+		// One byte of a register: the same read-modify-write, so that the
+		// other byte (often another value) keeps what the device holds.
+		// The value is checked first: a refused one costs no request.
+		if err := p.putByte(make([]byte, 2), v); err != nil {
+			return err
+		}
+		var wire []byte
+		if err := retry(func(c busClient) error {
+			var e error
+			wire, e = c.ReadRawBytes(addr, 2, mb.HOLDING_REGISTER)
+			return e
+		}); err != nil {
+			return err
+		}
+		if err := p.putByte(wire, v); err != nil {
+			return err
+		}
+		return m.writeRegs(retry, addr, wire)
 	}
 	wire, err := p.encodeRegisters(v)
 	if err != nil {

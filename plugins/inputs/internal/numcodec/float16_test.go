@@ -98,9 +98,10 @@ func TestToFloat16(t *testing.T) {
 		{0.1, true, 0x2E66, ""},
 		{-2, true, 0xC000, ""},
 		{65504, true, 0x7BFF, ""},
-		{65500, true, 0x7BFF, ""}, // 65504's shortest form
+		{65500, true, 0, "would be written as 65504"}, // integers are exact
 		{65519, false, 0x7BFF, ""},
-		{65519, true, 0, "would be written as 65500"},
+		{2049, true, 0, "would be written as 2048"},
+		{0.5, true, 0x3800, ""},
 		{65520, false, 0, "out of the float16 range"},
 		{-1e6, false, 0, "out of the float16 range"},
 		{0.1001, true, 0x2E68, ""}, // 0.10009765625

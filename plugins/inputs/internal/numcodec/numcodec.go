@@ -241,7 +241,7 @@ func CheckScaling(scale *float64, offset float64, min, max *float64, numeric boo
 //
 // Decoding widens to float64 with the shortest decimal form that reads
 // back as the same half (0x2E66 is reported as 0.1, not 0.0999755859375),
-// as Widen32 does for float32. Encoding rounds to the nearest half, ties to
+// as Widen32 does for float32; integers are reported exactly. Encoding rounds to the nearest half, ties to
 // even, in one step from float64 (going through float32 first could round
 // twice).
 
@@ -252,7 +252,9 @@ const maxFloat16 = 65504
 // decimal form.
 func Widen16(bits uint16) float64 {
 	f := float64(float16.Frombits(bits).Float32())
-	if math.IsNaN(f) || math.IsInf(f, 0) || f == 0 {
+	// An integer is reported as it is: from 2048 on every half is one, and
+	// its shortest form would lose digits (65504 is 6.55e4).
+	if math.IsNaN(f) || math.IsInf(f, 0) || f == math.Trunc(f) {
 		return f
 	}
 	// A half needs at most 5 significant digits to be told apart.

@@ -353,7 +353,11 @@ func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
 		f, _ := v.AsFloat()
 		f = c.raw(f)
 		if c.typ == tFloat32 {
-			if !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
+			// Beyond the largest float32 plus half its spacing a value
+			// rounds to infinity; short of it, to the largest float32.
+			// (-3.4028235e+38, how the largest reads back, is a little
+			// beyond math.MaxFloat32 and must be taken.)
+			if !math.IsInf(f, 0) && math.Abs(f) >= maxFloat32Rounding {
 				return nil, fmt.Errorf("%g is out of the float32 range", f)
 			}
 			binary.BigEndian.PutUint32(be[:], math.Float32bits(float32(f)))
@@ -378,6 +382,10 @@ func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
 	reorder(out, be[:n], c.order)
 	return out, nil
 }
+
+// maxFloat32Rounding is 2^128 - 2^103, halfway from the largest float32
+// to the next power of two: from it on, a float64 rounds to infinity.
+var maxFloat32Rounding = math.Ldexp(1, 128) - math.Ldexp(1, 103)
 
 // toInteger converts v (after undoing scale/offset) to the bits of the
 // point's integer type, refusing fractions and values out of range.

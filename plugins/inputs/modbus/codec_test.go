@@ -57,15 +57,20 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Add([]byte{0xFF}, uint8(9), uint8(2), uint8(3), uint8(0), true)
 	f.Add([]byte("hello world\x00\x00"), uint8(9), uint8(3), uint8(0), uint8(6), false)
 	f.Add(bytes.Repeat([]byte{0xAA}, 300), uint8(5), uint8(0), uint8(20), uint8(200), true)
+	f.Add([]byte{0x3C, 0x00}, uint8(tFloat16), uint8(2), uint8(0), uint8(0), false)
+	f.Add([]byte{0xFB, 0xA5}, uint8(tInt8), uint8(4), uint8(0), uint8(0), false)
+	f.Add([]byte{0x12, 0x34, 0x56, 0x78}, uint8(tBCD32), uint8(1), uint8(0), uint8(0), true)
+	f.Add([]byte{0x12, 0xA4}, uint8(tBCD16), uint8(0), uint8(0), uint8(0), false)
 	f.Fuzz(func(t *testing.T, data []byte, typ, order, bit, length uint8, scaled bool) {
-		c := codec{area: areaHolding, typ: dataType(typ % 10), order: byteOrder(order % 4),
-			bit: int(bit%18) - 1, length: 1 + int(length%125), scale: 1}
+		nTypes := uint8(len(typeNames))
+		c := codec{area: areaHolding, typ: dataType(typ % nTypes), order: byteOrder(order % 4),
+			bit: int(bit%18) - 1, length: 1 + int(length%125), scale: 1, lowByte: order&4 != 0}
 		if scaled && c.typ != tBool && c.typ != tString {
 			c.scale, c.offset, c.scaled = 0.5, -3, true
 		}
 		v, err := c.decodeRegisters(data)
 		need := 2 * c.count()
-		if len(data) >= need && err != nil {
+		if len(data) >= need && err != nil && !(c.typ == tBCD16 || c.typ == tBCD32) {
 			t.Fatalf("%d bytes for %d needed: %v", len(data), need, err)
 		}
 		if len(data) < need && err == nil {
@@ -75,8 +80,14 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("kind %s, want %s", v.Kind(), c.kind())
 		}
 		if err == nil && !c.scaled && c.typ != tBool && c.typ != tString {
-			if fv, ok := v.AsFloat(); !(c.typ == tFloat32 || c.typ == tFloat64) || ok && !math.IsNaN(fv) {
+			if fv, ok := v.AsFloat(); !(c.typ == tFloat32 || c.typ == tFloat64 || c.typ == tFloat16) || ok && !math.IsNaN(fv) {
 				back, err := c.encodeRegisters(v)
+				if c.typ.byteSized() {
+					back = append([]byte(nil), data[:need]...)
+					back[1-c.byteIndex()] ^= 0xFF // must stay as it is
+					err = c.putByte(back, v)
+					back[1-c.byteIndex()] ^= 0xFF
+				}
 				if err != nil || !bytes.Equal(back, data[:need]) {
 					t.Fatalf("%s %s: %x -> %#v -> %x (%v)", c.typ, c.order, data[:need], v, back, err)
 				}
@@ -86,7 +97,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		d := &device{}
 		var spans []span
 		for i := range 6 {
-			p := &point{name: "p", addr: i * int(1+bit%5), codec: codec{area: areaHolding, typ: dataType((int(typ) + i) % 10), bit: -1, length: 1 + i, scale: 1}}
+			p := &point{name: "p", addr: i * int(1+bit%5), codec: codec{area: areaHolding, typ: dataType((int(typ) + i) % int(nTypes)), bit: -1, length: 1 + i, scale: 1}}
 			d.polled = append(d.polled, p)
 			spans = append(spans, span{area: areaHolding, addr: p.addr, count: p.count()})
 		}

@@ -51,7 +51,8 @@ func startPymodbus(t testing.TB, rtu bool, regs ...string) string {
 	t.Helper()
 	py := pymodbusPython()
 	if py == "" {
-		t.Skip("pymodbus not found (apt-get install python3-pymodbus, as .ci/run does; or set EDGEPIPE_PYTHON to a python3 that imports pymodbus)")
+		t.Skip("pymodbus with the 3.0-3.6 server API (pymodbus.server.async_io) not found: apt-get install python3-pymodbus " +
+			"(Debian 12's 3.0, as .ci/run does), or set EDGEPIPE_PYTHON to a python3 that has it")
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "pymodbus_peer.py"))
 	if err != nil {

@@ -42,7 +42,8 @@ type RegisterConfig struct {
 	Area    string `toml:"area"`    // coil | discrete | holding | input
 	Address int    `toml:"address"` // 0-based protocol address
 	// Type is the encoding (bool int16 uint16 int32 uint32 int64 uint64
-	// float32 float64 string); bool in a register area sets one bit.
+	// float16 float32 float64 bcd16 bcd32 string); bool in a register area
+	// sets one bit. One byte of a register (int8, uint8) is given as raw.
 	Type      string `toml:"type"`
 	ByteOrder string `toml:"byte_order"` // ABCD (default) | CDAB | BADC | DCBA
 	Bit       int    `toml:"bit"`        // bool in a register: which bit (0-15)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/x448/float16"
 )
 
 // Area indexes the four Modbus data areas.
@@ -62,6 +64,7 @@ type entry struct {
 var typeRegs = map[string]int{
 	"bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2,
 	"int64": 4, "uint64": 4, "float32": 2, "float64": 4, "string": 0,
+	"float16": 1, "bcd16": 1, "bcd32": 2,
 }
 
 func compile(rc *RegisterConfig, size int) (*entry, error) {
@@ -109,7 +112,7 @@ func compile(rc *RegisterConfig, size int) (*entry, error) {
 	}
 	regs, ok := typeRegs[e.typ]
 	if !ok {
-		return nil, fmt.Errorf("type %q: want bool, int16, uint16, int32, uint32, int64, uint64, float32, float64 or string", rc.Type)
+		return nil, fmt.Errorf("type %q: want bool, int16, uint16, int32, uint32, int64, uint64, float16, float32, float64, bcd16, bcd32 or string", rc.Type)
 	}
 	if area.isBits() && e.typ != "bool" {
 		return nil, fmt.Errorf("a %s holds bool only, not %s", area, e.typ)
@@ -226,7 +229,7 @@ func encode(typ, order string, v any) ([]uint16, error) {
 	}
 	var be []byte
 	switch typ {
-	case "float32", "float64":
+	case "float16", "float32", "float64":
 		f, ok := toFloat(v)
 		if s, isStr := v.(string); isStr {
 			switch strings.ToLower(s) {
@@ -241,9 +244,15 @@ func encode(typ, order string, v any) ([]uint16, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s value %v: want a number, or \"nan\", \"inf\", \"-inf\"", typ, v)
 		}
-		if typ == "float32" {
+		switch {
+		case typ == "float16":
+			if !math.IsInf(f, 0) && math.Abs(f) > 65504 {
+				return nil, fmt.Errorf("float16 value %v is out of range (±65504)", v)
+			}
+			be = binary.BigEndian.AppendUint16(nil, float16.Fromfloat32(float32(f)).Bits())
+		case typ == "float32":
 			be = binary.BigEndian.AppendUint32(nil, math.Float32bits(float32(f)))
-		} else {
+		default:
 			be = binary.BigEndian.AppendUint64(nil, math.Float64bits(f))
 		}
 	default:
@@ -277,14 +286,27 @@ func encode(typ, order string, v any) ([]uint16, error) {
 			lo, hi = math.MinInt64, math.MaxInt64
 		case "uint64":
 			lo, hi = 0, math.MaxInt64 // larger values: use raw
+		case "bcd16":
+			lo, hi = 0, 9999
+		case "bcd32":
+			lo, hi = 0, 99999999
 		}
 		if i < lo || i > hi {
 			return nil, fmt.Errorf("%s value %d is out of range", typ, i)
 		}
+		if typ == "bcd16" || typ == "bcd32" {
+			// Packed BCD: one decimal digit per 4 bits.
+			var bcd uint64
+			for d := 0; i > 0; d++ {
+				bcd |= uint64(i%10) << (4 * d)
+				i /= 10
+			}
+			i = int64(bcd)
+		}
 		switch typ {
-		case "int16", "uint16":
+		case "int16", "uint16", "bcd16":
 			be = binary.BigEndian.AppendUint16(nil, uint16(i))
-		case "int32", "uint32":
+		case "int32", "uint32", "bcd32":
 			be = binary.BigEndian.AppendUint32(nil, uint32(i))
 		default:
 			be = binary.BigEndian.AppendUint64(nil, uint64(i))
@@ -378,7 +400,7 @@ func (e *entry) generated(t time.Duration) []uint16 {
 	}
 	var val any = v
 	switch e.typ {
-	case "float32", "float64":
+	case "float16", "float32", "float64":
 	default:
 		r := math.Round(v)
 		lo, hi := intRange(e.typ)
@@ -409,6 +431,10 @@ func intRange(typ string) (float64, float64) {
 		return 0, math.MaxUint32
 	case "int64":
 		return math.MinInt64, math.MaxInt64
+	case "bcd16":
+		return 0, 9999
+	case "bcd32":
+		return 0, 99999999
 	}
 	return 0, math.MaxInt64
 }

@@ -8,12 +8,16 @@ import (
 	"github.com/simonvetter/modbus"
 )
 
-// The Modbus library serves TCP only, so RTU slave framing is done here:
+// RTU slave framing is done here (the Modbus library serves TCP only):
 // frames are delimited by their function code's known length rather than
 // by the 3.5-character silence, which a pseudo-terminal or a TCP stream
-// does not preserve. A frame with a bad CRC or an unknown function code
-// throws away what was buffered, as a slave that lost sync waits for the
-// line to go quiet.
+// does not preserve. A request with a function code the simulator does not
+// implement has a length only its code's definition knows; it is taken to
+// end at the first point where the bytes so far carry a valid CRC (the
+// chance that a longer frame's prefix does so by accident is 1 in 65536),
+// and it is answered with exception 01 (illegal function), as a slave
+// does. A frame with a bad CRC throws away what was buffered, as a slave
+// that lost sync waits for the line to go quiet.
 
 // crc16 is the Modbus CRC (polynomial 0xA001 reflected, initial 0xFFFF).
 func crc16(b []byte) uint16 {
@@ -31,9 +35,12 @@ func crc16(b []byte) uint16 {
 	return crc
 }
 
+// maxRTUFrame is the longest RTU frame: address, 253-byte PDU, CRC.
+const maxRTUFrame = 256
+
 // requestLen is the full length (address to CRC) of the RTU request at the
-// head of b: 0 when more bytes are needed to tell, -1 when the function
-// code is not one the simulator frames.
+// head of b: 0 when more bytes are needed to tell, -1 when b cannot start
+// a request (no CRC checks within the longest frame).
 func requestLen(b []byte) int {
 	if len(b) < 2 {
 		return 0
@@ -47,7 +54,16 @@ func requestLen(b []byte) int {
 		}
 		return 9 + int(b[6])
 	}
-	return -1
+	// Another function code: the shortest prefix that ends in its CRC.
+	for n := 4; n <= len(b) && n <= maxRTUFrame; n++ {
+		if crc16(b[:n-2]) == binary.LittleEndian.Uint16(b[n-2:n]) {
+			return n
+		}
+	}
+	if len(b) >= maxRTUFrame {
+		return -1
+	}
+	return 0
 }
 
 // ServeRTU answers RTU requests read from rw until reading fails (the
@@ -127,14 +143,44 @@ func exceptionCode(err error) byte {
 		return 3
 	case errors.Is(err, modbus.ErrServerDeviceBusy):
 		return 6
+	case errors.Is(err, modbus.ErrGWPathUnavailable):
+		return 0x0A
+	case errors.Is(err, modbus.ErrGWTargetFailedToRespond):
+		return 0x0B
 	}
 	return 4
+}
+
+// supported tells the function codes the simulator implements.
+func supported(fc uint8) bool {
+	switch fc {
+	case 1, 2, 3, 4, 5, 6, 15, 16:
+		return true
+	}
+	return false
+}
+
+// unsupported answers a request with a function code the simulator does
+// not implement: exception 01 from a unit that is there, and what an
+// absent or offline unit answers otherwise (silence over RTU, a gateway
+// exception over TCP).
+func (h *handler) unsupported(id uint8) error {
+	h.s.count(id)
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	if _, err := h.lookup(id); err != nil {
+		return err
+	}
+	return modbus.ErrIllegalFunction
 }
 
 // pdu decodes a request payload (after the function code), runs it against
 // the unit and encodes the response payload.
 func (h *handler) pdu(id, fc uint8, p []byte) ([]byte, error) {
 	be := binary.BigEndian
+	if !supported(fc) {
+		return nil, h.unsupported(id)
+	}
 	if len(p) < 4 {
 		return nil, modbus.ErrIllegalDataValue
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/url"
 	"strconv"
@@ -183,49 +182,17 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// quietLogger drops the library's per-connection chatter (a client that
-// hangs up is not news for a simulator).
-var quietLogger = log.New(io.Discard, "", 0)
-
 func (s *Server) listenTCP(hostport string) error {
-	// The library binds the address itself and does not tell which port
-	// it got, so a port 0 is resolved first: bind, note, release, rebind.
-	// Another process could take the port in between; retry then.
-	var lastErr error
-	for range 5 {
-		addr := hostport
-		host, port, err := net.SplitHostPort(hostport)
-		if err != nil {
-			return fmt.Errorf("tcp listen address %q: %w", hostport, err)
-		}
-		if port == "0" {
-			l, err := net.Listen("tcp", hostport)
-			if err != nil {
-				return err
-			}
-			addr = net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-			l.Close()
-		}
-		ms, err := modbus.NewServer(&modbus.ServerConfiguration{
-			URL: "tcp://" + addr, Timeout: 10 * time.Minute, MaxClients: 32, Logger: quietLogger,
-		}, &handler{s: s})
-		if err != nil {
-			return fmt.Errorf("modbus server on %s: %w", addr, err)
-		}
-		if err := ms.Start(); err != nil {
-			lastErr = err
-			if port == "0" {
-				continue
-			}
-			return fmt.Errorf("modbus server on %s: %w", addr, err)
-		}
-		s.addTransport("tcp://"+addr, ms.Stop)
-		return nil
-	}
-	return lastErr
+	return s.listenStream("tcp", hostport, s.ServeTCP)
 }
 
 func (s *Server) listenRTUOverTCP(hostport string) error {
+	return s.listenStream("rtuovertcp", hostport, s.ServeRTU)
+}
+
+// listenStream accepts TCP connections on hostport and serves each with
+// serve until the client hangs up or the server closes.
+func (s *Server) listenStream(scheme, hostport string, serve func(io.ReadWriter) error) error {
 	l, err := net.Listen("tcp", hostport)
 	if err != nil {
 		return err
@@ -246,7 +213,7 @@ func (s *Server) listenRTUOverTCP(hostport string) error {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				_ = s.ServeRTU(c)
+				_ = serve(c)
 				c.Close()
 				mu.Lock()
 				delete(conns, c)
@@ -254,7 +221,7 @@ func (s *Server) listenRTUOverTCP(hostport string) error {
 			}()
 		}
 	}()
-	s.addTransport("rtuovertcp://"+l.Addr().String(), func() error {
+	s.addTransport(scheme+"://"+l.Addr().String(), func() error {
 		err := l.Close()
 		mu.Lock()
 		for c := range conns {
@@ -535,7 +502,8 @@ func (u *unit) freeze(area Area, addr, n int, t time.Duration) {
 	}
 }
 
-// handler answers the library's TCP server and the RTU framing alike.
+// handler runs requests against the units for both framings, Modbus TCP
+// (tcp.go) and RTU (rtu.go).
 type handler struct{ s *Server }
 
 // lookup finds the unit a request addresses. Over Modbus TCP, unit ids 0
@@ -602,26 +570,3 @@ func (h *handler) registers(id uint8, area Area, addr, qty uint16, write bool, a
 	}
 	return u.read(area, int(addr), int(qty), t)
 }
-
-func (h *handler) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
-	return h.bits(req.UnitId, Coil, req.Addr, req.Quantity, req.IsWrite, req.Args)
-}
-
-func (h *handler) HandleDiscreteInputs(req *modbus.DiscreteInputsRequest) ([]bool, error) {
-	return h.bits(req.UnitId, Discrete, req.Addr, req.Quantity, false, nil)
-}
-
-func (h *handler) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
-	return h.registers(req.UnitId, Holding, req.Addr, req.Quantity, req.IsWrite, req.Args)
-}
-
-func (h *handler) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
-	return h.registers(req.UnitId, Input, req.Addr, req.Quantity, false, nil)
-}
-
-// Handler returns the simulator as a github.com/simonvetter/modbus request
-// handler, for serving it on a transport Listen does not offer (a
-// tcp+tls:// server with certificates, in tests).
-func (s *Server) Handler() modbus.RequestHandler { return &handler{s: s} }
-
-var _ modbus.RequestHandler = (*handler)(nil)

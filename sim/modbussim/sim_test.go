@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log"
 	"math"
 	"os/exec"
 	"strings"
@@ -59,6 +60,9 @@ address = 10
 type = "int16"
 value = -2
 `
+
+// quietLogger drops the client library's chatter.
+var quietLogger = log.New(io.Discard, "", 0)
 
 func startTest(t *testing.T, url string) *Server {
 	t.Helper()

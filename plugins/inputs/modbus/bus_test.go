@@ -208,7 +208,10 @@ func newFlakyProxy(t *testing.T, target, mode string) *flakyProxy {
 				defer p.wg.Done()
 				defer c.Close()
 				if n == 1 {
-					hdr := make([]byte, 12)
+					hdr := make([]byte, 12) // an FC3 request: MBAP header and PDU
+					if strings.HasPrefix(p.mode, "rtu-") {
+						hdr = hdr[:8] // unit id, PDU, CRC
+					}
 					if _, err := io.ReadFull(c, hdr); err != nil {
 						return
 					}
@@ -217,11 +220,16 @@ func newFlakyProxy(t *testing.T, target, mode string) *flakyProxy {
 						c.Write([]byte{0x13, 0x37, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF})
 					case "wrongtid": // a well-formed answer to another transaction, then nothing
 						c.Write([]byte{hdr[0] ^ 0xFF, hdr[1], 0, 0, 0, 5, hdr[6], 3, 2, 0, 99})
+					case "rtu-garbage": // bytes that are no answer (a bad CRC)
+						c.Write([]byte{hdr[0], 3, 2, 0, 99, 0xDE, 0xAD})
+					case "rtu-wrongunit": // a well-formed answer from unit 9 (CRC 0xAC19)
+						c.Write([]byte{9, 3, 2, 0, 99, 0x19, 0xAC})
 					}
 					io.Copy(io.Discard, c)
 					return
 				}
-				up, err := net.Dial("tcp", strings.TrimPrefix(target, "tcp://"))
+				_, hostport, _ := strings.Cut(target, "://")
+				up, err := net.Dial("tcp", hostport)
 				if err != nil {
 					return
 				}
@@ -235,16 +243,21 @@ func newFlakyProxy(t *testing.T, target, mode string) *flakyProxy {
 	return p
 }
 
-// TestConfusedConnection: garbage, a wrong transaction id or silence on a
-// TCP connection closes it; the retry opens a new one and reads the value
-// in the same poll.
+// TestConfusedConnection: garbage, a wrong transaction id (a wrong unit id
+// for RTU over TCP) or silence on a TCP connection closes it; the retry
+// opens a new one and reads the value in the same poll.
 func TestConfusedConnection(t *testing.T) {
-	s := startSim(t, "tcp://127.0.0.1:0", twoUnits())
-	for _, mode := range []string{"garbage", "wrongtid", "silent"} {
+	tcp := startSim(t, "tcp://127.0.0.1:0", twoUnits())
+	rtu := startSim(t, "rtuovertcp://127.0.0.1:0", twoUnits())
+	for _, mode := range []string{"garbage", "wrongtid", "silent", "rtu-garbage", "rtu-wrongunit", "rtu-silent"} {
 		t.Run(mode, func(t *testing.T) {
+			s, scheme := tcp, "tcp"
+			if strings.HasPrefix(mode, "rtu-") {
+				s, scheme = rtu, "rtuovertcp"
+			}
 			sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
 				px := newFlakyProxy(t, s.Addr(), mode)
-				sdktest.Init(t, p, fmt.Sprintf(`url = "tcp://%s"
+				sdktest.Init(t, p, fmt.Sprintf(`url = "%s://%s"
 timeout = "200ms"
 retries = 1
 [[devices]]
@@ -254,7 +267,7 @@ name = "v"
 area = "holding"
 address = 0
 type = "int16"
-`, px.l.Addr()))
+`, scheme, px.l.Addr()))
 				f := gather(t, p)
 				pt := f.Batches[0].Points[0]
 				if pt.Quality != sdk.QualityGood || !pt.Value.Equal(sdk.Int(11)) {

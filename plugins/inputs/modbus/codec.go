@@ -55,9 +55,24 @@ const (
 	tFloat32
 	tFloat64
 	tString
+	tFloat16 // IEEE 754 half
+	tInt8    // one byte of a register (codec.lowByte says which)
+	tUint8
+	tBCD16 // 4 packed BCD digits in one register
+	tBCD32 // 8 packed BCD digits in two registers
 )
 
-var typeNames = [...]string{"bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"}
+var typeNames = [...]string{"bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string",
+	"float16", "int8", "uint8", "bcd16", "bcd32"}
+
+// typeList is typeNames for error messages: "bool, int16, ... or bcd32".
+func typeList() string {
+	n := len(typeNames)
+	return strings.Join(typeNames[:n-1], ", ") + " or " + typeNames[n-1]
+}
+
+// byteSized tells the types that take one byte of a register.
+func (t dataType) byteSized() bool { return t == tInt8 || t == tUint8 }
 
 func (t dataType) String() string { return typeNames[t] }
 
@@ -74,7 +89,7 @@ func parseType(s string) (dataType, bool) {
 // have their own length).
 func (t dataType) regs() int {
 	switch t {
-	case tInt32, tUint32, tFloat32:
+	case tInt32, tUint32, tFloat32, tBCD32:
 		return 2
 	case tInt64, tUint64, tFloat64:
 		return 4
@@ -87,9 +102,9 @@ func (t dataType) kind() sdk.Kind {
 	switch t {
 	case tBool:
 		return sdk.KindBool
-	case tInt16, tInt32, tInt64:
+	case tInt8, tInt16, tInt32, tInt64:
 		return sdk.KindInt
-	case tUint16, tUint32, tUint64:
+	case tUint8, tUint16, tUint32, tUint64, tBCD16, tBCD32:
 		return sdk.KindUint
 	case tString:
 		return sdk.KindString
@@ -117,14 +132,17 @@ var (
 // codec is everything needed to turn a point's registers into its value
 // and back.
 type codec struct {
-	area   area
-	typ    dataType
-	order  byteOrder
-	bit    int // bool in a register: bit 0-15; -1: the whole register != 0
-	length int // registers a string occupies
-	scale  float64
-	offset float64
-	scaled bool // scale != 1 or offset != 0: the point reports a float
+	area  area
+	typ   dataType
+	order byteOrder
+	bit   int // bool in a register: bit 0-15; -1: the whole register != 0
+	// lowByte: an int8 or uint8 is the register's low byte (the second on
+	// the wire), not its high byte. byte_order does not apply to one byte.
+	lowByte bool
+	length  int // registers a string occupies
+	scale   float64
+	offset  float64
+	scaled  bool // scale != 1 or offset != 0: the point reports a float
 }
 
 // count is the registers (or bits) the point covers.
@@ -171,6 +189,25 @@ func (c *codec) decodeRegisters(wire []byte) (sdk.Value, error) {
 	reorder(be[:need], wire, c.order)
 	var v sdk.Value
 	switch c.typ {
+	case tInt8, tUint8:
+		b := wire[c.byteIndex()]
+		if c.typ == tInt8 {
+			v = sdk.Int(int64(int8(b)))
+		} else {
+			v = sdk.Uint(uint64(b))
+		}
+	case tFloat16:
+		v = sdk.Float(numcodec.Widen16(binary.BigEndian.Uint16(be[:])))
+	case tBCD16, tBCD32:
+		bits, digits := uint64(binary.BigEndian.Uint16(be[:])), 4
+		if c.typ == tBCD32 {
+			bits, digits = uint64(binary.BigEndian.Uint32(be[:])), 8
+		}
+		n, err := numcodec.FromBCD(bits, digits)
+		if err != nil {
+			return sdk.Value{}, err
+		}
+		v = sdk.Uint(n)
 	case tInt16:
 		v = sdk.Int(int64(int16(binary.BigEndian.Uint16(be[:]))))
 	case tUint16:
@@ -197,9 +234,37 @@ func (c *codec) decodeRegisters(wire []byte) (sdk.Value, error) {
 	return v, nil
 }
 
+// byteIndex is where the point's byte lies in its register's two wire
+// bytes: 0 for the high byte, 1 for the low.
+func (c *codec) byteIndex() int {
+	if c.lowByte {
+		return 1
+	}
+	return 0
+}
+
+// putByte sets the point's byte (int8, uint8) in wire, the two bytes of
+// its register as read, leaving the other byte as it was: a write of one
+// byte is a read, this, and a write of the register.
+func (c *codec) putByte(wire []byte, v sdk.Value) error {
+	if !c.typ.byteSized() || len(wire) < 2 {
+		return fmt.Errorf("type %s is not one byte of a register", c.typ)
+	}
+	if v.Kind() == sdk.KindString || !v.IsValid() {
+		return fmt.Errorf("want a number, got %s", v.Kind())
+	}
+	u, err := c.toInteger(v)
+	if err != nil {
+		return err
+	}
+	wire[c.byteIndex()] = byte(u)
+	return nil
+}
+
 // decodeString reads two bytes per register, high byte first (low byte
-// first for BADC and DCBA, as some devices store text), and trims the NULs
-// and spaces that pad the field.
+// first when the point itself says BADC or DCBA, as some devices store
+// text; checkPoint gives a string no other byte order), and trims the
+// NULs and spaces that pad the field.
 func decodeString(wire []byte, o byteOrder) string {
 	b := make([]byte, len(wire))
 	copy(b, wire)
@@ -246,12 +311,36 @@ func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
 		}
 		return b, nil
 	}
+	if c.typ.byteSized() {
+		return nil, fmt.Errorf("type %s is one byte of a register: it is written with the register's other byte (putByte)", c.typ)
+	}
 	if v.Kind() == sdk.KindString || !v.IsValid() {
 		return nil, fmt.Errorf("want a number, got %s", v.Kind())
 	}
 	n := 2 * c.typ.regs()
 	var be [8]byte
 	switch c.typ {
+	case tFloat16:
+		f, _ := v.AsFloat()
+		// An unscaled half takes only what it represents, as Convert
+		// does for float32 (Convert treats an unknown float type as
+		// float64); a scaled one reports a computed float and rounds.
+		h, err := numcodec.ToFloat16(c.raw(f), !c.scaled)
+		if err != nil {
+			return nil, err
+		}
+		binary.BigEndian.PutUint16(be[:], h)
+	case tBCD16, tBCD32:
+		digits := 4 * c.typ.regs()
+		bits, err := numcodec.ToBCD(v, digits, c.typ.String(), c.scaling())
+		if err != nil {
+			return nil, err
+		}
+		if c.typ == tBCD16 {
+			binary.BigEndian.PutUint16(be[:], uint16(bits))
+		} else {
+			binary.BigEndian.PutUint32(be[:], uint32(bits))
+		}
 	case tBool:
 		b, err := toBool(v)
 		if err != nil {
@@ -264,7 +353,11 @@ func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
 		f, _ := v.AsFloat()
 		f = c.raw(f)
 		if c.typ == tFloat32 {
-			if !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
+			// Beyond the largest float32 plus half its spacing a value
+			// rounds to infinity; short of it, to the largest float32.
+			// (-3.4028235e+38, how the largest reads back, is a little
+			// beyond math.MaxFloat32 and must be taken.)
+			if !math.IsInf(f, 0) && math.Abs(f) >= maxFloat32Rounding {
 				return nil, fmt.Errorf("%g is out of the float32 range", f)
 			}
 			binary.BigEndian.PutUint32(be[:], math.Float32bits(float32(f)))
@@ -290,9 +383,17 @@ func (c *codec) encodeRegisters(v sdk.Value) ([]byte, error) {
 	return out, nil
 }
 
+// maxFloat32Rounding is 2^128 - 2^103, halfway from the largest float32
+// to the next power of two: from it on, a float64 rounds to infinity.
+var maxFloat32Rounding = math.Ldexp(1, 128) - math.Ldexp(1, 103)
+
 // toInteger converts v (after undoing scale/offset) to the bits of the
 // point's integer type, refusing fractions and values out of range.
 func (c *codec) toInteger(v sdk.Value) (uint64, error) {
-	signed := c.typ == tInt16 || c.typ == tInt32 || c.typ == tInt64
-	return numcodec.ToInteger(v, 16*c.typ.regs(), signed, c.typ.String(), c.scaling())
+	signed := c.typ == tInt8 || c.typ == tInt16 || c.typ == tInt32 || c.typ == tInt64
+	bits := 16 * c.typ.regs()
+	if c.typ.byteSized() {
+		bits = 8
+	}
+	return numcodec.ToInteger(v, bits, signed, c.typ.String(), c.scaling())
 }

@@ -48,6 +48,7 @@ type PointConfig struct {
 	Address   *int       `toml:"address"`
 	Type      string     `toml:"type"`
 	Bit       *int       `toml:"bit"`
+	Byte      string     `toml:"byte"`
 	Length    int        `toml:"length"`
 	ByteOrder string     `toml:"byte_order"`
 	Scale     *float64   `toml:"scale"`

@@ -31,8 +31,9 @@ func lint(req *sdk.InitRequest) sdk.ConfigErrors {
 // registers (or coils) of one area: a value read twice under two names,
 // or more often a mistyped address, or a 32-bit value placed one register
 // off. Bits of one register taken by bool points with different bits are
-// not overlaps; neither is a bit point inside a register also read whole
-// (a status word and its flags), which is common and deliberate.
+// not overlaps, nor are the high and low bytes of one register (int8,
+// uint8); neither is a bit or a byte of a register also read whole (a
+// status word and its flags), which is common and deliberate.
 func overlaps(src *sdk.ConfigSource, dp string, d *device) sdk.ConfigErrors {
 	idx := make([]int, len(d.points))
 	for i := range idx {
@@ -53,7 +54,7 @@ func overlaps(src *sdk.ConfigSource, dp string, d *device) sdk.ConfigErrors {
 			if q.area != p.area || q.addr >= p.addr+p.count() {
 				break
 			}
-			if (p.bit >= 0 || q.bit >= 0) && !(p.bit == q.bit && p.addr == q.addr) {
+			if (part(p) != "" || part(q) != "") && !(part(p) == part(q) && p.addr == q.addr) {
 				continue
 			}
 			first, later := min(i, j), max(i, j)
@@ -73,8 +74,22 @@ func covers(p *point) string {
 	if n := p.count(); n > 1 {
 		s += fmt.Sprintf("-%d", p.addr+n-1)
 	}
-	if p.bit >= 0 {
-		s += fmt.Sprintf(" bit %d", p.bit)
+	if pt := part(p); pt != "" {
+		s += " " + pt
 	}
 	return s
+}
+
+// part names the part of its register a point takes ("bit 3", "high
+// byte"), or "" for whole registers.
+func part(p *point) string {
+	switch {
+	case p.bit >= 0:
+		return fmt.Sprintf("bit %d", p.bit)
+	case p.typ.byteSized() && p.lowByte:
+		return "low byte"
+	case p.typ.byteSized():
+		return "high byte"
+	}
+	return ""
 }

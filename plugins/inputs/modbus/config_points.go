@@ -105,7 +105,7 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 	default:
 		t, ok := parseType(pc.Type)
 		if !ok {
-			bad("type", "unknown type %q: want bool, int16, uint16, int32, uint32, int64, uint64, float32, float64 or string", pc.Type)
+			bad("type", "unknown type %q: want %s", pc.Type, typeList())
 			return nil, errs
 		}
 		p.typ = t
@@ -132,6 +132,31 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 		}
 	} else if pc.Length != 0 {
 		bad("length", "length only applies to strings")
+	}
+	switch {
+	case p.typ.byteSized():
+		switch strings.ToLower(pc.Byte) {
+		case "high":
+		case "low":
+			p.lowByte = true
+		case "":
+			bad("byte", "%s is one byte of a register: byte = \"high\" or \"low\" says which", p.typ)
+		default:
+			bad("byte", "%q: want \"high\" (the register's first byte on the wire) or \"low\"", pc.Byte)
+		}
+		if pc.ByteOrder != "" {
+			bad("byte_order", "does not apply to %s, one byte of a register: byte says which", p.typ)
+		}
+	case pc.Byte != "":
+		bad("byte", "byte only applies to int8 and uint8 (one byte of a register)")
+	}
+	if p.typ == tString {
+		// Text is two bytes per register, high byte first, whatever the
+		// connection or device says about numbers (SPEC section 3): their
+		// byte_order is a word and byte order for multi-register values,
+		// and a device with CDAB floats still stores "HELLO" as "HE" "LL"
+		// "O". Only the point's own byte_order turns text around.
+		p.order = orderABCD
 	}
 	if pc.ByteOrder != "" {
 		o, ok := parseOrder(pc.ByteOrder)

@@ -80,7 +80,7 @@ type Modbus struct {
 	// bus serialises everything that touches the connection: polls and
 	// writes (which the core may call beside Gather).
 	bus         sync.Mutex
-	client      *mb.ModbusClient
+	client      busClient
 	open        bool
 	connFails   int
 	connRetryAt time.Time
@@ -145,11 +145,7 @@ func (m *Modbus) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	if m.tick == 0 {
 		m.tick = set.interval
 	}
-	client, err := mb.NewClient(&mb.ClientConfiguration{
-		URL: set.url, Speed: uint(set.baud), DataBits: uint(set.dataBits), Parity: set.parity, StopBits: set.stopBits,
-		Timeout: set.timeout, TLSClientCert: set.tlsCert, TLSRootCAs: set.tlsRoots,
-		Logger: slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
-	})
+	client, err := newBusClient(set)
 	if err != nil {
 		return nil, sdk.ConfigErrors{src.Errorf("url", "%q: %v", set.url, err)}
 	}
@@ -381,7 +377,7 @@ var errConnDown = errors.New("connection down")
 // bytes, bits as bools.
 func (m *Modbus) read(ctx context.Context, unit uint8, r request, retries int) (regs []byte, bits []bool, err error) {
 	for attempt := 0; attempt <= retries; attempt++ {
-		err = m.do(ctx, unit, func(c *mb.ModbusClient) error {
+		err = m.do(ctx, unit, func(c busClient) error {
 			var e error
 			switch r.area {
 			case areaCoil:
@@ -405,7 +401,7 @@ func (m *Modbus) read(ctx context.Context, unit uint8, r request, retries int) (
 // do runs one request on the connection, opening it when needed, pacing
 // requests as configured, and closing it when the stream can no longer be
 // trusted. Callers hold m.bus.
-func (m *Modbus) do(ctx context.Context, unit uint8, fn func(c *mb.ModbusClient) error) error {
+func (m *Modbus) do(ctx context.Context, unit uint8, fn func(c busClient) error) error {
 	if err := m.ensureOpen(ctx); err != nil {
 		return err
 	}
@@ -546,7 +542,7 @@ func (m *Modbus) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.Writ
 }
 
 func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Value) error {
-	retry := func(fn func(c *mb.ModbusClient) error) error {
+	retry := func(fn func(c busClient) error) error {
 		var err error
 		for attempt := 0; attempt <= m.set.retries; attempt++ {
 			if err = m.do(ctx, d.unit, fn); err == nil || !retryable(err) || ctx.Err() != nil {
@@ -566,9 +562,9 @@ func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Valu
 			return err
 		}
 		if m.set.writeMultiple {
-			return retry(func(c *mb.ModbusClient) error { return c.WriteCoils(addr, []bool{b}) })
+			return retry(func(c busClient) error { return c.WriteCoils(addr, []bool{b}) })
 		}
-		return retry(func(c *mb.ModbusClient) error { return c.WriteCoil(addr, b) })
+		return retry(func(c busClient) error { return c.WriteCoil(addr, b) })
 	case p.typ == tBool && p.bit >= 0:
 		// One bit of a register: read, change the bit, write back. Not
 		// atomic against the device's own changes to the other bits.
@@ -577,7 +573,7 @@ func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Valu
 			return err
 		}
 		var reg uint16
-		if err := retry(func(c *mb.ModbusClient) error {
+		if err := retry(func(c busClient) error {
 			var e error
 			reg, e = c.ReadRegister(addr, mb.HOLDING_REGISTER)
 			return e
@@ -590,6 +586,25 @@ func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Valu
 			reg &^= 1 << p.bit
 		}
 		return m.writeRegs(retry, addr, binary.BigEndian.AppendUint16(nil, reg))
+	case p.typ.byteSized():
+		// One byte of a register: the same read-modify-write, so that the
+		// other byte (often another value) keeps what the device holds.
+		// The value is checked first: a refused one costs no request.
+		if err := p.putByte(make([]byte, 2), v); err != nil {
+			return err
+		}
+		var wire []byte
+		if err := retry(func(c busClient) error {
+			var e error
+			wire, e = c.ReadRawBytes(addr, 2, mb.HOLDING_REGISTER)
+			return e
+		}); err != nil {
+			return err
+		}
+		if err := p.putByte(wire, v); err != nil {
+			return err
+		}
+		return m.writeRegs(retry, addr, wire)
 	}
 	wire, err := p.encodeRegisters(v)
 	if err != nil {
@@ -598,11 +613,11 @@ func (m *Modbus) writePoint(ctx context.Context, d *device, p *point, v sdk.Valu
 	return m.writeRegs(retry, addr, wire)
 }
 
-func (m *Modbus) writeRegs(retry func(func(c *mb.ModbusClient) error) error, addr uint16, wire []byte) error {
+func (m *Modbus) writeRegs(retry func(func(c busClient) error) error, addr uint16, wire []byte) error {
 	if len(wire) == 2 && !m.set.writeMultiple {
-		return retry(func(c *mb.ModbusClient) error { return c.WriteRegister(addr, binary.BigEndian.Uint16(wire)) })
+		return retry(func(c busClient) error { return c.WriteRegister(addr, binary.BigEndian.Uint16(wire)) })
 	}
-	return retry(func(c *mb.ModbusClient) error { return c.WriteRawBytes(addr, wire) })
+	return retry(func(c busClient) error { return c.WriteRawBytes(addr, wire) })
 }
 
 // Health says whether the connection is up, counts requests, errors and

@@ -115,6 +115,10 @@ func typeCases() []typeCase {
 			typeCase{"f64_" + lo, "holding", "float64", o, "", wire(be64(math.Float64bits(-math.Pi)), o), sdk.Float(-math.Pi)},
 			typeCase{"f64nan_" + lo, "holding", "float64", o, "", wire(be64(0x7FF8000000000001), o), sdk.Float(math.Float64frombits(0x7FF8000000000001))},
 			typeCase{"f64ninf_" + lo, "input", "float64", o, "", wire(be64(math.Float64bits(math.Inf(-1))), o), sdk.Float(math.Inf(-1))},
+			typeCase{"f16_" + lo, "holding", "float16", o, "", wire(be16(0xC500), o), sdk.Float(-5)},
+			typeCase{"f16frac_" + lo, "input", "float16", o, "", wire(be16(0x2E66), o), sdk.Float(0.1)},
+			typeCase{"bcd16_" + lo, "input", "bcd16", o, "", wire(be16(0x1234), o), sdk.Uint(1234)},
+			typeCase{"bcd32_" + lo, "input", "bcd32", o, "", wire(be32(0x12345678), o), sdk.Uint(12345678)},
 		)
 	}
 	cs = append(cs,
@@ -123,6 +127,12 @@ func typeCases() []typeCase {
 		typeCase{"str_full", "input", "string", "", "length = 2", []int64{'a'<<8 | 'b', 'c'<<8 | 'd'}, sdk.String("abcd")},
 		typeCase{"str_badc", "holding", "string", "BADC", "length = 2", []int64{'b'<<8 | 'a', 'c'}, sdk.String("abc")},
 		typeCase{"str_empty", "holding", "string", "", "length = 2", []int64{0, 0}, sdk.String("")},
+		// One byte of a register, whatever the byte order around it.
+		typeCase{"i8_high", "holding", "int8", "", "byte = \"high\"", []int64{0xFB01}, sdk.Int(-5)},
+		typeCase{"u8_low", "input", "uint8", "", "byte = \"low\"", []int64{0xFB01}, sdk.Uint(1)},
+		typeCase{"f16_inf", "input", "float16", "", "", []int64{0x7C00}, sdk.Float(math.Inf(1))},
+		typeCase{"f16_scaled", "input", "float16", "", "scale = 2.0", []int64{0x3C00}, sdk.Float(2)},
+		typeCase{"bcd16_scaled", "holding", "bcd16", "", "scale = 0.1", []int64{0x0999}, sdk.Float(99.9)},
 		typeCase{"bit3", "holding", "bool", "", "bit = 3", []int64{0x0008}, sdk.Bool(true)},
 		typeCase{"bit15", "input", "bool", "", "bit = 15", []int64{0x7FFF}, sdk.Bool(false)},
 		typeCase{"regbool", "holding", "bool", "", "", []int64{0x0100}, sdk.Bool(true)},

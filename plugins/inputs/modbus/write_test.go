@@ -86,9 +86,13 @@ address = 20
 `
 
 func TestWrite(t *testing.T) {
-	for _, multiple := range []bool{false, true} {
-		t.Run(fmt.Sprintf("write_multiple=%v", multiple), func(t *testing.T) {
-			s := startSim(t, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{ID: 3,
+	for _, c := range []struct {
+		listen   string
+		multiple bool
+	}{{"tcp://127.0.0.1:0", false}, {"tcp://127.0.0.1:0", true}, {"rtuovertcp://127.0.0.1:0", false}, {"rtuovertcp://127.0.0.1:0", true}} {
+		multiple := c.multiple
+		t.Run(fmt.Sprintf("%s/write_multiple=%v", strings.Split(c.listen, ":")[0], multiple), func(t *testing.T) {
+			s := startSim(t, c.listen, &modbussim.Config{Units: []modbussim.UnitConfig{{ID: 3,
 				Registers: []modbussim.RegisterConfig{{Area: "holding", Address: 15, Raw: []int64{0x8001}}}}}})
 			sdktest.Run(t, factory, func(t *testing.T, p sdk.Plugin) {
 				sdktest.Init(t, p, fmt.Sprintf(writeConf, s.Addr(), multiple))

@@ -1,7 +1,7 @@
 // Package numcodec holds what the inputs that read binary device values
 // (Modbus registers, serial frames) share: the SPEC's byte orders, the
-// float32 widening, and the checked conversion of a written value back to
-// a device integer. One implementation, so that both inputs agree to the
+// float32 widening, half floats, packed BCD, and the checked conversion of
+// a written value back to a device integer. One implementation, so that both inputs agree to the
 // bit on what "CDAB" or "out of range" means.
 package numcodec
 
@@ -10,6 +10,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/x448/float16"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
@@ -134,6 +136,12 @@ func ToInteger(v sdk.Value, bits int, signed bool, typ string, s Scaling) (uint6
 	if signed {
 		lo, hi = -1<<(bits-1), hi>>1
 	}
+	return toRange(v, lo, hi, signed, typ, s)
+}
+
+// toRange is ToInteger for the range lo..hi (lo <= 0 <= hi; lo = 0 for an
+// unsigned type).
+func toRange(v sdk.Value, lo int64, hi uint64, signed bool, typ string, s Scaling) (uint64, error) {
 	outOfRange := func(x any) error {
 		if signed {
 			return fmt.Errorf("%v is out of the %s range (%d to %d)", x, typ, lo, hi)
@@ -226,4 +234,114 @@ func CheckScaling(scale *float64, offset float64, min, max *float64, numeric boo
 		bad("min", "min %g is above max %g", *min, *max)
 	}
 	return s
+}
+
+// Float16 is an IEEE 754 half-precision value (binary16) as its bits:
+// 1 sign, 5 exponent and 10 fraction bits, largest finite 65504.
+//
+// Decoding widens to float64 with the shortest decimal form that reads
+// back as the same half (0x2E66 is reported as 0.1, not 0.0999755859375),
+// as Widen32 does for float32; integers are reported exactly. Encoding rounds to the nearest half, ties to
+// even, in one step from float64 (going through float32 first could round
+// twice).
+
+// maxFloat16 is the largest finite half.
+const maxFloat16 = 65504
+
+// Widen16 turns the bits of a half into the float64 with its shortest
+// decimal form.
+func Widen16(bits uint16) float64 {
+	f := float64(float16.Frombits(bits).Float32())
+	// An integer is reported as it is: from 2048 on every half is one, and
+	// its shortest form would lose digits (65504 is 6.55e4).
+	if math.IsNaN(f) || math.IsInf(f, 0) || f == math.Trunc(f) {
+		return f
+	}
+	// A half needs at most 5 significant digits to be told apart.
+	for p := 1; p <= 5; p++ {
+		d, err := strconv.ParseFloat(strconv.FormatFloat(f, 'g', p, 64), 64)
+		if err == nil && nearestFloat16(d) == bits {
+			return d
+		}
+	}
+	return f
+}
+
+// nearestFloat16 rounds f to the nearest half, ties to even: ±Inf beyond
+// the largest finite half's rounding range, NaN kept as a quiet NaN.
+func nearestFloat16(f float64) uint16 {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f == 0 {
+		return float16.Fromfloat32(float32(f)).Bits()
+	}
+	// The spacing of halves at f's magnitude: 2^(e-10) for a normal half
+	// of exponent e, 2^-24 below the normal range. Dividing by a power of
+	// two is exact, so the rounding below is the only one.
+	_, exp := math.Frexp(f) // |f| = frac * 2^exp, frac in [0.5, 1)
+	e := max(exp-1, -14)
+	quantum := math.Ldexp(1, e-10)
+	r := math.RoundToEven(f/quantum) * quantum
+	if math.Abs(r) > maxFloat16 {
+		return float16.Inf(int(math.Copysign(1, f))).Bits()
+	}
+	// r is a half exactly, so converting through float32 is exact.
+	return float16.Fromfloat32(float32(r)).Bits()
+}
+
+// ToFloat16 gives the half bits for the device value f. A value beyond
+// the half range is refused; so is, when exact is set (an unscaled point:
+// the value written is the value the server asked for), a value that is
+// neither a half nor the shortest decimal form of one (0.1 is taken as
+// 0x2E66, 0.1001 is refused). NaN and infinities are kept.
+func ToFloat16(f float64, exact bool) (uint16, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nearestFloat16(f), nil
+	}
+	h := nearestFloat16(f)
+	if float16.Frombits(h).IsInf(0) {
+		return 0, fmt.Errorf("%g is out of the float16 range (±%d)", f, maxFloat16)
+	}
+	if exact {
+		back := float64(float16.Frombits(h).Float32())
+		if back != f && Widen16(h) != f {
+			return 0, fmt.Errorf("%g does not fit float16: it would be written as %g", f, Widen16(h))
+		}
+	}
+	return h, nil
+}
+
+// BCD is packed binary-coded decimal: one decimal digit per 4 bits, the
+// most significant digit first (0x1234 is 1234).
+
+// FromBCD decodes the low 4*digits bits of bits, refusing a nibble above 9
+// (a value that is not BCD, not one to report as a number).
+func FromBCD(bits uint64, digits int) (uint64, error) {
+	var n uint64
+	for i := digits - 1; i >= 0; i-- {
+		d := bits >> (4 * i) & 0xF
+		if d > 9 {
+			return 0, fmt.Errorf("%#0*x is not BCD: digit %d is %#x", digits+2, bits, digits-i, d)
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// ToBCD gives the packed BCD of the device value of v for digits digits
+// (4 for one register, 8 for two), refusing what ToInteger refuses and
+// values beyond 10^digits - 1. typ names the type in errors.
+func ToBCD(v sdk.Value, digits int, typ string, s Scaling) (uint64, error) {
+	hi := uint64(1)
+	for range digits {
+		hi *= 10
+	}
+	n, err := toRange(v, 0, hi-1, false, typ, s)
+	if err != nil {
+		return 0, err
+	}
+	var bits uint64
+	for i := 0; n > 0; i++ {
+		bits |= (n % 10) << (4 * i)
+		n /= 10
+	}
+	return bits, nil
 }

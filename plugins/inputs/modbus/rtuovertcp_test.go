@@ -1,0 +1,63 @@
+package modbus
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	mb "github.com/simonvetter/modbus"
+)
+
+func withCRC(b ...byte) []byte { return binary.LittleEndian.AppendUint16(b, crc16(b)) }
+
+// TestReadRTUResponse pins the framing of answers to the errors the input
+// acts on (exception: the slave is alive; anything else: the stream is
+// closed and reopened).
+func TestReadRTUResponse(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []byte
+		fc   byte
+		want []byte
+		err  error
+	}{
+		{"registers", withCRC(1, 3, 4, 0x12, 0x34, 0xAB, 0xCD), 3, []byte{4, 0x12, 0x34, 0xAB, 0xCD}, nil},
+		{"write echo", withCRC(1, 6, 0, 7, 0xBE, 0xEF), 6, []byte{0, 7, 0xBE, 0xEF}, nil},
+		{"exception", withCRC(1, 0x83, 2), 3, nil, mb.ErrIllegalDataAddress},
+		{"gateway exception", withCRC(1, 0x84, 0x0B), 4, nil, mb.ErrGWTargetFailedToRespond},
+		{"bad crc", []byte{1, 3, 2, 0, 1, 0, 0}, 3, nil, mb.ErrBadCRC},
+		{"other unit", withCRC(2, 3, 2, 0, 1), 3, nil, mb.ErrBadUnitId},
+		{"other function", withCRC(1, 4, 2, 0, 1), 3, nil, mb.ErrProtocolError},
+		{"unknown exception", withCRC(1, 0x83, 0x42), 3, nil, mb.ErrProtocolError},
+	}
+	for _, c := range cases {
+		got, err := readRTUResponse(bytes.NewReader(c.in), 1, c.fc)
+		if !errors.Is(err, c.err) || c.err == nil && !bytes.Equal(got, c.want) {
+			t.Errorf("%s: % x, %v; want % x, %v", c.name, got, err, c.want, c.err)
+		}
+	}
+}
+
+// FuzzRTUResponse: whatever a peer answers, reading it never panics, and
+// an accepted answer is a whole frame of the function asked.
+func FuzzRTUResponse(f *testing.F) {
+	f.Add(withCRC(1, 3, 2, 0, 1), byte(3))
+	f.Add(withCRC(1, 1, 1, 0x05), byte(1))
+	f.Add(withCRC(1, 0x90, 4), byte(16))
+	f.Add(withCRC(1, 3, 0xFF), byte(3))
+	f.Add([]byte{1, 3}, byte(3))
+	f.Fuzz(func(t *testing.T, in []byte, fc byte) {
+		got, err := readRTUResponse(bytes.NewReader(in), 1, fc)
+		if err != nil {
+			return
+		}
+		if fc >= 1 && fc <= 4 {
+			if len(got) < 1 || len(got) != 1+int(got[0]) {
+				t.Fatalf("fc %d: payload % x does not hold its byte count", fc, got)
+			}
+		} else if len(got) != 4 {
+			t.Fatalf("fc %d: payload % x is no echo", fc, got)
+		}
+	})
+}

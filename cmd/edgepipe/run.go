@@ -15,6 +15,7 @@ import (
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/core/monitor"
+	"github.com/edgepipe/edgepipe/core/reload"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -129,40 +130,37 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	path := args.config
-	cfg, ok := loadConfig("run", args, stderr)
-	if !ok {
+	src := reload.Source{Config: args.config, Dir: args.configDir}
+	start, err := src.Load()
+	if err != nil {
+		printErrorsAs(stderr, "run", err)
 		return 1
 	}
+	cfg := start.Cfg
 	log, level := gatewayLogger(cfg.Agent, stderr)
 	slog.SetDefault(log)
 	agent.TuneRuntime()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	ctx := context.Background()
-	reload := make(chan *config.Config, 1) // validated by OnReboot
-	var a *agent.Agent
-	a = agent.New(cfg, agent.Options{Logger: log, OnReboot: func() error {
-		// The server's Reboot command: validate now so that the reply
-		// says whether the new configuration was taken.
-		next, err := args.load()
-		if err == nil {
-			err = a.Validate(ctx, next)
-		}
-		if err != nil {
-			return fmt.Errorf("configuration refused, the running one stays: %v", err)
-		}
-		select {
-		case reload <- next:
-		default:
-		}
-		return nil
-	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Every change of configuration goes through the reloader: SIGHUP,
+	// the Reboot command and the server's remote configuration.
+	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString(),
+		OnApplied: func(prev, next *config.Config) {
+			if next.Agent.LogFormat != cfg.Agent.LogFormat {
+				log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
+			}
+			applyLogLevel(level, next.Agent)
+		}})
+	a := agent.New(cfg, agent.Options{Logger: log, OnReboot: rl.Reboot, OnConfig: rl.Command})
+	rl.Attach(a)
 	if err := a.Open(ctx, true); err != nil {
 		printErrorsAs(stderr, "run", err)
 		return 1
 	}
 	a.Start()
+	go rl.Run(ctx)
 	if cfg.Agent.HTTPListen != "" {
 		mon, err := monitor.Start(cfg.Agent.HTTPListen, a, log)
 		if err != nil {
@@ -172,42 +170,27 @@ func runRun(argv []string, _, stderr io.Writer) int {
 			log.Info("serving /healthz and /metrics", "listen", mon.Addr())
 		}
 	}
-	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", versionString())
+	if start.Version > 0 {
+		log.Info("starting from the newest confirmed configuration set by the server: it is newer than the --config file",
+			"file", start.From, "config", args.config)
+	}
+	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", start.From, "version", versionString())
 	defer notifySystemd(a, log)()
-	for {
-		var next *config.Config
-		select {
-		case s := <-sigs:
-			if s != syscall.SIGHUP {
-				log.Info("stopping", "signal", s.String())
-				sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
-				a.Stop(sctx)
-				cancel()
-				return 0
-			}
-			c, err := args.load()
-			if err == nil {
-				err = a.Validate(ctx, c)
-			}
-			if err != nil {
+	for s := range sigs {
+		if s == syscall.SIGHUP {
+			if err := rl.Reload(ctx); err != nil {
 				log.Error("reload refused, the running configuration stays", "err", err)
-				continue
 			}
-			next = c
-		case next = <-reload:
-		}
-		log.Info("reloading configuration")
-		if err := a.Apply(ctx, next); err != nil {
-			// Validated, yet a plugin failed to open for real: the rest runs.
-			log.Error("reload incomplete: some plugins did not open", "err", err)
 			continue
 		}
-		if next.Agent.LogFormat != cfg.Agent.LogFormat {
-			log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
-		}
-		applyLogLevel(level, next.Agent)
-		log.Info("configuration reloaded")
+		log.Info("stopping", "signal", s.String())
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		a.Stop(sctx)
+		scancel()
+		return 0
 	}
+	return 0
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {

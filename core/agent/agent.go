@@ -49,6 +49,11 @@ type Options struct {
 	OnMessage func(sdk.Message)
 	// OnReboot serves the server's Reboot command (reload in place).
 	OnReboot func() error
+	// OnConfig serves the server's configuration commands (SPEC 9, the
+	// reload package) that arrived through output: the reply, or a
+	// message with no Topic when the reply comes later (a set is answered
+	// once applied, through Announce). Unset, they are refused.
+	OnConfig func(output string, c sdk.Command) sdk.Message
 }
 
 // Agent is a running (or runnable) pipeline.

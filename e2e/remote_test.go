@@ -248,7 +248,8 @@ pattern = "constant"
 }
 
 // TestRemoteSignedSets: with public_keys, an unsigned set and a wrongly
-// signed one are refused and change nothing; a signed one is applied.
+// signed one are refused and change nothing; a signed one is applied on
+// trial and confirmed by its hash (not by another).
 func TestRemoteSignedSets(t *testing.T) {
 	needBinary(t)
 	b := newBroker(t)
@@ -284,8 +285,19 @@ func TestRemoteSignedSets(t *testing.T) {
 	if r := srv.ask("get", nil); r.Hash != running {
 		t.Fatal("a refused set changed the configuration")
 	}
-	if r := srv.ask("set", map[string]string{"config": next, "signature": sign(priv, next)}); !r.OK {
+	// Signed and on trial: confirmed only with its own hash.
+	r := srv.ask("set", map[string]string{"config": next, "signature": sign(priv, next), "confirm": "10m"})
+	if !r.OK || r.ConfigState != "trial" || r.Hash == running {
 		t.Fatalf("signed set: %+v", r)
+	}
+	if c := srv.ask("confirm", map[string]string{"hash": running}); c.OK {
+		t.Fatalf("confirm with another hash taken: %+v", c)
+	}
+	if c := srv.ask("confirm", map[string]string{"hash": r.Hash}); !c.OK || c.ConfigState != "confirmed" {
+		t.Fatalf("confirm: %+v", c)
+	}
+	if got := srv.ask("get", nil); got.Hash != r.Hash || got.ConfigState != "confirmed" {
+		t.Fatalf("after confirm: %+v", got)
 	}
 	g.stop()
 }

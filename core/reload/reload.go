@@ -42,6 +42,10 @@ type Loaded struct {
 	// From says where it came from, for the log: the --config file or a
 	// stored version's file.
 	From string
+	// DataDir is the data directory of the --config file, whose config/
+	// holds the versions (a pushed configuration may name another
+	// data_dir; the store stays where the next start looks for it).
+	DataDir string
 }
 
 // Hash is SPEC 9's hash of a configuration text: "sha256:" + hex.
@@ -63,7 +67,7 @@ func (s Source) Load() (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	l := Loaded{Cfg: cfg, Text: text, From: s.Config}
+	l := Loaded{Cfg: cfg, Text: text, From: s.Config, DataDir: cfg.Agent.DataDir}
 	st := OpenStore(cfg.Agent.DataDir)
 	v, vtext, ok, err := st.NewestConfirmed()
 	if err != nil {
@@ -79,7 +83,7 @@ func (s Source) Load() (Loaded, error) {
 		slog.Warn("the newest confirmed configuration does not load; starting from the files", "file", path, "err", err)
 		return l, nil
 	}
-	return Loaded{Cfg: vcfg, Text: vtext, Version: v.Seq, From: path}, nil
+	return Loaded{Cfg: vcfg, Text: vtext, Version: v.Seq, From: path, DataDir: cfg.Agent.DataDir}, nil
 }
 
 // read is the text of the files (the main one, then the directory's in
@@ -153,8 +157,12 @@ func New(l Loaded, opts Options) *Reloader {
 	if opts.StatusEvery <= 0 {
 		opts.StatusEvery = time.Minute
 	}
+	dataDir := l.DataDir
+	if dataDir == "" {
+		dataDir = l.Cfg.Agent.DataDir
+	}
 	return &Reloader{opts: opts, log: opts.Logger, cur: l, state: StateConfirmed, start: time.Now(),
-		store: OpenStore(l.Cfg.Agent.DataDir), jobs: make(chan func(), 4), changed: make(chan struct{}, 1)}
+		store: OpenStore(dataDir), jobs: make(chan func(), 4), changed: make(chan struct{}, 1)}
 }
 
 // Attach gives the reloader the agent it changes (created with the

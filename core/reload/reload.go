@@ -296,7 +296,19 @@ func (r *Reloader) ApplyText(ctx context.Context, text []byte) error {
 func (r *Reloader) Running() (text, hash, state string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cur.Cfg.RedactText(string(r.cur.Text)), Hash(r.cur.Text), r.state
+	text, hash = r.shown()
+	return text, hash, r.state
+}
+
+// shown is the running text as the server may see it and its hash; the
+// caller holds mu. A pushed text holds no secret, so this is the text as
+// received and its hash. A local file may hold a secret literally: the
+// hash is then of the text shown, since the hash of the real text next to
+// everything else of it would let anyone who can read the reply guess the
+// secret offline.
+func (r *Reloader) shown() (string, string) {
+	text := r.cur.Cfg.RedactText(string(r.cur.Text))
+	return text, Hash([]byte(text))
 }
 
 // statusChanged asks Run to publish the status now.

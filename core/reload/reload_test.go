@@ -232,3 +232,15 @@ func TestRemoteSetRefusals(t *testing.T) {
 		t.Fatal("a refused set changed the configuration")
 	}
 }
+
+// TestGetHidesLiteralSecret: a secret written into the local file is
+// neither in get's text nor recoverable from its hash (the hash is of the
+// text shown).
+func TestGetHidesLiteralSecret(t *testing.T) {
+	text := doc(t.TempDir(), "[agent.remote]\nenabled = true", "\n[[outputs.mqtt]]\nservers = [\"tcp://127.0.0.1:1\"]\nusername = \"u\"\npassword = \"hunter2-literal\"\n")
+	r, _, _ := gateway(t, text)
+	got := decode(t, r.Command("up", cmd("get", map[string]string{"id": "c-1"})))
+	if !got.OK || strings.Contains(got.Config, "hunter2") || got.Hash == Hash([]byte(text)) || got.Hash != Hash([]byte(got.Config)) {
+		t.Fatalf("%+v", got)
+	}
+}

@@ -157,7 +157,7 @@ func (r *Reloader) set(id, output string, cfg *config.Config, text []byte, confi
 func (r *Reloader) confirm(hash string) fbox.ConfigResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	running := Hash(r.cur.Text)
+	_, running := r.shown()
 	switch {
 	case r.trial == nil && hash == running:
 		return fbox.ConfigResult{Hash: running, State: r.state}
@@ -274,7 +274,8 @@ func (r *Reloader) publishStatus(ctx context.Context) {
 		}
 	}
 	r.mu.Lock()
-	s.Config, s.ConfigState = Hash(r.cur.Text), r.state
+	_, s.Config = r.shown()
+	s.ConfigState = r.state
 	r.mu.Unlock()
 	s.Uptime = time.Since(r.start)
 	r.a.Announce(r.topics().StatusMessage(time.Now(), r.opts.Version, s))

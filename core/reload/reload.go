@@ -272,8 +272,15 @@ func (r *Reloader) later(f func()) error {
 	}
 }
 
+// CheckText is Check for a text given by a person (the console's check):
+// every error, nothing applied.
+func (r *Reloader) CheckText(ctx context.Context, text []byte) error {
+	_, err := r.Check(ctx, "console.toml", text)
+	return err
+}
+
 // ApplyText checks a configuration text given by a person (the console's
-// apply) and applies it in place; it returns every error of a text that
+// apply: wire its hook to this method) and applies it in place; it returns every error of a text that
 // does not check, and then nothing changed. It is final at once and is
 // stored as a confirmed version.
 func (r *Reloader) ApplyText(ctx context.Context, text []byte) error {

@@ -125,6 +125,14 @@ func literalSecrets(cfg *config.Config) error {
 func (r *Reloader) set(id, output string, cfg *config.Config, text []byte, confirm time.Duration) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	// A set replacing one still on trial rolls back, if it must, to what
+	// ran before either: the last configuration known to work.
+	r.mu.Lock()
+	prev := r.cur
+	if r.trial != nil {
+		prev = r.trial.prev
+	}
+	r.mu.Unlock()
 	r.endTrial()
 	hash := Hash(text)
 	state := StateConfirmed
@@ -135,9 +143,6 @@ func (r *Reloader) set(id, output string, cfg *config.Config, text []byte, confi
 	if serr != nil {
 		r.log.Error("storing the configuration", "dir", r.store.Dir(), "err", serr)
 	}
-	r.mu.Lock()
-	prev := r.cur
-	r.mu.Unlock()
 	err := r.apply(context.Background(), Loaded{Cfg: cfg, Text: text, Version: v.Seq, From: "remote set " + fbox.Clip(id)}, state)
 	if confirm > 0 {
 		r.mu.Lock()
@@ -187,14 +192,14 @@ func (r *Reloader) endTrial() {
 }
 
 // outputConnected tells whether output id is up (connected to its
-// server) now.
-func (r *Reloader) outputConnected(ctx context.Context, id string) bool {
+// server) now, and whether there is such an output at all.
+func (r *Reloader) outputConnected(ctx context.Context, id string) (up, exists bool) {
 	for _, p := range r.a.Health(ctx).Plugins {
 		if p.ID == id && p.Kind == string(sdk.KindOutput) {
-			return p.OK
+			return p.OK, true
 		}
 	}
-	return false
+	return false, false
 }
 
 // watchTrial notes whether the trial's output reached its server, and
@@ -206,7 +211,7 @@ func (r *Reloader) watchTrial(ctx context.Context) {
 	if t == nil {
 		return
 	}
-	if !t.reached && r.outputConnected(ctx, t.output) {
+	if up, _ := r.outputConnected(ctx, t.output); !t.reached && up {
 		r.mu.Lock()
 		t.reached = true
 		r.mu.Unlock()
@@ -248,7 +253,10 @@ func (r *Reloader) rollback(ctx context.Context, t *trial, why string) {
 	// Announce once the restored output is back on its server, so the
 	// server hears it from the configuration that works.
 	deadline := time.Now().Add(rollbackWait)
-	for !r.outputConnected(ctx, t.output) && time.Now().Before(deadline) && ctx.Err() == nil {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if up, exists := r.outputConnected(ctx, t.output); up || !exists {
+			break
+		}
 		select {
 		case <-time.After(200 * time.Millisecond):
 		case <-ctx.Done():

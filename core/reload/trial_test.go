@@ -70,3 +70,48 @@ func TestTrialWithoutConfirmRollsBack(t *testing.T) {
 		t.Fatalf("stored versions %+v", vs)
 	}
 }
+
+// TestSetOverTrialRollsBackToLastGood: a set that replaces one still on
+// trial, and is itself not confirmed, rolls back to what ran before both.
+func TestSetOverTrialRollsBackToLastGood(t *testing.T) {
+	base := doc(t.TempDir(), "[agent.remote]\nenabled = true", "")
+	r, a, _ := gateway(t, base)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	_, before, _ := r.Running()
+	first := base + "\n[[inputs.synthetic]]\ndevice = \"first\"\n"
+	second := base + "\n[[inputs.synthetic]]\ndevice = \"second\"\n"
+	r.Command("up", cmd("set", map[string]string{"id": "s-1", "config": first, "confirm": "1h"}))
+	waitState(t, r, func(h, st string) bool { return h == Hash([]byte(first)) && st == StateTrial })
+	r.Command("up", cmd("set", map[string]string{"id": "s-2", "config": second, "confirm": "1s"}))
+	waitState(t, r, func(h, st string) bool { return h == before && st == StateRolledBack })
+	for _, p := range a.Points() {
+		if p.Device == "first" || p.Device == "second" {
+			t.Fatalf("point %s of a rolled back set still registered", p.Device)
+		}
+	}
+	vs, _ := r.Store().Versions()
+	if len(vs) != 2 || vs[0].State != StateRolledBack || vs[1].State != StateRolledBack {
+		t.Fatalf("stored versions %+v", vs)
+	}
+}
+
+func waitState(t *testing.T, r *Reloader, cond func(hash, state string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, h, st := r.Running()
+		if cond(h, st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("running %s %s", h, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -146,6 +146,8 @@ type Reloader struct {
 	store   *Store
 	jobs    chan func()
 	changed chan struct{}
+	// statusPending: a status is due but no output was connected.
+	statusPending bool
 }
 
 // New prepares the reloader of a gateway starting with l; Attach gives it
@@ -346,6 +348,12 @@ func (r *Reloader) Run(ctx context.Context) {
 			r.publishStatus(ctx)
 		case <-watch.C:
 			r.watchTrial(ctx)
+			r.mu.Lock()
+			pending := r.statusPending
+			r.mu.Unlock()
+			if pending {
+				r.publishStatus(ctx)
+			}
 		}
 	}
 }

@@ -268,18 +268,31 @@ func (r *Reloader) rollback(ctx context.Context, t *trial, why string) {
 
 // publishStatus publishes the retained status: the running
 // configuration's hash and state, uptime and plugin health.
+//
+// It is published only while an output that takes commands is connected:
+// a status is news, not data, and must not pile up in a queue during an
+// outage (the mqtt output republishes the last one on every reconnect).
+// Otherwise it stays pending until one connects (see Run).
 func (r *Reloader) publishStatus(ctx context.Context) {
 	if r.a == nil {
 		return
 	}
 	h := r.a.Health(ctx)
 	var s fbox.StatusInfo
+	connected := false
 	for _, p := range h.Plugins {
 		if p.OK {
 			s.OK++
 		} else {
 			s.Failed++
 		}
+		connected = connected || (p.OK && p.Kind == string(sdk.KindOutput) && (p.Enabled == nil || *p.Enabled))
+	}
+	r.mu.Lock()
+	r.statusPending = !connected
+	r.mu.Unlock()
+	if !connected {
+		return
 	}
 	r.mu.Lock()
 	_, s.Config = r.shown()

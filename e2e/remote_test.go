@@ -180,10 +180,12 @@ points = 1
 interval = "200ms"
 pattern = "constant"
 `)
+	setAt := time.Now()
 	r = srv.ask("set", map[string]string{"config": good})
 	if !r.OK || r.ConfigState != "confirmed" {
 		t.Fatalf("good set: %+v", r)
 	}
+	t.Logf("a good set was answered, applied, %v after it was sent", time.Since(setAt))
 	goodHash := r.Hash
 	data.Wait(t, 20*time.Second, "data from the point the set added", func(m []testbroker.Received) bool {
 		for _, x := range m {
@@ -223,9 +225,11 @@ pattern = "constant"
 	if r.OK || !strings.Contains(r.Error, "could not reach the server") {
 		t.Fatalf("rollback reply: want the reason (the output never connected), got %+v", r)
 	}
-	if took := time.Since(sent); took > 20*time.Second {
+	took := time.Since(sent)
+	if took > 20*time.Second {
 		t.Errorf("rolled back after %v, want within 20 s", took)
 	}
+	t.Logf("the 10 s trial was rolled back and announced on the old broker %v after the set", took)
 	if r := srv.ask("get", nil); r.Hash != goodHash {
 		t.Fatalf("after the rollback the gateway runs %s, want %s", r.Hash, goodHash)
 	}

@@ -58,6 +58,15 @@ const agentSample = `# edgepipe configuration. Durations are strings ("500ms", "
   ## Commands from the server larger than this are refused unparsed
   ## (sizes are binary: 64KB = 65,536 bytes).
   max_command_size = "64KB"
+  ## Remote configuration: the server may get and set this configuration
+  ## over MQTT (SPEC 9, README "Remote configuration"); off by default.
+  [agent.remote]
+    enabled = false
+    ## base64 of raw 32-byte ed25519 public keys; when set, only sets
+    ## signed by one of them are taken.
+    # public_keys = ["..."]
+    ## Trial of a set that names no confirm; "0s": final at once.
+    confirm_default = "0s"
 
 ## The local console and API on http_listen. Without password_hash they
 ## answer on loopback only.

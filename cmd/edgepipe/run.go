@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/core/console"
 	"github.com/edgepipe/edgepipe/core/monitor"
+	"github.com/edgepipe/edgepipe/core/reload"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -132,11 +131,13 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	path := args.config
-	cfg, ok := loadConfig("run", args, stderr)
-	if !ok {
+	src := reload.Source{Config: args.config, Dir: args.configDir}
+	start, err := src.Load()
+	if err != nil {
+		printErrorsAs(stderr, "run", err)
 		return 1
 	}
+	cfg := start.Cfg
 	log, level := gatewayLogger(cfg.Agent, stderr)
 	// The console's log page keeps the last records the log lets through.
 	logs := console.NewLogRing(1000)
@@ -145,62 +146,39 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	agent.TuneRuntime()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	ctx := context.Background()
-	reload := make(chan *config.Config, 1) // validated by OnReboot
-	var a *agent.Agent
-	live := console.NewLive()
-	var running atomic.Pointer[config.Config]
-	running.Store(cfg)
-	a = agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: func() error {
-		// The server's Reboot command: validate now so that the reply
-		// says whether the new configuration was taken.
-		next, err := args.load()
-		if err == nil {
-			err = a.Validate(ctx, next)
-		}
-		if err != nil {
-			return fmt.Errorf("configuration refused, the running one stays: %v", err)
-		}
-		select {
-		case reload <- next:
-		default:
-		}
-		return nil
-	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Every change of configuration goes through the reloader: SIGHUP,
+	// the Reboot command and the server's remote configuration.
+	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString(),
+		OnApplied: func(prev, next *config.Config) {
+			if next.Agent.LogFormat != cfg.Agent.LogFormat {
+				log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
+			}
+			if next.Agent.HTTPListen != prev.Agent.HTTPListen || next.Console.TLSCert != prev.Console.TLSCert ||
+				next.Console.TLSKey != prev.Console.TLSKey || next.Console.On() && !prev.Console.On() {
+				// Users, passwords and tokens apply at once; the listener does not move.
+				log.Warn("http_listen, [agent.console] tls_cert/tls_key and enabling the console take effect at the next start")
+			}
+			applyLogLevel(level, next.Agent)
+		}})
+	live := console.NewLive() // the console's table of latest values
+	a := agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})
+	rl.Attach(a)
 	if err := a.Open(ctx, true); err != nil {
 		printErrorsAs(stderr, "run", err)
 		return 1
 	}
 	a.Start()
+	go rl.Run(ctx)
 	if cfg.Agent.HTTPListen != "" {
 		monitor.SetBuildInfo(buildVersion())
 		mc := monitor.Config{Addr: cfg.Agent.HTTPListen, Source: a, Logger: log}
 		if cfg.Console.On() {
-			mc.Console = console.New(console.Options{Agent: a, Live: live, Logs: logs, Running: running.Load,
-				Version: versionString(), Logger: log,
-				CheckConfig: func(ctx context.Context, text []byte) error { _, err := checkText(ctx, path, text); return err },
-				ApplyConfig: func(ctx context.Context, text []byte) error {
-					// Checked like `edgepipe check`, written to the file so that a
-					// restart or SIGHUP keeps it, then applied as SIGHUP does.
-					next, err := checkText(ctx, path, text)
-					if err != nil {
-						return err
-					}
-					if err := writeFileAtomic(path, text); err != nil {
-						return fmt.Errorf("configuration not applied: writing %s: %w", path, err)
-					}
-					if args.configDir != "" {
-						if next, err = args.load(); err != nil {
-							return err
-						}
-					}
-					select {
-					case reload <- next:
-						return nil
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				}})
+			// The console checks and applies through the reloader, the one
+			// path SIGHUP, Reboot and remote configuration take.
+			mc.Console = console.New(console.Options{Agent: a, Live: live, Logs: logs, Running: rl.Config,
+				Version: versionString(), Logger: log, CheckConfig: rl.CheckText, ApplyConfig: rl.ApplyText})
 			mc.TLSCert, mc.TLSKey = cfg.Console.TLSCert, cfg.Console.TLSKey
 		}
 		mon, err := monitor.Serve(mc)
@@ -211,102 +189,27 @@ func runRun(argv []string, _, stderr io.Writer) int {
 			log.Info("serving /healthz and /metrics", "listen", mon.Addr(), "console", mc.Console != nil, "https", mc.TLSCert != "")
 		}
 	}
-	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", path, "version", versionString())
+	if start.Version > 0 {
+		log.Info("starting from the newest confirmed configuration set by the server: it is newer than the --config file",
+			"file", start.From, "config", args.config)
+	}
+	log.Info("edgepipe running", "device_id", cfg.Agent.DeviceID, "config", start.From, "version", versionString())
 	defer notifySystemd(a, log)()
-	for {
-		var next *config.Config
-		select {
-		case s := <-sigs:
-			if s != syscall.SIGHUP {
-				log.Info("stopping", "signal", s.String())
-				sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
-				a.Stop(sctx)
-				cancel()
-				return 0
-			}
-			c, err := args.load()
-			if err == nil {
-				err = a.Validate(ctx, c)
-			}
-			if err != nil {
+	for s := range sigs {
+		if s == syscall.SIGHUP {
+			if err := rl.Reload(ctx); err != nil {
 				log.Error("reload refused, the running configuration stays", "err", err)
-				continue
 			}
-			next = c
-		case next = <-reload:
-		}
-		log.Info("reloading configuration")
-		err := a.Apply(ctx, next)
-		running.Store(next) // in force, also when some plugin failed to open
-		if err != nil {
-			// Validated, yet a plugin failed to open for real: the rest runs.
-			log.Error("reload incomplete: some plugins did not open", "err", err)
 			continue
 		}
-		if next.Agent.LogFormat != cfg.Agent.LogFormat {
-			log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
-		}
-		if next.Agent.HTTPListen != cfg.Agent.HTTPListen || next.Console.TLSCert != cfg.Console.TLSCert ||
-			next.Console.TLSKey != cfg.Console.TLSKey || next.Console.On() && !cfg.Console.On() {
-			// Users, passwords and tokens apply at once; the listener does not move.
-			log.Warn("http_listen, [agent.console] tls_cert/tls_key and enabling the console take effect at the next start")
-		}
-		applyLogLevel(level, next.Agent)
-		log.Info("configuration reloaded")
+		log.Info("stopping", "signal", s.String())
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		a.Stop(sctx)
+		scancel()
+		return 0
 	}
-}
-
-// checkText checks a configuration sent to the console as the main file
-// at path, the way `edgepipe check` does: it loads, then every plugin is
-// opened in dry-run mode. It returns every error (sorted, redacted) and
-// the configuration when there is none but warnings.
-func checkText(ctx context.Context, path string, text []byte) (*config.Config, error) {
-	cfg, err := config.Parse(path, text, os.LookupEnv)
-	if cfg == nil {
-		return nil, err
-	}
-	v := agent.New(cfg, agent.Options{Logger: slog.New(slog.DiscardHandler), DryRun: true})
-	oerr := v.Open(ctx, true)
-	if oerr == nil {
-		defer v.Close(ctx)
-	}
-	all := cfg.Collate(err, oerr, lint(cfg, v.Points()))
-	for _, e := range sdk.AsConfigErrors(all) {
-		if !e.Warning {
-			return nil, all
-		}
-	}
-	return cfg, all
-}
-
-// writeFileAtomic replaces path with data: a crash leaves the old file or
-// the new one, never half of one. The file keeps its mode.
-func writeFileAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".edgepipe-*.toml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return 0
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {

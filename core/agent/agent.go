@@ -53,6 +53,11 @@ type Options struct {
 	// Observer, when set, sees the points read and the alarm events (the
 	// local console's live table; see Observer).
 	Observer Observer
+	// OnConfig serves the server's configuration commands (SPEC 9, the
+	// reload package) that arrived through output: the reply, or a
+	// message with no Topic when the reply comes later (a set is answered
+	// once applied, through Announce). Unset, they are refused.
+	OnConfig func(output string, c sdk.Command) sdk.Message
 }
 
 // Agent is a running (or runnable) pipeline.

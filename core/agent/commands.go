@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,10 +96,27 @@ func (a *Agent) answer(o *outputRunner, c sdk.Command) sdk.Message {
 	if o.cmdCtx.Err() != nil {
 		return fbox.Reply(c, fbox.Busy("the gateway is reloading or stopping; send it again"))
 	}
+	if c.Kind == sdk.CommandConfig && a.opts.OnConfig != nil {
+		return a.opts.OnConfig(o.in.cfg.ID, c)
+	}
 	return fbox.Reply(c, a.Execute(c))
 }
 
+// Announce queues a message the gateway sends of itself to the server
+// (a delayed configuration reply, the status) on every output that takes
+// commands: the outputs that talk to a server.
+func (a *Agent) Announce(m sdk.Message) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, o := range a.outputs {
+		if o.in.caps.Commands {
+			a.replyAll(o, []sdk.Message{m})
+		}
+	}
+}
+
 func (a *Agent) replyAll(o *outputRunner, msgs []sdk.Message) {
+	msgs = slices.DeleteFunc(msgs, func(m sdk.Message) bool { return m.Topic == "" })
 	if len(msgs) == 0 {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"reflect"
 	"slices"
 
 	"github.com/edgepipe/edgepipe/core/config"
@@ -49,7 +50,7 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 	cancel() // no draining: queues are kept, not flushed
 	a.stopPipeline()
 
-	agentChanged := pluginView(a.cfg.Agent) != pluginView(cfg.Agent)
+	agentChanged := !reflect.DeepEqual(pluginView(a.cfg.Agent), pluginView(cfg.Agent))
 	a.cfg = cfg
 	keep := func(old *instance, p *config.Plugin) bool {
 		return !agentChanged && samePlugin(old.cfg, p)
@@ -172,6 +173,7 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Config) error {
 // log_level in place).
 func pluginView(a config.Agent) config.Agent {
 	a.LogLevel, a.LogFormat, a.HTTPListen = "", "", ""
+	a.Remote = config.Remote{} // the reload package's business
 	return a
 }
 

@@ -10,6 +10,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +40,21 @@ type Agent struct {
 	// MaxCommandSize bounds a command from the server (SPEC 5); larger
 	// ones are refused unparsed.
 	MaxCommandSize sdk.Size `toml:"max_command_size"`
+	// Remote is [agent.remote]: configuration from the server (SPEC 9).
+	Remote Remote `toml:"remote"`
+}
+
+// Remote is [agent.remote]: whether the server may read and set this
+// gateway's configuration over MQTT, which keys must sign it, and how
+// long an unconfirmed set stays on trial by default.
+type Remote struct {
+	Enabled bool `toml:"enabled"`
+	// PublicKeys are base64 raw 32-byte ed25519 keys; when set, a pushed
+	// configuration must carry a signature one of them verifies.
+	PublicKeys []string `toml:"public_keys"`
+	// ConfirmDefault is the trial of a set that names no confirm; 0 makes
+	// such a set final at once.
+	ConfirmDefault sdk.Duration `toml:"confirm_default"`
 }
 
 // Plugin is one plugin table of the file.
@@ -602,6 +619,14 @@ func (a *Agent) validate(file string, ix *tomlscan.Index) sdk.ConfigErrors {
 		a.MaxCommandSize = DefaultMaxCommandSize
 	case a.MaxCommandSize < 1<<10 || a.MaxCommandSize > 64<<20:
 		at("max_command_size", "want between 1KB and 64MB, got %d bytes", int64(a.MaxCommandSize))
+	}
+	for i, k := range a.Remote.PublicKeys {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != ed25519.PublicKeySize {
+			at("remote.public_keys", "key %d is not the base64 of a raw 32-byte ed25519 public key", i+1)
+		}
+	}
+	if a.Remote.ConfirmDefault < 0 {
+		at("remote.confirm_default", "must not be negative")
 	}
 	return errs
 }

@@ -170,3 +170,33 @@ func secretAssignment(line string) (key, value string) {
 func withheldSyntaxError(key string) string {
 	return fmt.Sprintf("TOML syntax error in the value of %s (message withheld: it would show the value); a string goes inside quotes: %s = \"...\"", key, key)
 }
+
+// LiteralSecrets names the secret keys whose value is written into the
+// text rather than referenced as ${VAR} (and the URLs with a literal
+// password): a configuration pushed from the server may hold secrets
+// only as references to the box's own environment, so that none travels
+// over the broker or is stored with the versions.
+func (c *Config) LiteralSecrets() []string {
+	var out []string
+	for _, s := range c.secrets {
+		if !strings.HasPrefix(s.shown, "${") {
+			name := strings.TrimSuffix(strings.TrimPrefix(s.shown, "<"), " withheld>")
+			if s.shown == "xxxxx" {
+				name = "the password of a URL"
+			}
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// RedactText hides every secret of the configuration in s (a
+// configuration text shown to the server or the console): substituted
+// values become their ${VAR}, literal ones a placeholder.
+func (c *Config) RedactText(s string) string {
+	if c == nil {
+		return s
+	}
+	return c.redactText(s)
+}

@@ -17,8 +17,9 @@ const (
 	CommandAck
 	// CommandSystem acts on the gateway: Command.System (and Output).
 	CommandSystem
-	// CommandConfig is reserved for remote configuration (SPEC section 9):
-	// Command.Config carries the document, which today is refused.
+	// CommandConfig is remote configuration (SPEC section 9): Command.Name
+	// is get, set or confirm and Command.Config the payload as sent
+	// (fbox.ParseConfig reads it; the core's reload package serves it).
 	CommandConfig
 )
 

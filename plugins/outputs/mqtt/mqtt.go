@@ -65,6 +65,9 @@ type Output struct {
 	set     *settings
 	log     *slog.Logger
 	version string
+	// lastStatus is the last retained status the core published (its
+	// fuller account of the gateway), republished on every connect.
+	lastStatus atomic.Pointer[[]byte]
 
 	topics     fbox.Topics
 	maxCommand int // agent.max_command_size
@@ -400,6 +403,11 @@ func describeConnectError(rc byte, err error) error {
 // the connection.
 func (o *Output) established(c *conn) {
 	payload := fbox.Online(time.Now(), o.version)
+	if p := o.lastStatus.Load(); p != nil {
+		// The core's fuller status (configuration hash, health; SPEC 9)
+		// stays the retained one across reconnects.
+		payload = *p
+	}
 	if err := o.wait(c, c.cl.Publish(o.set.statusTopic, 1, true, payload)); err != nil {
 		o.log.Warn("publishing online status failed", "topic", o.set.statusTopic, "err", err)
 	}
@@ -542,6 +550,10 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 			case <-stop:
 				return
 			default:
+			}
+			if m.Retain && m.Topic == o.set.statusTopic {
+				p := m.Payload
+				o.lastStatus.Store(&p)
 			}
 			sent <- c.cl.Publish(m.Topic, min(m.QoS, o.set.qos), m.Retain, m.Payload)
 		}

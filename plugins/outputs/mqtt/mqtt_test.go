@@ -458,3 +458,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestReconnectKeepsCoreStatus: the core's fuller retained status (SPEC 9:
+// configuration hash, health) is what a reconnect publishes again, not the
+// bare online status.
+func TestReconnectKeepsCoreStatus(t *testing.T) {
+	m := testbroker.StartMochi(t, testbroker.MochiOptions{})
+	sub := m.Subscribe(statusTop)
+	o := start(t, fmt.Sprintf("servers = [%q]\nmax_reconnect_interval = \"200ms\"\n", m.URL()))
+	waitHealth(t, o, 10*time.Second, "connected", connected)
+	full := `{"status":"online","ts":1,"version":"v","config":"sha256:ab","uptime_s":1,"plugins":{"ok":1,"failed":0},"config_state":"confirmed"}`
+	publish(t, o, []sdk.Message{{Topic: statusTop, Payload: []byte(full), QoS: 1, Retain: true}})
+	m.Stop()
+	waitHealth(t, o, 10*time.Second, "disconnected", func(h sdk.Health) bool { return !h.OK })
+	m.Restart()
+	waitHealth(t, o, 20*time.Second, "reconnected", connected)
+	sub.Wait(t, 20*time.Second, "the core's status published again on reconnect", func(got []testbroker.Received) bool {
+		n := 0
+		for _, r := range got {
+			if string(r.Payload) == full {
+				n++
+			}
+		}
+		return n >= 2
+	})
+}

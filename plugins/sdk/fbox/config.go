@@ -1,0 +1,205 @@
+package fbox
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+)
+
+// Remote configuration (SPEC 9): `P ID/system/config/get`, `/set` and
+// `/confirm`, answered on `P ID/system/config/reply`.
+
+// ConfigOp is what a configuration command asks.
+type ConfigOp uint8
+
+const (
+	ConfigUnknown ConfigOp = iota
+	ConfigGet              // {"id":"c-1"}
+	ConfigSet              // {"id":"c-2","config":"<TOML>","confirm":"120s","signature":"<base64>"}
+	ConfigConfirm          // {"id":"c-3","hash":"sha256:..."}
+)
+
+func (o ConfigOp) String() string {
+	switch o {
+	case ConfigGet:
+		return "get"
+	case ConfigSet:
+		return "set"
+	case ConfigConfirm:
+		return "confirm"
+	}
+	return "unknown"
+}
+
+// ConfigRequest is a parsed configuration command.
+type ConfigRequest struct {
+	Op ConfigOp
+	ID string
+	// Set: the configuration text exactly as sent, its trial (Confirm,
+	// when HasConfirm) and its signature (decoded; nil when none).
+	Config     string
+	Confirm    time.Duration
+	HasConfirm bool
+	Signature  []byte
+	// Confirm: the hash of the configuration confirmed.
+	Hash string
+}
+
+// ConfigTopic is the topic of a configuration command op (for servers
+// and tests).
+func (t Topics) ConfigTopic(op ConfigOp) string { return t.base + "/system/config/" + op.String() }
+
+// ParseConfig reads the payload of a configuration command (c.Config,
+// as Parse kept it). An error is the reply's text.
+func ParseConfig(c sdk.Command) (ConfigRequest, error) {
+	r := ConfigRequest{ID: c.ID}
+	if c.Err != "" {
+		return r, errString(c.Err)
+	}
+	switch strings.ToLower(c.Name) {
+	case "get":
+		r.Op = ConfigGet
+	case "set":
+		r.Op = ConfigSet
+	case "confirm":
+		r.Op = ConfigConfirm
+	default:
+		return r, errString("unknown configuration command " + Clip(c.Name) + "; want get, set or confirm")
+	}
+	if r.Op == ConfigGet && len(strings.TrimSpace(string(c.Config))) == 0 {
+		return r, nil
+	}
+	var raw struct {
+		Config    *string `json:"config"`
+		Confirm   *string `json:"confirm"`
+		Signature *string `json:"signature"`
+		Hash      *string `json:"hash"`
+	}
+	if err := json.Unmarshal(c.Config, &raw); err != nil {
+		return r, errString("payload is not a JSON object of strings: " + Clip(err.Error()))
+	}
+	switch r.Op {
+	case ConfigSet:
+		if raw.Config == nil || strings.TrimSpace(*raw.Config) == "" {
+			return r, errString(`"config" is missing or empty; want {"id":"...","config":"<TOML>"}`)
+		}
+		r.Config = *raw.Config
+		if raw.Confirm != nil && *raw.Confirm != "" {
+			var d sdk.Duration
+			if err := d.UnmarshalText([]byte(*raw.Confirm)); err != nil || d < 0 {
+				return r, errString(`"confirm" is not a duration such as "120s": ` + Clip(*raw.Confirm))
+			}
+			r.Confirm, r.HasConfirm = time.Duration(d), true
+		}
+		if raw.Signature != nil && *raw.Signature != "" {
+			sig, err := base64.StdEncoding.DecodeString(*raw.Signature)
+			if err != nil {
+				return r, errString(`"signature" is not base64`)
+			}
+			r.Signature = sig
+		}
+	case ConfigConfirm:
+		if raw.Hash == nil || !strings.HasPrefix(*raw.Hash, "sha256:") {
+			return r, errString(`"hash" is missing; want {"id":"...","hash":"sha256:..."}`)
+		}
+		r.Hash = *raw.Hash
+	}
+	return r, nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// ConfigResult is the answer to a configuration command, or the
+// announcement of a rollback.
+type ConfigResult struct {
+	Error  string
+	Errors []string // every error of a refused configuration, FILE:LINE: message
+	Hash   string
+	// Config is the running text (get), secrets as ${VAR}.
+	Config     string
+	HasConfig  bool
+	State      string // confirmed | trial | rolled_back, when known
+	RolledBack bool
+}
+
+// ConfigAnswer renders the reply to configuration command id on t's
+// ConfigReply topic, at QoS 1:
+//
+//	{"id":"c-1","ts":..,"ok":true,"hash":"sha256:...","config":"..."}
+//	{"id":"c-2","ts":..,"ok":false,"error":"...","errors":["FILE:LINE: ..."]}
+//	{"id":"c-2","ts":..,"ok":false,"rolled_back":true,"error":"..."}
+func (t Topics) ConfigAnswer(id string, r ConfigResult) sdk.Message {
+	return t.ConfigAnswerAt(id, r, time.Now())
+}
+
+// ConfigAnswerAt is ConfigAnswer with the reply's time given.
+func (t Topics) ConfigAnswerAt(id string, r ConfigResult, now time.Time) sdk.Message {
+	b := make([]byte, 0, 128+len(r.Config))
+	b = append(b, `{"id":`...)
+	b = sdk.AppendJSONString(b, id)
+	b = append(b, `,"ts":`...)
+	b = sdk.Int(now.UnixMilli()).AppendJSON(b)
+	b = appendOK(append(b, ','), r.Error)
+	if r.RolledBack {
+		b = append(b, `,"rolled_back":true`...)
+	}
+	if len(r.Errors) > 0 {
+		b = append(b, `,"errors":[`...)
+		for i, e := range r.Errors {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = sdk.AppendJSONString(b, e)
+		}
+		b = append(b, ']')
+	}
+	if r.Hash != "" {
+		b = append(b, `,"hash":`...)
+		b = sdk.AppendJSONString(b, r.Hash)
+	}
+	if r.State != "" {
+		b = append(b, `,"config_state":`...)
+		b = sdk.AppendJSONString(b, r.State)
+	}
+	if r.HasConfig {
+		b = append(b, `,"config":`...)
+		b = sdk.AppendJSONString(b, r.Config)
+	}
+	b = append(b, '}')
+	return sdk.Message{Topic: t.ConfigReply(), Payload: b, QoS: 1}
+}
+
+// StatusInfo is what the retained status says about the gateway beside
+// being online: the running configuration's hash and state, its uptime
+// and how many plugins are well.
+type StatusInfo struct {
+	Config      string // sha256:...
+	ConfigState string
+	Uptime      time.Duration
+	OK, Failed  int
+}
+
+// StatusMessage is the retained online status with the gateway's account of
+// itself (SPEC 9), published by the core through the outputs:
+// {"status":"online","ts":..,"version":"..","config":"sha256:..","uptime_s":..,
+// "plugins":{"ok":N,"failed":N},"config_state":"confirmed"}.
+func (t Topics) StatusMessage(now time.Time, version string, s StatusInfo) sdk.Message {
+	b := Online(now, version)
+	b = b[:len(b)-1]
+	b = append(b, `,"config":`...)
+	b = sdk.AppendJSONString(b, s.Config)
+	b = append(b, `,"uptime_s":`...)
+	b = sdk.Int(int64(s.Uptime / time.Second)).AppendJSON(b)
+	b = append(b, `,"plugins":{"ok":`...)
+	b = sdk.Int(int64(s.OK)).AppendJSON(b)
+	b = append(b, `,"failed":`...)
+	b = sdk.Int(int64(s.Failed)).AppendJSON(b)
+	b = append(b, `},"config_state":`...)
+	b = sdk.AppendJSONString(b, s.ConfigState)
+	return sdk.Message{Topic: t.Status(), Payload: append(b, '}'), QoS: 1, Retain: true}
+}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +18,10 @@ import (
 
 // The console's configuration apply in a real `edgepipe run`: a broken
 // file is refused with its lines and changes nothing; a good one is
-// written to --config and reloaded in place, like SIGHUP.
+// reloaded in place through the one reload path, like SIGHUP, and stored
+// as the newest confirmed version under data_dir/config (not written over
+// --config: the packaged service may not write /etc/edgepipe), from which
+// the next start begins.
 func TestConsoleAppliesConfigurationLikeSIGHUP(t *testing.T) {
 	needBinary(t)
 	dir := t.TempDir()
@@ -73,15 +76,16 @@ username = "u"
 		t.Fatalf("apply: %d %v", st, m)
 	}
 	g.waitLog("configuration reloaded", 1, 30*time.Second)
-	if string(mustRead(t, path)) != doc("plc2") {
-		t.Fatal("the applied configuration is not in the file")
+	if string(mustRead(t, path)) != doc("plc1") {
+		t.Fatal("the --config file was changed")
+	}
+	stored, _ := filepath.Glob(filepath.Join(dir, "config", "*.toml"))
+	if len(stored) == 0 || string(mustRead(t, stored[len(stored)-1])) != doc("plc2") {
+		t.Fatalf("the applied configuration is not stored under data_dir/config: %v", stored)
 	}
 	waitFor(t, 30*time.Second, "plc2's points", func() bool {
 		return strings.Contains(g.get("/api/v1/points"), `"name":"plc2.p0","device":"plc2"`)
 	})
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v", st.Mode())
-	}
 	logs := g.get("/api/v1/logs?level=info")
 	if !strings.Contains(logs, "configuration reloaded") || strings.Contains(logs, "pw-from-env-123") {
 		t.Fatalf("logs: %s", logs)

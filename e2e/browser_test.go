@@ -52,6 +52,9 @@ type browser struct {
 func newBrowser(t *testing.T, exe, addr string) *browser {
 	t.Helper()
 	b := &browser{t: t, base: "http://" + addr, shots: t.TempDir()}
+	if d := os.Getenv("EDGEPIPE_CONSOLE_SHOTS"); d != "" {
+		b.shots = d // kept after the test, to look at
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox,
@@ -206,7 +209,8 @@ buffer = "memory"
 // resume restarts it, the configuration page hides the password, and a
 // broken configuration is shown with its lines and not applied. Each page
 // is saved as a screenshot; with EDGEPIPE_CONSOLE_PNG=path the live points
-// page is also copied there (how docs/console.png is made).
+// page is also copied there (how docs/console.png is made), and with
+// EDGEPIPE_CONSOLE_SHOTS=dir the screenshots go to dir and are kept.
 func TestConsoleInBrowser(t *testing.T) {
 	needBinary(t)
 	exe := chromiumPath()

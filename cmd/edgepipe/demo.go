@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/core/agent"
-	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/console"
+	"github.com/edgepipe/edgepipe/core/monitor"
+	"github.com/edgepipe/edgepipe/core/reload"
 	"github.com/edgepipe/edgepipe/internal/broker"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
@@ -27,11 +29,13 @@ import (
 var demoConfig string
 
 func init() {
-	register(command{name: "demo", summary: "embedded MQTT broker + simulated Modbus device + pipeline, printing every message",
+	register(command{name: "demo", summary: "embedded MQTT broker + simulated Modbus device + pipeline with its console, printing every message",
 		usage: `Usage: edgepipe demo [--duration D] [--print-config]
 
 Starts the Modbus simulator, an embedded MQTT broker and a gateway between
-them, and prints every message published until Ctrl-C. Needs nothing else.`,
+them, and prints every message published until Ctrl-C. The gateway's web
+console is served on a free loopback port, its URL printed at start.
+Needs nothing else.`,
 		flags: func() *flag.FlagSet { fs, _, _ := demoFlags(); return fs }, run: runDemo})
 	register(command{name: "sim", summary: "device simulators: `edgepipe sim modbus --listen tcp://127.0.0.1:5020`",
 		usage: `Usage: edgepipe sim modbus [--listen URL]... [--config FILE] [--print-config]
@@ -69,7 +73,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 // MQTT broker, and a gateway between them with the demo configuration. A
 // subscriber inside the broker prints every message that really went
 // through MQTT. After a few seconds the demo writes a setpoint from the
-// "server" side, to show the way back.
+// "server" side, to show the way back. The gateway serves its console on
+// a free loopback port (no password: loopback only), wired as `edgepipe
+// run` wires it, so that the live points, a write, pause/resume and a
+// configuration apply can be tried in a browser.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs, duration, printConfig := demoFlags()
 	if !parseFlags(fs, args, 0, stderr) {
@@ -118,21 +125,42 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	doc := strings.NewReplacer("${DEMO_MODBUS}", sim.Addr(), "${DEMO_BROKER}", b.URL(),
-		"${DEMO_DATA}", filepath.ToSlash(dir)).Replace(demoConfig)
-	cfg, err := config.Parse("demo.toml", []byte(doc), os.LookupEnv)
+		"${DEMO_DATA}", filepath.ToSlash(dir), "${DEMO_HTTP}", "127.0.0.1:0").Replace(demoConfig)
+	// A file, so that the console's apply reloads it like SIGHUP would.
+	src := reload.Source{Config: filepath.Join(dir, "demo.toml")}
+	if err := os.WriteFile(src.Config, []byte(doc), 0o600); err != nil {
+		fmt.Fprintln(stderr, "edgepipe demo:", err)
+		return 1
+	}
+	start, err := src.Load()
 	if err != nil {
 		printErrorsAs(stderr, "demo", err)
 		return 1
 	}
+	cfg := start.Cfg
 	fmt.Fprintf(stderr, "edgepipe demo: Modbus simulator on %s, MQTT broker on %s; printing every message (Ctrl-C stops)\n", sim.Addr(), b.URL())
-	log := newLogger("warn", stderr)
+	logs := console.NewLogRing(1000)
+	log := slog.New(logs.Handler(newLogger("warn", stderr).Handler()))
 	slog.SetDefault(log)
-	a := agent.New(cfg, agent.Options{Logger: log})
+	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString()})
+	live := console.NewLive()
+	a := agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})
+	rl.Attach(a)
 	if err := a.Open(ctx, true); err != nil {
 		printErrorsAs(stderr, "demo", err)
 		return 1
 	}
 	a.Start()
+	go rl.Run(ctx)
+	mon, err := monitor.Serve(monitor.Config{Addr: cfg.Agent.HTTPListen, Source: a, Logger: log,
+		Console: console.New(console.Options{Agent: a, Live: live, Logs: logs, Running: rl.Config, Version: versionString(),
+			Logger: log, CheckConfig: rl.CheckText, ApplyConfig: rl.ApplyText})})
+	if err != nil {
+		fmt.Fprintln(stderr, "edgepipe demo: console:", err)
+	} else {
+		defer mon.Close()
+		fmt.Fprintf(stderr, "edgepipe demo: console on http://%s/ (live points, write, pause/resume, configuration; this machine only)\n", mon.Addr())
+	}
 	// Show the way back: the "server" writes a setpoint a few seconds in.
 	go func() {
 		select {

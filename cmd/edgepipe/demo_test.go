@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -88,5 +90,35 @@ func TestDemoPublishesToItsEmbeddedBroker(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "Topic/flexem/fbox/DEMO-GW/data\t{") {
 		t.Fatalf("demo printed no data message:\n%s", stdout.String())
+	}
+
+	// The console, at the URL the demo printed: the overview page of the
+	// demo's gateway, and its live points.
+	m := regexp.MustCompile(`console on (http://127\.0\.0\.1:[0-9]+/)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("demo did not announce its console:\n%s", stderr.String())
+	}
+	get := func(path string) string {
+		t.Helper()
+		c := http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(m[1] + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	page := get("")
+	for _, want := range []string{"<title>Overview · edgepipe DEMO-GW</title>", `data-output="outputs.mqtt#1"`, "inputs.modbus#1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the console's overview lacks %q:\n%s", want, page)
+		}
+	}
+	if points := get("api/v1/points"); !strings.Contains(points, `"name":"plc1.setpoint","device":"plc1"`) {
+		t.Errorf("the console's points: %s", points)
 	}
 }

@@ -122,7 +122,7 @@ func TestFleetScale(t *testing.T) {
 	online := func(m []testbroker.Received) bool {
 		seen := map[string]bool{}
 		for _, x := range m {
-			if strings.Contains(string(x.Payload), `"status":"online"`) {
+			if !x.Retain && strings.Contains(string(x.Payload), `"status":"online"`) {
 				seen[x.Topic] = true
 			}
 		}

@@ -77,8 +77,8 @@ type settings struct {
 	// status (config hash, uptime, plugins) and not the online/offline
 	// alone.
 	coreStatus string
-	tls            *tls.Config // base for ssl:// servers; ServerName is set per server
-	pins           [][]byte
+	tls        *tls.Config // base for ssl:// servers; ServerName is set per server
+	pins       [][]byte
 }
 
 // tlsSchemes are the URL schemes of MQTT over TLS.

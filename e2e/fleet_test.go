@@ -127,6 +127,7 @@ func TestFleetPush(t *testing.T) {
 	if code != 0 || strings.Count(out, " applied ") != 3 || !strings.Contains(errOut, "3 gateways online") {
 		t.Fatalf("fleet push to all: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	t.Logf("edgepipe fleet, discovered:\n%s", out)
 	for id := range gws {
 		if !strings.Contains(out, id) {
 			t.Fatalf("%s missing from the report:\n%s", id, out)
@@ -140,6 +141,7 @@ func TestFleetPush(t *testing.T) {
 	secondPath := writeFile(t, dir, "second.toml", second)
 	code, out, errOut = runCmd(t, nil, "fleet", "--broker", b.URL(), "--devices", "GW-F1,GW-F2,GW-F3,GW-NONE",
 		"--sign-key", keyPath, "--confirm", "5s", "--timeout", "15s", "--json", secondPath)
+	t.Logf("edgepipe fleet --json on trial:\n%s", out)
 	var rep fleetReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json: %v\n%s\nstderr:\n%s", err, out, errOut)

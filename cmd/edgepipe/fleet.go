@@ -142,17 +142,35 @@ func runFleet(argv []string, stdout, stderr io.Writer) int {
 	}
 	type msg struct{ topic, payload string }
 	in := make(chan msg, 4096)
+	handler := func(_ paho.Client, m paho.Message) {
+		in <- msg{m.Topic(), string(m.Payload())}
+	}
+	// The replies' subscription is made on every connect (the session is
+	// clean: a reconnect after a broker restart would have none), and
+	// before anything is sent.
+	subscribed := make(chan error, 1)
+	opts.SetOnConnectHandler(func(c paho.Client) {
+		tok := c.Subscribe(fbox.ConfigReplyFilter(o.prefix), 1, handler)
+		if !tok.WaitTimeout(15 * time.Second) {
+			return
+		}
+		select {
+		case subscribed <- tok.Error():
+		default:
+		}
+	})
 	cl := paho.NewClient(opts)
 	if tok := cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		return fail(exitError, "connecting to %s: %v", o.broker, tokenErr(tok))
 	}
 	defer cl.Disconnect(250)
-	handler := func(_ paho.Client, m paho.Message) {
-		in <- msg{m.Topic(), string(m.Payload())}
-	}
-	// Subscribe to the replies before anything is sent.
-	if tok := cl.Subscribe(fbox.ConfigReplyFilter(o.prefix), 1, handler); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		return fail(exitError, "subscribing to the replies: %v", tokenErr(tok))
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			return fail(exitError, "subscribing to the replies: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		return fail(exitError, "subscribing to the replies: timed out")
 	}
 
 	ids := splitList(o.devices)

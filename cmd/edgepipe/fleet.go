@@ -47,8 +47,9 @@ for each reply on P ID/system/config/reply and prints, per gateway:
 The same text goes to every gateway (one hash for the whole fleet): what
 differs per box (device_id, data_dir) belongs in its environment as ${VAR}.
 With --confirm the gateways keep it on trial and roll back by themselves
-unless confirmed in time; fleet confirms each one whose reply reaches it,
-which proves that gateway still reaches the broker. With --sign-key the set
+unless confirmed in time; fleet confirms each one whose reply reaches it
+(also a trial of the gateway's own confirm_default), which proves that
+gateway still reaches the broker. With --sign-key the set
 is signed (ed25519, PKCS#8 PEM as from 'openssl genpkey -algorithm ed25519',
 or the base64 of the 32-byte seed) for gateways with [agent.remote]
 public_keys. The broker password is read from $` + fleetPasswordEnv + `.
@@ -283,9 +284,10 @@ wait:
 			finish(r, "degraded")
 		case a.Error != "":
 			finish(r, "rejected")
-		case a.State == "trial" && o.confirm > 0:
+		case a.State == "trial":
 			// The reply came from the new configuration: the gateway
-			// reaches the broker with it. Confirm by its hash.
+			// reaches the broker with it. Confirm by its hash (also a
+			// trial the gateway's confirm_default asked for).
 			r.confirmID = r.setID + "-confirm"
 			c := fbox.NewTopics(o.prefix, id).ConfigCommand(fbox.ConfigRequest{Op: fbox.ConfigConfirm, ID: r.confirmID, Hash: a.Hash})
 			if tok := cl.Publish(c.Topic, c.QoS, false, c.Payload); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {

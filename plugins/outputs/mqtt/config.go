@@ -71,8 +71,14 @@ type settings struct {
 	maxBackoff     time.Duration
 	qos            byte // the highest QoS published; a message asking for more gets this
 	statusTopic    string
-	tls            *tls.Config // base for ssl:// servers; ServerName is set per server
-	pins           [][]byte
+	// coreStatus is where the core addresses the retained status it
+	// publishes (fbox's default, P ID/status); such a message goes to
+	// statusTopic, so that a custom status_topic carries the core's
+	// status (config hash, uptime, plugins) and not the online/offline
+	// alone.
+	coreStatus string
+	tls        *tls.Config // base for ssl:// servers; ServerName is set per server
+	pins       [][]byte
 }
 
 // tlsSchemes are the URL schemes of MQTT over TLS.
@@ -139,9 +145,10 @@ func parseSettings(src *sdk.ConfigSource, c *Config, agent sdk.AgentInfo) (*sett
 		bad("qos", "want 0, 1 or 2, got %d", qos)
 	}
 	s.qos = byte(qos)
+	s.coreStatus = fbox.NewTopics(agent.TopicPrefix, topicID(agent, s.clientID)).Status()
 	s.statusTopic = c.StatusTopic
 	if s.statusTopic == "" {
-		s.statusTopic = fbox.NewTopics(agent.TopicPrefix, topicID(agent, s.clientID)).Status()
+		s.statusTopic = s.coreStatus
 	}
 	if err := checkTopic(s.statusTopic); err != nil {
 		bad("status_topic", "%v", err)

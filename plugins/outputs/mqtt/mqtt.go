@@ -551,11 +551,13 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 				return
 			default:
 			}
-			if m.Retain && m.Topic == o.set.statusTopic {
+			topic := m.Topic
+			if m.Retain && (topic == o.set.statusTopic || topic == o.set.coreStatus) {
+				topic = o.set.statusTopic
 				p := m.Payload
 				o.lastStatus.Store(&p)
 			}
-			sent <- c.cl.Publish(m.Topic, min(m.QoS, o.set.qos), m.Retain, m.Payload)
+			sent <- c.cl.Publish(topic, min(m.QoS, o.set.qos), m.Retain, m.Payload)
 		}
 	}()
 	confirmed, published := 0, 0

@@ -483,3 +483,42 @@ func TestReconnectKeepsCoreStatus(t *testing.T) {
 		return n >= 2
 	})
 }
+
+// TestCustomStatusTopicCarriesCoreStatus: with status_topic set, the
+// core's retained status (addressed to the default P ID/status) goes to
+// the custom topic, is republished there on reconnect, and nothing is
+// left on the default topic.
+func TestCustomStatusTopicCarriesCoreStatus(t *testing.T) {
+	m := testbroker.StartMochi(t, testbroker.MochiOptions{})
+	const custom = "site7/gateways/gw1/state"
+	sub := m.Subscribe(custom)
+	dflt := m.Subscribe(statusTop)
+	o := start(t, fmt.Sprintf("servers = [%q]\nstatus_topic = %q\nmax_reconnect_interval = \"200ms\"\n", m.URL(), custom))
+	waitHealth(t, o, 10*time.Second, "connected", connected)
+	full := `{"status":"online","ts":1,"version":"v","config":"sha256:ab","uptime_s":1,"plugins":{"ok":1,"failed":0},"config_state":"confirmed"}`
+	publish(t, o, []sdk.Message{{Topic: statusTop, Payload: []byte(full), QoS: 1, Retain: true}})
+	count := func(got []testbroker.Received) int {
+		n := 0
+		for _, r := range got {
+			if string(r.Payload) == full {
+				n++
+			}
+		}
+		return n
+	}
+	sub.Wait(t, 20*time.Second, "the core's status on the custom status_topic", func(got []testbroker.Received) bool { return count(got) >= 1 })
+	if p, ok := m.Retained(custom); !ok || string(p) != full {
+		t.Fatalf("retained on %s: %q", custom, p)
+	}
+	m.Stop()
+	waitHealth(t, o, 10*time.Second, "disconnected", func(h sdk.Health) bool { return !h.OK })
+	m.Restart()
+	waitHealth(t, o, 20*time.Second, "reconnected", connected)
+	sub.Wait(t, 20*time.Second, "the core's status republished on the custom topic", func(got []testbroker.Received) bool { return count(got) >= 2 })
+	if n := dflt.Len(); n != 0 {
+		t.Fatalf("%d messages on the default status topic %s with a custom status_topic: %+v", n, statusTop, dflt.Messages())
+	}
+	if _, ok := m.Retained(statusTop); ok {
+		t.Fatalf("a retained status left on the default topic %s", statusTop)
+	}
+}

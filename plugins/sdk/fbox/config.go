@@ -203,3 +203,118 @@ func (t Topics) StatusMessage(now time.Time, version string, s StatusInfo) sdk.M
 	b = sdk.AppendJSONString(b, s.ConfigState)
 	return sdk.Message{Topic: t.Status(), Payload: append(b, '}'), QoS: 1, Retain: true}
 }
+
+// The server's side of SPEC 9 (edgepipe fleet, and any server written in
+// Go): rendering the commands ParseConfig reads, and reading the replies
+// ConfigAnswer renders and the status StatusMessage renders.
+
+// ConfigCommand renders configuration command r as a server sends it, on
+// t's topic for r.Op at QoS 1 (not retained: a command is for the
+// gateway connected now):
+//
+//	get:     {"id":"c-1"}
+//	set:     {"id":"c-2","config":"<TOML>","confirm":"120s","signature":"<base64>"}
+//	confirm: {"id":"c-3","hash":"sha256:..."}
+//
+// confirm and signature are left out when r has none.
+func (t Topics) ConfigCommand(r ConfigRequest) sdk.Message {
+	b := make([]byte, 0, 64+len(r.Config)+len(r.Config)/8)
+	b = append(b, `{"id":`...)
+	b = sdk.AppendJSONString(b, r.ID)
+	switch r.Op {
+	case ConfigSet:
+		b = append(b, `,"config":`...)
+		b = sdk.AppendJSONString(b, r.Config)
+		if r.HasConfirm {
+			b = append(b, `,"confirm":`...)
+			b = sdk.AppendJSONString(b, r.Confirm.String())
+		}
+		if r.Signature != nil {
+			b = append(b, `,"signature":`...)
+			b = sdk.AppendJSONString(b, base64.StdEncoding.EncodeToString(r.Signature))
+		}
+	case ConfigConfirm:
+		b = append(b, `,"hash":`...)
+		b = sdk.AppendJSONString(b, r.Hash)
+	}
+	b = append(b, '}')
+	return sdk.Message{Topic: t.ConfigTopic(r.Op), Payload: b, QoS: 1}
+}
+
+// ParseConfigAnswer reads a reply on ConfigReply: the id it answers and
+// the result (r.Error is "" for "ok":true). A payload that is not such a
+// reply is an error; it never panics (see FuzzParseConfigAnswer).
+func ParseConfigAnswer(payload []byte) (id string, r ConfigResult, err error) {
+	var raw struct {
+		ID         json.RawMessage `json:"id"`
+		OK         *bool           `json:"ok"`
+		Error      string          `json:"error"`
+		Errors     []string        `json:"errors"`
+		Hash       string          `json:"hash"`
+		Config     *string         `json:"config"`
+		State      string          `json:"config_state"`
+		RolledBack bool            `json:"rolled_back"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return "", r, errString("not a configuration reply: " + Clip(err.Error()))
+	}
+	if raw.OK == nil {
+		return "", r, errString(`not a configuration reply: no "ok"`)
+	}
+	r = ConfigResult{Error: raw.Error, Errors: raw.Errors, Hash: raw.Hash, State: raw.State, RolledBack: raw.RolledBack}
+	if raw.Config != nil {
+		r.Config, r.HasConfig = *raw.Config, true
+	}
+	if !*raw.OK && r.Error == "" {
+		r.Error = "refused (no reason given)"
+	}
+	return idString(raw.ID), r, nil
+}
+
+// StatusReport is what a gateway's retained status says (Online, Offline,
+// StatusMessage), as a server reads it.
+type StatusReport struct {
+	Online      bool
+	Version     string
+	Config      string // sha256:..., "" from a gateway that does not say
+	ConfigState string
+}
+
+// ParseStatus reads a retained status payload.
+func ParseStatus(payload []byte) (StatusReport, error) {
+	var raw struct {
+		Status      string `json:"status"`
+		Version     string `json:"version"`
+		Config      string `json:"config"`
+		ConfigState string `json:"config_state"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return StatusReport{}, errString("not a status: " + Clip(err.Error()))
+	}
+	if raw.Status != "online" && raw.Status != "offline" {
+		return StatusReport{}, errString("not a status: " + Clip(raw.Status))
+	}
+	return StatusReport{Online: raw.Status == "online", Version: raw.Version, Config: raw.Config, ConfigState: raw.ConfigState}, nil
+}
+
+// StatusFilter is the topic filter of every gateway's status under
+// prefix ("P +/status"): how a server discovers its fleet from the
+// retained messages.
+func StatusFilter(prefix string) string { return prefix + "+/status" }
+
+// ConfigReplyFilter is the filter of every gateway's configuration
+// replies under prefix ("P +/system/config/reply").
+func ConfigReplyFilter(prefix string) string { return prefix + "+/system/config/reply" }
+
+// DeviceOf is the gateway ID in topic under prefix when topic ends in
+// suffix ("/status", "/system/config/reply"): "P ID" + suffix.
+func DeviceOf(prefix, topic, suffix string) (string, bool) {
+	if !strings.HasPrefix(topic, prefix) || !strings.HasSuffix(topic, suffix) || len(topic) <= len(prefix)+len(suffix) {
+		return "", false
+	}
+	id := topic[len(prefix) : len(topic)-len(suffix)]
+	if strings.ContainsAny(id, "/+#") {
+		return "", false
+	}
+	return id, true
+}

@@ -78,3 +78,98 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigCommandRoundTrip: what a server renders, the gateway parses
+// back to the same request.
+func TestConfigCommandRoundTrip(t *testing.T) {
+	for _, r := range []ConfigRequest{
+		{Op: ConfigGet, ID: "c-1"},
+		{Op: ConfigSet, ID: "c-2", Config: "[agent]\ndevice_id = \"${ID}\"\n", Confirm: 90 * time.Second, HasConfirm: true, Signature: []byte{0, 1, 2}},
+		{Op: ConfigSet, ID: "c-2b", Config: "x = \"\\u00e9\"\n"},
+		{Op: ConfigConfirm, ID: "c-3", Hash: "sha256:ab"},
+	} {
+		m := topics.ConfigCommand(r)
+		if m.QoS != 1 || m.Retain || m.Topic != topics.ConfigTopic(r.Op) {
+			t.Fatalf("%+v: %+v", r, m)
+		}
+		c, ok := topics.Parse(m.Topic, m.Payload, 1<<20)
+		if !ok {
+			t.Fatalf("%s not parsed", m.Topic)
+		}
+		got, err := ParseConfig(c)
+		if err != nil || got.Op != r.Op || got.ID != r.ID || got.Config != r.Config || got.HasConfirm != r.HasConfirm ||
+			got.Confirm != r.Confirm || string(got.Signature) != string(r.Signature) || got.Hash != r.Hash {
+			t.Fatalf("%s: got %+v %v, want %+v", m.Payload, got, err, r)
+		}
+	}
+}
+
+// TestParseConfigAnswer reads back what ConfigAnswer renders.
+func TestParseConfigAnswer(t *testing.T) {
+	for _, want := range []ConfigResult{
+		{Hash: "sha256:ab", State: "trial"},
+		{Error: "configuration refused", Errors: []string{"remote.toml:3: x", "remote.toml:4: y"}},
+		{Error: "rolled back: why", RolledBack: true, Hash: "sha256:cd", State: "rolled_back"},
+		{Hash: "sha256:ef", Config: "a = 1\n", HasConfig: true, State: "confirmed"},
+	} {
+		m := topics.ConfigAnswer("c-9", want)
+		id, got, err := ParseConfigAnswer(m.Payload)
+		if err != nil || id != "c-9" || got.Error != want.Error || strings.Join(got.Errors, "|") != strings.Join(want.Errors, "|") ||
+			got.Hash != want.Hash || got.State != want.State || got.RolledBack != want.RolledBack || got.Config != want.Config || got.HasConfig != want.HasConfig {
+			t.Fatalf("%s: got %q %+v %v", m.Payload, id, got, err)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `{"id":"x"}`, `{"ok":"yes"}`} {
+		if _, _, err := ParseConfigAnswer([]byte(bad)); err == nil {
+			t.Errorf("%s taken as a reply", bad)
+		}
+	}
+	if _, r, err := ParseConfigAnswer([]byte(`{"id":1,"ok":false}`)); err != nil || r.Error == "" {
+		t.Errorf("a refusal without a reason must still be a refusal: %+v %v", r, err)
+	}
+}
+
+func TestParseStatusAndDevices(t *testing.T) {
+	s := topics.StatusMessage(time.UnixMilli(5), "v1", StatusInfo{Config: "sha256:ab", ConfigState: "trial"})
+	r, err := ParseStatus(s.Payload)
+	if err != nil || !r.Online || r.Version != "v1" || r.Config != "sha256:ab" || r.ConfigState != "trial" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if r, err := ParseStatus(Offline()); err != nil || r.Online {
+		t.Fatalf("offline: %+v %v", r, err)
+	}
+	if _, err := ParseStatus([]byte(`{"status":"maybe"}`)); err == nil {
+		t.Fatal("a status that is neither online nor offline taken")
+	}
+	const p = "Topic/flexem/fbox/"
+	if id, ok := DeviceOf(p, NewTopics(p, "GW-1").Status(), "/status"); !ok || id != "GW-1" {
+		t.Fatalf("%q %v", id, ok)
+	}
+	if id, ok := DeviceOf(p, NewTopics(p, "GW-1").ConfigReply(), "/system/config/reply"); !ok || id != "GW-1" {
+		t.Fatalf("%q %v", id, ok)
+	}
+	for _, topic := range []string{p + "/status", p + "a/b/status", "Other/GW-1/status", p + "GW-1/data"} {
+		if id, ok := DeviceOf(p, topic, "/status"); ok {
+			t.Errorf("%s: device %q", topic, id)
+		}
+	}
+	if StatusFilter(p) != p+"+/status" || ConfigReplyFilter(p) != p+"+/system/config/reply" {
+		t.Fatal("filters")
+	}
+}
+
+func FuzzParseConfigAnswer(f *testing.F) {
+	for _, s := range []string{`{"id":"c-1","ts":5,"ok":false,"error":"x","rolled_back":true,"errors":["a"]}`,
+		`{"id":2,"ok":true,"hash":"sha256:ab","config":"x","config_state":"trial"}`, `{"status":"online"}`, ``, `{"ok":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		id, r, err := ParseConfigAnswer(payload)
+		if err == nil {
+			if m := topics.ConfigAnswer(id, r); !json.Valid(m.Payload) {
+				t.Fatalf("invalid re-rendered reply %s", m.Payload)
+			}
+		}
+		_, _ = ParseStatus(payload)
+	})
+}

@@ -117,6 +117,30 @@ buffer = "memory"
 	if d := devices(g.get("/healthz"))["oven"]; d.LastError == "" {
 		t.Errorf("the dead slave's error is not shown: %+v", d)
 	}
+	// The console's devices (GET /api/v1/devices, the devices page) show
+	// the same state, with the input's error for the dead slave.
+	waitFor(t, 10*time.Second, "the console's devices: the oven down with its error, the press up", func() bool {
+		var body struct {
+			Devices []struct {
+				Name      string `json:"name"`
+				Up        *bool  `json:"up"`
+				LastError string `json:"last_error"`
+			} `json:"devices"`
+		}
+		if err := json.Unmarshal([]byte(g.get("/api/v1/devices")), &body); err != nil {
+			return false
+		}
+		var oven, press bool
+		for _, d := range body.Devices {
+			switch {
+			case d.Name == "oven" && d.Up != nil && !*d.Up && d.LastError != "":
+				oven = true
+			case d.Name == "press" && d.Up != nil && *d.Up:
+				press = true
+			}
+		}
+		return oven && press
+	})
 	if m := g.get("/metrics"); !regexp.MustCompile(`(?m)^edgepipe_build_info\{commit="[^"]+",go="go[^"]+",version="[^"]+"\} 1$`).MatchString(m) {
 		t.Errorf("no edgepipe_build_info in /metrics")
 	}

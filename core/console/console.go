@@ -414,15 +414,26 @@ type deviceState struct {
 	BadPoints  int    `json:"bad_points"`
 	InputOK    bool   `json:"input_ok"`
 	Reason     string `json:"reason,omitempty"`
+	// From the input's own account of the device (sdk.DeviceHealth), when
+	// it gives one: it decides Up, and says why a device is down.
+	LastError  string `json:"last_error,omitempty"`
+	ReadErrors uint64 `json:"read_errors"`
 }
 
-// deviceList is every device of the registry, its input and whether its
-// last read gave any point that is not bad.
+// deviceList is every device of the registry and its input. A device the
+// input reports on (sdk.DeviceHealth: a Modbus slave, a PLC) is up or down
+// by that report, the same state /healthz and edgepipe_device_up show;
+// otherwise by whether its last read gave any point that is not bad.
 func (c *Console) deviceList(ctx context.Context) []deviceState {
 	h := c.opts.Agent.Health(ctx)
 	inputs := map[string]agent.PluginHealth{}
 	for _, p := range h.Plugins {
 		inputs[p.ID] = p
+	}
+	type key struct{ plugin, device string }
+	reported := map[key]agent.DeviceHealth{}
+	for _, d := range h.Devices {
+		reported[key{d.Plugin, d.Device}] = d
 	}
 	now := c.opts.Now()
 	out := []deviceState{}
@@ -435,6 +446,10 @@ func (c *Console) deviceList(ctx context.Context) []deviceState {
 			up := rd.good > 0 || rd.bad == 0
 			ts, a := rd.ts, age(now, rd.ts)
 			dv.Up, dv.LastRead, dv.AgeMS, dv.GoodPoints, dv.BadPoints = &up, &ts, &a, rd.good, rd.bad
+		}
+		if dh, ok := reported[key{d.Input, d.Name}]; ok {
+			up := dh.Up
+			dv.Up, dv.LastError, dv.ReadErrors = &up, dh.LastError, dh.ReadErrors
 		}
 		out = append(out, dv)
 	}

@@ -16,7 +16,7 @@ import (
 
 // TestWithInput reads the simulator with the repository's own inputs.opcua,
 // in the test's process and over gRPC (sdktest): the counter changes
-// between polls, and a setpoint write is read back.
+// between polls and is pushed to a subscription, and a setpoint write is read back.
 func TestWithInput(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,8 +33,15 @@ func TestWithInput(t *testing.T) {
 	for _, n := range s.Nodes() {
 		ids[n.Type] = n.ID
 	}
+	for _, mode := range []string{"poll", "subscribe"} {
+		t.Run(mode, func(t *testing.T) { testWithInput(t, s, mode, ids) })
+	}
+}
+
+func testWithInput(t *testing.T, s *opcuasim.Sim, mode string, ids map[string]string) {
 	conf := fmt.Sprintf(`device = "sim"
 endpoint = %q
+mode = %q
 interval = "100ms"
 [[points]]
 name = "counter"
@@ -44,7 +51,7 @@ name = "setpoint"
 node = %q
 type = "int32"
 access = "pubsub"
-`, s.Endpoint(), ids["UInt32"], ids["Int32"])
+`, s.Endpoint(), mode, ids["UInt32"], ids["Int32"])
 	sdktest.Run(t, func() sdk.Plugin { return &opcua.OPCUA{} }, func(t *testing.T, p sdk.Plugin) {
 		sdktest.Init(t, p, conf)
 		t.Cleanup(func() { _ = p.Close(context.Background()) })

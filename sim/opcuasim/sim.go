@@ -20,6 +20,7 @@ import (
 	"github.com/gopcua/opcua/id"
 	uaserver "github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
+	"github.com/gopcua/opcua/uasc"
 )
 
 // NamespaceURI is the simulator's namespace; node ids are stable as
@@ -130,6 +131,20 @@ func Start(listen string, interval time.Duration) (*Sim, error) {
 	s.ns.Objects().AddRef(sp, id.HasComponent, true)
 	s.nodes = append(s.nodes, Node{ID: sp.ID().String(), Type: "Int32", Writable: true})
 
+	// gopcua v0.8.0's DeleteSubscriptions dereferences the session without
+	// checking it: a client deleting its subscriptions after its session
+	// closed (inputs.opcua in subscribe mode, on Close) crashes the whole
+	// process. Handlers registered before Start win over the library's.
+	s.srv.RegisterHandler(id.DeleteSubscriptionsRequest_Encoding_DefaultBinary, func(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
+		if req, ok := r.(*ua.DeleteSubscriptionsRequest); ok && s.srv.Session(req.Header()) == nil {
+			return &ua.DeleteSubscriptionsResponse{ResponseHeader: &ua.ResponseHeader{
+				Timestamp: time.Now(), RequestHandle: req.RequestHeader.RequestHandle,
+				ServiceResult: ua.StatusBadSessionIDInvalid, ServiceDiagnostics: &ua.DiagnosticInfo{},
+				StringTable: []string{}, AdditionalHeader: ua.NewExtensionObject(nil),
+			}}, nil
+		}
+		return s.srv.SubscriptionService.DeleteSubscriptions(sc, r, reqID)
+	})
 	if err := s.srv.Start(context.Background()); err != nil {
 		return nil, err
 	}

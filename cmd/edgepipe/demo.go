@@ -23,6 +23,7 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
 	"github.com/edgepipe/edgepipe/sim/modbussim"
+	"github.com/edgepipe/edgepipe/sim/opcuasim"
 )
 
 //go:embed demo.toml
@@ -37,12 +38,17 @@ them, and prints every message published until Ctrl-C. The gateway's web
 console is served on a free loopback port, its URL printed at start.
 Needs nothing else.`,
 		flags: func() *flag.FlagSet { fs, _, _ := demoFlags(); return fs }, run: runDemo})
-	register(command{name: "sim", summary: "device simulators: `edgepipe sim modbus --listen tcp://127.0.0.1:5020`",
+	register(command{name: "sim", summary: "device simulators: `edgepipe sim modbus --listen tcp://127.0.0.1:5020`, `edgepipe sim opcua --listen opc.tcp://127.0.0.1:4840`",
 		usage: `Usage: edgepipe sim modbus [--listen URL]... [--config FILE] [--print-config]
+       edgepipe sim opcua [--listen opc.tcp://HOST:PORT]
 
-A Modbus slave simulator with changing values. --listen takes
+modbus: a Modbus slave simulator with changing values. --listen takes
 tcp://HOST:PORT, rtuovertcp://HOST:PORT, rtu:///dev/ttyX or rtu://pty
-(repeatable; default tcp://127.0.0.1:5020); --config a register map.`,
+(repeatable; default tcp://127.0.0.1:5020); --config a register map.
+
+opcua: an OPC UA server (security None, anonymous) with a temperature,
+a counter, a bool, a string and a writable setpoint, changing once a
+second (default opc.tcp://127.0.0.1:4840).`,
 		run: runSim})
 }
 
@@ -55,14 +61,18 @@ func demoFlags() (fs *flag.FlagSet, duration *time.Duration, printConfig *bool) 
 }
 
 func runSim(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "modbus" {
-		fmt.Fprintln(stderr, "edgepipe sim: want `edgepipe sim modbus --listen URL [--config FILE]`")
+	sims := map[string]func(context.Context, []string, io.Writer) error{
+		"modbus": modbussim.Command,
+		"opcua":  opcuasim.Command,
+	}
+	if len(args) == 0 || sims[args[0]] == nil {
+		fmt.Fprintln(stderr, "edgepipe sim: want `edgepipe sim modbus --listen URL [--config FILE]` or `edgepipe sim opcua --listen opc.tcp://HOST:PORT`")
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := modbussim.Command(ctx, args[1:], stdout); err != nil {
-		fmt.Fprintln(stderr, "edgepipe sim modbus:", err)
+	if err := sims[args[0]](ctx, args[1:], stdout); err != nil {
+		fmt.Fprintln(stderr, "edgepipe sim "+args[0]+":", err)
 		return 1
 	}
 	return 0

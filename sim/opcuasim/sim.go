@@ -131,20 +131,7 @@ func Start(listen string, interval time.Duration) (*Sim, error) {
 	s.ns.Objects().AddRef(sp, id.HasComponent, true)
 	s.nodes = append(s.nodes, Node{ID: sp.ID().String(), Type: "Int32", Writable: true})
 
-	// gopcua v0.8.0's DeleteSubscriptions dereferences the session without
-	// checking it: a client deleting its subscriptions after its session
-	// closed (inputs.opcua in subscribe mode, on Close) crashes the whole
-	// process. Handlers registered before Start win over the library's.
-	s.srv.RegisterHandler(id.DeleteSubscriptionsRequest_Encoding_DefaultBinary, func(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
-		if req, ok := r.(*ua.DeleteSubscriptionsRequest); ok && s.srv.Session(req.Header()) == nil {
-			return &ua.DeleteSubscriptionsResponse{ResponseHeader: &ua.ResponseHeader{
-				Timestamp: time.Now(), RequestHandle: req.RequestHeader.RequestHandle,
-				ServiceResult: ua.StatusBadSessionIDInvalid, ServiceDiagnostics: &ua.DiagnosticInfo{},
-				StringTable: []string{}, AdditionalHeader: ua.NewExtensionObject(nil),
-			}}, nil
-		}
-		return s.srv.SubscriptionService.DeleteSubscriptions(sc, r, reqID)
-	})
+	GuardDeleteSubscriptions(s.srv)
 	if err := s.srv.Start(context.Background()); err != nil {
 		return nil, err
 	}
@@ -230,4 +217,23 @@ func Command(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// GuardDeleteSubscriptions works around gopcua v0.8.0's server, whose
+// DeleteSubscriptions dereferences the session without checking it: a
+// client deleting its subscriptions after its session closed (inputs.opcua
+// in subscribe mode, on Close) crashes the whole process. It answers such a
+// request BadSessionIDInvalid itself; call it before srv.Start (handlers
+// registered first win over the library's).
+func GuardDeleteSubscriptions(srv *uaserver.Server) {
+	srv.RegisterHandler(id.DeleteSubscriptionsRequest_Encoding_DefaultBinary, func(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Response, error) {
+		if req, ok := r.(*ua.DeleteSubscriptionsRequest); ok && srv.Session(req.Header()) == nil {
+			return &ua.DeleteSubscriptionsResponse{ResponseHeader: &ua.ResponseHeader{
+				Timestamp: time.Now(), RequestHandle: req.RequestHeader.RequestHandle,
+				ServiceResult: ua.StatusBadSessionIDInvalid, ServiceDiagnostics: &ua.DiagnosticInfo{},
+				StringTable: []string{}, AdditionalHeader: ua.NewExtensionObject(nil),
+			}}, nil
+		}
+		return srv.SubscriptionService.DeleteSubscriptions(sc, r, reqID)
+	})
 }

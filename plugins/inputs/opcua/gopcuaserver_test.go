@@ -11,6 +11,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/sim/opcuasim"
 )
 
 // gopcuaLogger sends the library server's log to slog at debug level.
@@ -39,6 +40,7 @@ func TestAgainstGopcuaServer(t *testing.T) {
 	ns.Objects().AddRef(temp, id.HasComponent, true)
 	sp := ns.AddNewVariableStringNode("Setpoint", int32(40))
 	ns.Objects().AddRef(sp, id.HasComponent, true)
+	opcuasim.GuardDeleteSubscriptions(s) // the library's server crashes without it
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

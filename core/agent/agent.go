@@ -444,12 +444,15 @@ func (a *Agent) processLoop() {
 // takes points out of the frame while adding messages (the template)
 // rendered them; one that takes them out without adding any (a deadband
 // holding back unchanged readings) held them back, counted against it.
+//
+// Alarm events are followed the same way: those that enter the chain (an
+// "acked" event from a command handler) and those a processor adds are
+// shown to the Observer as they appear, before a later processor (the
+// template) renders them away.
 func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk.Message, rendered int, err error) {
+	a.observeAlarms(f.Alarms)
 	for _, p := range a.processors[from:] {
-		points, messages := f.NumPoints(), len(f.Messages)
-		if a.opts.Observer != nil && p.cfg.Name == "template" && p.cfg.Kind == sdk.KindProcessor {
-			a.observeAlarms(f) // a template renders them and empties the frame
-		}
+		points, messages, alarms := f.NumPoints(), len(f.Messages), len(f.Alarms)
 		out, err := p.impl.(sdk.Processor).Process(ctx, f)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
@@ -461,6 +464,9 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk
 			return nil, 0, err
 		}
 		f = out
+		if f != nil && len(f.Alarms) > alarms {
+			a.observeAlarms(f.Alarms[alarms:])
+		}
 		if gone := points - f.NumPoints(); gone > 0 {
 			if f != nil && len(f.Messages) > messages {
 				rendered += gone
@@ -476,7 +482,6 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk
 			return nil, rendered, nil
 		}
 	}
-	a.observeAlarms(f) // not rendered by a template
 	return f.Messages, rendered, nil
 }
 

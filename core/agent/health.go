@@ -71,10 +71,7 @@ func (a *Agent) Health(ctx context.Context) Health {
 	check := func(in *instance) (ph PluginHealth, devices []sdk.DeviceHealth, down bool) {
 		ph = PluginHealth{ID: in.cfg.ID, Plugin: in.cfg.FullName(), Kind: string(in.cfg.Kind), OK: true,
 			Isolated: in.sup != nil, Restarts: in.restarts()}
-		if in.caps.Health || in.sup != nil {
-			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
-			r, err := in.impl.(sdk.HealthReporter).Health(hctx)
-			cancel()
+		if r, asked, err := in.askHealth(ctx); asked {
 			switch {
 			case err != nil:
 				ph.OK, ph.Reason, down = false, "health check failed: "+err.Error(), true
@@ -121,4 +118,18 @@ func (a *Agent) Health(ctx context.Context) Health {
 		h.Plugins = append(h.Plugins, ph)
 	}
 	return h
+}
+
+// askHealth asks a plugin for its own account, within healthTimeout.
+// asked is false for a plugin that cannot tell (no HealthReporter, not
+// isolated): the callers then take it as well.
+func (in *instance) askHealth(ctx context.Context) (h sdk.Health, asked bool, err error) {
+	hr, ok := in.impl.(sdk.HealthReporter)
+	if !ok || !(in.caps.Health || in.sup != nil) {
+		return sdk.Health{}, false, nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	h, err = hr.Health(hctx)
+	return h, true, err
 }

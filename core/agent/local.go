@@ -21,10 +21,10 @@ type Observer interface {
 	ObserveAlarms(alarms []sdk.Alarm)
 }
 
-// observeAlarms hands a frame's alarm events to the observer.
-func (a *Agent) observeAlarms(f *sdk.Frame) {
-	if o := a.opts.Observer; o != nil && f != nil && len(f.Alarms) > 0 {
-		o.ObserveAlarms(f.Alarms)
+// observeAlarms hands new alarm events to the observer.
+func (a *Agent) observeAlarms(alarms []sdk.Alarm) {
+	if o := a.opts.Observer; o != nil && len(alarms) > 0 {
+		o.ObserveAlarms(alarms)
 	}
 }
 

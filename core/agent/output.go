@@ -237,14 +237,11 @@ func (r *outputRunner) stop(ctx context.Context) {
 // connected asks the output whether it is connected (outputs that cannot
 // tell are taken as connected).
 func (r *outputRunner) connected() bool {
-	hr, ok := r.in.impl.(sdk.HealthReporter)
-	if !ok || !(r.in.caps.Health || r.in.sup != nil) {
-		return true
-	}
+	// A second, not healthTimeout: stop and reload ask this on their way.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	h, err := hr.Health(ctx)
-	return err == nil && h.OK
+	h, asked, err := r.in.askHealth(ctx)
+	return !asked || err == nil && h.OK
 }
 
 func (r *outputRunner) run(wg *sync.WaitGroup) {
@@ -394,10 +391,7 @@ func (a *Agent) Outputs(ctx context.Context) []OutputState {
 		st := o.q.Stats()
 		s := OutputState{ID: o.in.cfg.ID, Plugin: o.in.cfg.FullName(), Enabled: o.enabled.Load(), Connected: true,
 			QueueDepth: st.Depth, QueueBytes: st.Bytes}
-		if o.in.caps.Health || o.in.sup != nil {
-			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
-			h, err := o.in.impl.(sdk.HealthReporter).Health(hctx)
-			cancel()
+		if h, asked, err := o.in.askHealth(ctx); asked {
 			switch {
 			case err != nil:
 				s.Connected, s.Reason = false, "health check failed: "+err.Error()

@@ -66,41 +66,7 @@ func sampleValue(m *dto.Metric) float64 {
 // answers 200 all along: one dead PLC is not a reason to restart the
 // gateway.
 func TestDeadSlaveShowsButHealthzStays200(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{
-		ID: 1, Registers: []modbussim.RegisterConfig{{Area: "holding", Address: 0, Type: "int16", Value: int64(42)}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
-	// Unit 7 is not on the line: the simulator answers as a TCP gateway
-	// does for a slave that is not there.
-	s := startGatewayWith(t, b.URL(), "right", fmt.Sprintf(`[[inputs.modbus]]
-alias = "plc"
-url = %q
-interval = "50ms"
-timeout = "1s"
-retries = 0
-max_backoff = "200ms"
-[[inputs.modbus.devices]]
-name = "live"
-unit_id = 1
-[[inputs.modbus.devices.points]]
-name = "v"
-area = "holding"
-address = 0
-type = "int16"
-[[inputs.modbus.devices]]
-name = "dead"
-unit_id = 7
-[[inputs.modbus.devices.points]]
-name = "v"
-area = "holding"
-address = 0
-type = "int16"
-`, sim.Addr()))
+	s := startTwoSlaves(t, "")
 
 	device := func(h agent.Health, name string) *agent.DeviceHealth {
 		for i := range h.Devices {
@@ -190,4 +156,45 @@ type = "int16"
 	if !h.OK || !strings.Contains(h.Devices[0].LastError, "connection") {
 		t.Fatalf("/healthz: %+v", h)
 	}
+}
+
+// startTwoSlaves runs a gateway with one Modbus connection to the
+// simulator and two slaves on it: "live" (unit 1, answering) and "dead"
+// (unit 7, not on the line: the simulator answers as a TCP gateway does
+// for a slave that is not there), then more, an MQTT output on mochi.
+func startTwoSlaves(t *testing.T, more string) *Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{
+		ID: 1, Registers: []modbussim.RegisterConfig{{Area: "holding", Address: 0, Type: "int16", Value: int64(42)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
+	return startGatewayWith(t, b.URL(), "right", fmt.Sprintf(`[[inputs.modbus]]
+alias = "plc"
+url = %q
+interval = "50ms"
+timeout = "1s"
+retries = 0
+max_backoff = "200ms"
+[[inputs.modbus.devices]]
+name = "live"
+unit_id = 1
+[[inputs.modbus.devices.points]]
+name = "v"
+area = "holding"
+address = 0
+type = "int16"
+[[inputs.modbus.devices]]
+name = "dead"
+unit_id = 7
+[[inputs.modbus.devices.points]]
+name = "v"
+area = "holding"
+address = 0
+type = "int16"
+`, sim.Addr())+more)
 }

@@ -2,8 +2,6 @@ package monitor
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"net/http"
 	"os/exec"
 	"runtime"
@@ -13,9 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
-	"github.com/edgepipe/edgepipe/internal/testbroker"
 	_ "github.com/edgepipe/edgepipe/plugins/processors/deadband"
-	"github.com/edgepipe/edgepipe/sim/modbussim"
 )
 
 // everyMetric runs a gateway that has something to say for every metric:
@@ -24,43 +20,11 @@ import (
 // monitor once a scrape shows the device metrics and a held-back reading.
 func everyMetric(t *testing.T) *Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", &modbussim.Config{Units: []modbussim.UnitConfig{{
-		ID: 1, Registers: []modbussim.RegisterConfig{{Area: "holding", Address: 0, Type: "int16", Value: int64(42)}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	b := testbroker.StartMochi(t, testbroker.MochiOptions{Username: "gw", Password: "right"})
-	s := startGatewayWith(t, b.URL(), "right", fmt.Sprintf(`[[inputs.modbus]]
-alias = "plc"
-url = %q
-interval = "50ms"
-timeout = "1s"
-retries = 0
-max_backoff = "200ms"
-[[inputs.modbus.devices]]
-name = "live"
-unit_id = 1
-[[inputs.modbus.devices.points]]
-name = "v"
-area = "holding"
-address = 0
-type = "int16"
-[[inputs.modbus.devices]]
-name = "dead"
-unit_id = 7
-[[inputs.modbus.devices.points]]
-name = "v"
-area = "holding"
-address = 0
-type = "int16"
-[[processors.deadband]]
+	s := startTwoSlaves(t, `[[processors.deadband]]
 alias = "db"
 points = ["live.v"]
 [[processors.template]]
-`, sim.Addr()))
+`)
 	waitHealthz(t, s, http.StatusOK)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

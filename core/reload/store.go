@@ -3,6 +3,7 @@ package reload
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/edgepipe/edgepipe/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,7 +69,7 @@ func (s *Store) writeIndex(vs []Version) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(s.dir, "index.json"), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(s.dir, "index.json"), append(b, '\n'), 0o600)
 }
 
 // Versions lists the stored versions, oldest first.
@@ -96,7 +97,7 @@ func (s *Store) Save(text []byte, v Version) (Version, error) {
 	if v.Time.IsZero() {
 		v.Time = time.Now()
 	}
-	if err := writeAtomic(s.Path(v.Seq), text); err != nil {
+	if err := atomicfile.Write(s.Path(v.Seq), text, 0o600); err != nil {
 		return v, err
 	}
 	vs = append(vs, v)
@@ -148,42 +149,4 @@ func (s *Store) NewestConfirmed() (Version, []byte, bool, error) {
 		return vs[i], b, true, nil
 	}
 	return Version{}, nil, false, nil
-}
-
-// writeAtomic replaces path with data: a temporary file beside it is
-// written and synced, renamed over path, and the directory synced so the
-// rename itself survives a power cut.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o600)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -7,6 +7,7 @@ package statestore
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/edgepipe/edgepipe/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,23 +105,7 @@ func (f *File) writeLocked() error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return err
 	}
-	tmp := f.path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(b); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, f.path)
+	return atomicfile.Write(f.path, b, 0o600)
 }
 
 // safeName turns a plugin id ("inputs.modbus#1", an alias) into a file name.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/console"
+	"github.com/edgepipe/edgepipe/core/lint"
 	"github.com/edgepipe/edgepipe/core/monitor"
 	"github.com/edgepipe/edgepipe/core/reload"
 	"github.com/edgepipe/edgepipe/internal/broker"
@@ -152,7 +153,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	logs := console.NewLogRing(1000)
 	log := slog.New(logs.Handler(newLogger("warn", stderr).Handler()))
 	slog.SetDefault(log)
-	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString()})
+	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString(), Lint: lint.Config})
 	live := console.NewLive()
 	a := agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})
 	rl.Attach(a)

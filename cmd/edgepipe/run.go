@@ -15,6 +15,7 @@ import (
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/core/console"
+	"github.com/edgepipe/edgepipe/core/lint"
 	"github.com/edgepipe/edgepipe/core/monitor"
 	"github.com/edgepipe/edgepipe/core/reload"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -150,7 +151,7 @@ func runRun(argv []string, _, stderr io.Writer) int {
 	defer cancel()
 	// Every change of configuration goes through the reloader: SIGHUP,
 	// the Reboot command and the server's remote configuration.
-	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString(),
+	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString(), Lint: lint.Config,
 		OnApplied: func(prev, next *config.Config) {
 			if next.Agent.LogFormat != cfg.Agent.LogFormat {
 				log.Warn("log_format takes effect at the next start", "log_format", next.Agent.LogFormat)
@@ -233,7 +234,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	// Warnings are printed with the errors, in line order, and do not
 	// fail the check.
 	failed := false
-	for _, e := range sdk.AsConfigErrors(cfg.Collate(err, oerr, lint(cfg, a.Points()))) {
+	for _, e := range sdk.AsConfigErrors(cfg.Collate(err, oerr, lint.Config(cfg, a.Points()))) {
 		fmt.Fprintln(stderr, e.Error())
 		failed = failed || !e.Warning
 	}

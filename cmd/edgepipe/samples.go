@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/lint"
 	"github.com/edgepipe/edgepipe/plugins/processors/alarm"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
@@ -28,7 +29,7 @@ func sampleEvents(cfg *config.Config, points []sdk.PointSchema) ([]sdk.Alarm, []
 			continue
 		}
 		al := alarm.New()
-		if _, err := al.Init(context.Background(), initRequest(cfg, p, points)); err == nil {
+		if _, err := al.Init(context.Background(), lint.InitRequest(cfg, p, points)); err == nil {
 			alarms = append(alarms, al.SampleEvents(0, value)...)
 			_ = al.Close(context.Background())
 		}

@@ -16,12 +16,24 @@ import (
 // `edgepipe check` does, and what a reload does before it touches the
 // running pipeline.
 func (a *Agent) Validate(ctx context.Context, cfg *config.Config) error {
+	_, err := a.Check(ctx, cfg, nil)
+	return err
+}
+
+// Check is Validate that also lints a configuration that opens: lint
+// (nil: none) gets the points cfg's inputs offer and returns warnings,
+// which do not refuse it. It is how the reload path warns as `edgepipe
+// check` does.
+func (a *Agent) Check(ctx context.Context, cfg *config.Config, lint func(*config.Config, []sdk.PointSchema) sdk.ConfigErrors) (sdk.ConfigErrors, error) {
 	v := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), DryRun: true, Isolation: a.opts.Isolation})
 	if err := v.Open(ctx, true); err != nil {
-		return err
+		return nil, err
 	}
-	v.Close(ctx)
-	return nil
+	defer v.Close(ctx)
+	if lint == nil {
+		return nil, nil
+	}
+	return lint(cfg, v.Points()), nil
 }
 
 // Reload switches a running agent to cfg in place. A configuration that

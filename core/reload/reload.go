@@ -125,6 +125,12 @@ type Options struct {
 	// StatusEvery is how often the status is published again (uptime,
 	// plugin health); 0 is a minute.
 	StatusEvery time.Duration
+	// Lint finds the warnings of a configuration that checks, given the
+	// points its inputs offer (core/lint.Config, as `edgepipe check`
+	// prints them); nil: none. Warnings never refuse a configuration:
+	// they are logged on SIGHUP and Reboot, shown by the console's check
+	// and apply, and listed in a remote set's reply.
+	Lint func(*config.Config, []sdk.PointSchema) sdk.ConfigErrors
 }
 
 // Reloader changes a running agent's configuration.
@@ -176,7 +182,9 @@ func (r *Reloader) Store() *Store { return r.store }
 
 // Check checks a configuration text exactly as `edgepipe check` does:
 // it loads it, opens every plugin in dry-run mode, and returns every
-// error found, sorted and redacted. file names the text in errors.
+// error found, sorted and redacted, with the warnings among them (marked
+// Warning; sdk.Failures(err) is what refuses the text). file names the
+// text in errors.
 func (r *Reloader) Check(ctx context.Context, file string, text []byte) (*config.Config, error) {
 	cfg, err := config.Parse(file, text, os.LookupEnv)
 	if cfg == nil {
@@ -186,10 +194,14 @@ func (r *Reloader) Check(ctx context.Context, file string, text []byte) (*config
 }
 
 // validate opens cfg's plugins in dry-run mode and collates their errors
-// with loadErr.
+// with loadErr and, when they open, the warnings.
 func (r *Reloader) validate(ctx context.Context, cfg *config.Config, loadErr error) error {
-	oerr := r.a.Validate(ctx, cfg)
-	return cfg.Collate(loadErr, oerr)
+	lint := r.opts.Lint
+	if loadErr != nil {
+		lint = nil // check prints warnings with errors; a broken file is refused anyway
+	}
+	warnings, oerr := r.a.Check(ctx, cfg, lint)
+	return cfg.Collate(loadErr, oerr, warnings.Err())
 }
 
 // apply switches the agent to l; the caller holds applyMu. The error says
@@ -241,8 +253,11 @@ func (r *Reloader) check(ctx context.Context) (Loaded, error) {
 			err = r.validate(ctx, cfg, err)
 		}
 	}
-	if err != nil {
-		return l, fmt.Errorf("configuration refused, the running one stays: %w", err)
+	if f := sdk.Failures(err); f != nil {
+		return l, fmt.Errorf("configuration refused, the running one stays: %w", f)
+	}
+	for _, w := range sdk.Warnings(err) {
+		r.log.Warn("configuration warning", "warning", w.Error())
 	}
 	return l, nil
 }
@@ -282,14 +297,17 @@ func (r *Reloader) CheckText(ctx context.Context, text []byte) error {
 }
 
 // ApplyText checks a configuration text given by a person (the console's
-// apply: wire its hook to this method) and applies it in place; it returns every error of a text that
-// does not check, and then nothing changed. It is final at once and is
-// stored as a confirmed version.
+// apply: wire its hook to this method) and applies it in place; it
+// returns every error of a text that does not check, and then nothing
+// changed. It is final at once and is stored as a confirmed version. The
+// warnings of a text applied are returned with what did not open, if
+// anything (the console shows them beside "applied").
 func (r *Reloader) ApplyText(ctx context.Context, text []byte) error {
 	cfg, err := r.Check(ctx, "console.toml", text)
-	if err != nil {
+	if sdk.Failures(err) != nil {
 		return err
 	}
+	warnings := err
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
 	r.endTrial()
@@ -297,7 +315,8 @@ func (r *Reloader) ApplyText(ctx context.Context, text []byte) error {
 	if serr != nil {
 		r.log.Error("storing the configuration", "dir", r.store.Dir(), "err", serr)
 	}
-	return r.apply(ctx, Loaded{Cfg: cfg, Text: text, Version: v.Seq, From: "console"}, StateConfirmed)
+	aerr := r.apply(ctx, Loaded{Cfg: cfg, Text: text, Version: v.Seq, From: "console"}, StateConfirmed)
+	return cfg.Collate(aerr, warnings)
 }
 
 // Running is the running configuration: its text with every secret as

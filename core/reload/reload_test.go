@@ -36,6 +36,12 @@ interval = "1s"
 // gateway starts a reloader and agent on the file written with text.
 func gateway(t *testing.T, text string) (*Reloader, *agent.Agent, string) {
 	t.Helper()
+	return gatewayWith(t, text, Options{})
+}
+
+// gatewayWith is gateway with the reloader's options (Source is set).
+func gatewayWith(t *testing.T, text string, opts Options) (*Reloader, *agent.Agent, string) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.toml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
@@ -46,7 +52,8 @@ func gateway(t *testing.T, text string) (*Reloader, *agent.Agent, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(l, Options{Source: src})
+	opts.Source = src
+	r := New(l, opts)
 	a := agent.New(l.Cfg, agent.Options{OnReboot: r.Reboot, OnConfig: r.Command})
 	r.Attach(a)
 	ctx := context.Background()
@@ -150,10 +157,11 @@ func cmd(name string, payload any) sdk.Command {
 }
 
 type reply struct {
-	ID     string   `json:"id"`
-	OK     bool     `json:"ok"`
-	Error  string   `json:"error"`
-	Errors []string `json:"errors"`
+	ID       string   `json:"id"`
+	OK       bool     `json:"ok"`
+	Error    string   `json:"error"`
+	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
 	Hash   string   `json:"hash"`
 	Config string   `json:"config"`
 }

@@ -71,18 +71,19 @@ func (r *Reloader) Command(output string, c sdk.Command) sdk.Message {
 	}
 	text := []byte(req.Config)
 	cfg, err := r.Check(context.Background(), remoteFile, text)
-	if err == nil {
+	warnings := errorTexts(sdk.Warnings(err).Err())
+	if err = sdk.Failures(err); err == nil {
 		err = literalSecrets(cfg)
 	}
 	if err != nil {
-		return reply(fbox.ConfigResult{Error: "configuration refused, the running one stays", Errors: errorTexts(err)})
+		return reply(fbox.ConfigResult{Error: "configuration refused, the running one stays", Errors: errorTexts(err), Warnings: warnings})
 	}
 	confirm := time.Duration(remote.ConfirmDefault)
 	if req.HasConfirm {
 		confirm = req.Confirm
 	}
 	id := c.ID
-	if err := r.later(func() { r.set(id, output, cfg, text, confirm) }); err != nil {
+	if err := r.later(func() { r.set(id, output, cfg, text, confirm, warnings) }); err != nil {
 		return reply(fbox.ConfigResult{Error: err.Error()})
 	}
 	r.log.Info("configuration command", "command", "set", "id", fbox.Clip(c.ID), "output", output, "result", "accepted", "confirm", confirm)
@@ -122,7 +123,7 @@ func literalSecrets(cfg *config.Config) error {
 
 // set applies a checked configuration from the server, on trial when
 // confirm > 0, and answers the set.
-func (r *Reloader) set(id, output string, cfg *config.Config, text []byte, confirm time.Duration) {
+func (r *Reloader) set(id, output string, cfg *config.Config, text []byte, confirm time.Duration, warnings []string) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
 	// A set replacing one still on trial rolls back, if it must, to what
@@ -150,7 +151,7 @@ func (r *Reloader) set(id, output string, cfg *config.Config, text []byte, confi
 		r.mu.Unlock()
 		r.log.Info("configuration on trial", "hash", hash, "confirm_within", confirm)
 	}
-	res := fbox.ConfigResult{Hash: hash, State: state}
+	res := fbox.ConfigResult{Hash: hash, State: state, Warnings: warnings}
 	if err != nil {
 		res.Error = "applied, but some plugins did not open"
 		res.Errors = errorTexts(err)

@@ -74,6 +74,33 @@ func (es ConfigErrors) Err() error {
 	return es
 }
 
+// Failures returns the findings of err that are not warnings, nil when
+// every finding is a warning: a configuration is refused on Failures, and
+// its warnings are shown beside it.
+func Failures(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fs ConfigErrors
+	for _, e := range AsConfigErrors(err) {
+		if !e.Warning {
+			fs = append(fs, e)
+		}
+	}
+	return fs.Err()
+}
+
+// Warnings returns the findings of err marked Warning.
+func Warnings(err error) ConfigErrors {
+	var ws ConfigErrors
+	for _, e := range AsConfigErrors(err) {
+		if e.Warning {
+			ws = append(ws, e)
+		}
+	}
+	return ws
+}
+
 // AsConfigErrors extracts ConfigErrors from err; a plain error becomes one
 // ConfigError without a line.
 func AsConfigErrors(err error) ConfigErrors {

@@ -119,7 +119,10 @@ func (e errString) Error() string { return string(e) }
 type ConfigResult struct {
 	Error  string
 	Errors []string // every error of a refused configuration, FILE:LINE: message
-	Hash   string
+	// Warnings are what `edgepipe check` warns about in a set's text
+	// (FILE:LINE: message), in its reply whether it was taken or not.
+	Warnings []string
+	Hash     string
 	// Config is the running text (get), secrets as ${VAR}.
 	Config     string
 	HasConfig  bool
@@ -133,6 +136,9 @@ type ConfigResult struct {
 //	{"id":"c-1","ts":..,"ok":true,"hash":"sha256:...","config":"..."}
 //	{"id":"c-2","ts":..,"ok":false,"error":"...","errors":["FILE:LINE: ..."]}
 //	{"id":"c-2","ts":..,"ok":false,"rolled_back":true,"error":"..."}
+//
+// A set whose text check warns about also carries
+// "warnings":["FILE:LINE: ..."], taken or not.
 func (t Topics) ConfigAnswer(id string, r ConfigResult) sdk.Message {
 	return t.ConfigAnswerAt(id, r, time.Now())
 }
@@ -148,16 +154,8 @@ func (t Topics) ConfigAnswerAt(id string, r ConfigResult, now time.Time) sdk.Mes
 	if r.RolledBack {
 		b = append(b, `,"rolled_back":true`...)
 	}
-	if len(r.Errors) > 0 {
-		b = append(b, `,"errors":[`...)
-		for i, e := range r.Errors {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = sdk.AppendJSONString(b, e)
-		}
-		b = append(b, ']')
-	}
+	b = appendStrings(b, "errors", r.Errors)
+	b = appendStrings(b, "warnings", r.Warnings)
 	if r.Hash != "" {
 		b = append(b, `,"hash":`...)
 		b = sdk.AppendJSONString(b, r.Hash)
@@ -317,4 +315,21 @@ func DeviceOf(prefix, topic, suffix string) (string, bool) {
 		return "", false
 	}
 	return id, true
+}
+
+// appendStrings writes ,"key":[...] when list is not empty.
+func appendStrings(b []byte, key string, list []string) []byte {
+	if len(list) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = sdk.AppendJSONString(b, e)
+	}
+	return append(b, ']')
 }

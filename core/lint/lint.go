@@ -1,4 +1,10 @@
-package main
+// Package lint finds what `edgepipe check` reports as warnings: a
+// configuration that works but likely not as meant. Every built-in
+// plugin's own findings (sdk.Registration.Lint, e.g. overlapping Modbus
+// registers) and the findings across the processor chain live here, so
+// that check, SIGHUP, the console and remote configuration all warn alike
+// (core/reload takes it as its Options.Lint).
+package lint
 
 import (
 	"context"
@@ -11,18 +17,18 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/tomlscan"
 )
 
-// lint returns what check prints as warnings for a configuration that
-// works but likely not as meant: every built-in plugin's own findings
-// (sdk.Registration.Lint, e.g. overlapping Modbus registers) and, across
-// the processor chain, a deadband placed before an alarm rule with a delay.
-func lint(cfg *config.Config, points []sdk.PointSchema) sdk.ConfigErrors {
+// Config returns the warnings for cfg, whose inputs offer points: every
+// built-in plugin's own findings and, across the processor chain, a
+// deadband placed before an alarm rule with a delay. Each is marked
+// Warning and placed in its plugin's table.
+func Config(cfg *config.Config, points []sdk.PointSchema) sdk.ConfigErrors {
 	var ws sdk.ConfigErrors
 	for _, p := range cfg.Plugins() {
 		r, ok := sdk.Lookup(p.FullName())
 		if p.External() || !ok || r.Lint == nil {
 			continue
 		}
-		for _, w := range r.Lint(initRequest(cfg, p, points)) {
+		for _, w := range r.Lint(InitRequest(cfg, p, points)) {
 			w.Warning = true
 			ws = append(ws, placed(p, w))
 		}
@@ -30,7 +36,9 @@ func lint(cfg *config.Config, points []sdk.PointSchema) sdk.ConfigErrors {
 	return append(ws, deadbandBeforeDelayedAlarm(cfg, points)...)
 }
 
-func initRequest(cfg *config.Config, p *config.Plugin, points []sdk.PointSchema) *sdk.InitRequest {
+// InitRequest is the request a plugin of cfg is initialised with when it
+// is examined outside a running agent (lint, check's sample messages).
+func InitRequest(cfg *config.Config, p *config.Plugin, points []sdk.PointSchema) *sdk.InitRequest {
 	return &sdk.InitRequest{Config: p.Text, File: p.File, Line: p.Line, Name: p.FullName(), Alias: p.ID,
 		Agent:  sdk.AgentInfo{DeviceID: cfg.Agent.DeviceID, TopicPrefix: cfg.Agent.TopicPrefix, DataDir: cfg.Agent.DataDir},
 		Points: points, State: sdk.NewMemState(nil)}
@@ -71,12 +79,12 @@ func deadbandBeforeDelayedAlarm(cfg *config.Config, points []sdk.PointSchema) sd
 		switch p.FullName() {
 		case "processors.deadband":
 			d := deadband.New()
-			if _, err := d.Init(context.Background(), initRequest(cfg, p, points)); err == nil {
+			if _, err := d.Init(context.Background(), InitRequest(cfg, p, points)); err == nil {
 				deadbands = append(deadbands, seen{p, d})
 			}
 		case "processors.alarm":
 			var ac alarm.Config
-			if _, err := sdk.DecodeConfig(initRequest(cfg, p, points), &ac); err != nil {
+			if _, err := sdk.DecodeConfig(InitRequest(cfg, p, points), &ac); err != nil {
 				continue
 			}
 			ix := tomlscan.Scan(p.Text)

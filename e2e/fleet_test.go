@@ -173,3 +173,58 @@ func TestFleetPush(t *testing.T) {
 		g.stop()
 	}
 }
+
+// TestFleetDiscoversCustomStatusTopic: gateways whose output publishes the
+// status on a custom status_topic are found with --status-topic, by the
+// device_id their status carries, and take the push.
+func TestFleetDiscoversCustomStatusTopic(t *testing.T) {
+	needBinary(t)
+	b := newBroker(t)
+	status := b.Collect(t, "site/+/state")
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyPath := writeFile(t, dir, "fleet.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	pubB64 := base64.StdEncoding.EncodeToString(pub)
+	custom := "status_topic = \"site/${GW_SITE}/state\"\n"
+	path := writeFile(t, dir, "gw.toml", fleetConfig(pubB64, fmt.Sprintf("[%q]", b.URL()), custom))
+	ids := []string{"GW-C1", "GW-C2"}
+	var gws []*gateway
+	for i, id := range ids {
+		gws = append(gws, fleetGateway(t, dir, id, path, fmt.Sprintf("GW_SITE=plant%d", i+1)))
+	}
+	status.Wait(t, 30*time.Second, "both statuses, naming their gateway, on the custom topic", func(m []testbroker.Received) bool {
+		seen := map[string]bool{}
+		for _, x := range m {
+			for _, id := range ids {
+				if strings.Contains(string(x.Payload), `"device_id":"`+id+`"`) {
+					seen[id] = true
+				}
+			}
+		}
+		return len(seen) == len(ids)
+	})
+
+	next := fleetConfig(pubB64, fmt.Sprintf("[%q]", b.URL()), custom+"\n[[inputs.synthetic]]\ndevice = \"pushed\"\npoints = 1\n")
+	nextPath := writeFile(t, dir, "next.toml", next)
+	// Without --status-topic nobody is found under the default P +/status.
+	code, out, errOut := runCmd(t, nil, "fleet", "--broker", b.URL(), "--discover", "1s", nextPath)
+	if code == 0 || !strings.Contains(errOut, "--status-topic") {
+		t.Fatalf("default discovery: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, nil, "fleet", "--broker", b.URL(), "--status-topic", "site/+/state", "--discover", "3s",
+		"--sign-key", keyPath, "--timeout", "30s", nextPath)
+	if code != 0 || strings.Count(out, " applied ") != 2 || !strings.Contains(errOut, "2 gateways online on site/+/state") {
+		t.Fatalf("fleet push by the custom status topic: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, g := range gws {
+		g.requireRunning()
+		g.stop()
+	}
+}

@@ -60,6 +60,7 @@ Exit status: 0 when every gateway applied it, 1 otherwise, 2 on a usage error.`,
 
 type fleetOptions struct {
 	broker, username, prefix, devices string
+	statusTopic                       string
 	ca, clientCert, clientKey         string
 	signKey                           string
 	discover, confirm, timeout        time.Duration
@@ -76,6 +77,7 @@ func fleetFlags(o *fleetOptions) *flag.FlagSet {
 	fs.StringVar(&o.prefix, "prefix", config.DefaultTopicPrefix, "the gateways' agent.topic_prefix")
 	fs.StringVar(&o.devices, "devices", "", "gateway IDs, comma separated (default: those online, from the retained status)")
 	fs.DurationVar(&o.discover, "discover", 5*time.Second, "how long to collect retained statuses when --devices is not given")
+	fs.StringVar(&o.statusTopic, "status-topic", "", "topic filter of the retained statuses to discover from (default: PREFIX+/status; for gateways with a custom status_topic, e.g. site/+/state)")
 	fs.StringVar(&o.signKey, "sign-key", "", "ed25519 private key file: sign the configuration")
 	fs.DurationVar(&o.confirm, "confirm", 0, "keep it on trial this long on each gateway, confirmed once its reply arrives (0: final at once)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the replies (with --confirm, for a rollback: this plus --confirm)")
@@ -91,6 +93,8 @@ type fleetResult struct {
 	Hash   string   `json:"hash,omitempty"`
 	Error  string   `json:"error,omitempty"`
 	Errors []string `json:"errors,omitempty"`
+	// Warnings are what check warns about in the text, from the set's reply.
+	Warnings []string `json:"warnings,omitempty"`
 	// Seconds from sending the set to the final answer.
 	Seconds float64 `json:"seconds,omitempty"`
 
@@ -177,7 +181,10 @@ func runFleet(argv []string, stdout, stderr io.Writer) int {
 	ids := splitList(o.devices)
 	if len(ids) == 0 {
 		statuses := make(chan msg, 65536)
-		filter := fbox.StatusFilter(o.prefix)
+		filter := o.statusTopic
+		if filter == "" {
+			filter = fbox.StatusFilter(o.prefix)
+		}
 		if tok := cl.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
 			if m.Retained() {
 				statuses <- msg{m.Topic(), string(m.Payload())}
@@ -186,21 +193,32 @@ func runFleet(argv []string, stdout, stderr io.Writer) int {
 			return fail(exitError, "subscribing to %s: %v", filter, tokenErr(tok))
 		}
 		online := map[string]bool{}
+		unnamed := 0 // offline wills on a custom status topic
 		end := time.After(o.discover)
 	collect:
 		for {
 			select {
 			case m := <-statuses:
-				id, ok := fbox.DeviceOf(o.prefix, m.topic, "/status")
-				if s, err := fbox.ParseStatus([]byte(m.payload)); ok && err == nil {
+				// The gateway names itself in its status; an older one,
+				// or its offline will, only through the default topic.
+				s, err := fbox.ParseStatus([]byte(m.payload))
+				id, ok := s.DeviceID, s.DeviceID != ""
+				if !ok {
+					id, ok = fbox.DeviceOf(o.prefix, m.topic, "/status")
+				}
+				switch {
+				case err != nil:
+				case ok:
 					online[id] = s.Online
+				case !s.Online:
+					unnamed++
 				}
 			case <-end:
 				break collect
 			}
 		}
 		cl.Unsubscribe(filter).WaitTimeout(5 * time.Second)
-		off := 0
+		off := unnamed
 		for id, up := range online {
 			if up {
 				ids = append(ids, id)
@@ -209,9 +227,9 @@ func runFleet(argv []string, stdout, stderr io.Writer) int {
 			}
 		}
 		sort.Strings(ids)
-		fmt.Fprintf(stderr, "edgepipe fleet: %d gateways online under %s (%d offline, left out)\n", len(ids), o.prefix, off)
+		fmt.Fprintf(stderr, "edgepipe fleet: %d gateways online on %s (%d offline, left out)\n", len(ids), filter, off)
 		if len(ids) == 0 {
-			return fail(exitError, "no gateway online under %s; name them with --devices", o.prefix)
+			return fail(exitError, "no gateway online on %s; name them with --devices (or give their custom status_topic as --status-topic)", filter)
 		}
 	}
 
@@ -266,6 +284,9 @@ wait:
 			continue
 		}
 		r.Error, r.Errors = a.Error, a.Errors
+		if len(a.Warnings) > 0 {
+			r.Warnings = a.Warnings
+		}
 		if a.Hash != "" {
 			r.Hash = a.Hash
 		}
@@ -321,6 +342,9 @@ wait:
 			detail := r.Error
 			if len(r.Errors) > 0 {
 				detail += ": " + strings.Join(r.Errors, "; ")
+			}
+			if len(r.Warnings) > 0 {
+				detail = strings.TrimPrefix(detail+"; "+strings.Join(r.Warnings, "; "), "; ")
 			}
 			secs := "-"
 			if r.done {

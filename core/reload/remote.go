@@ -298,6 +298,7 @@ func (r *Reloader) publishStatus(ctx context.Context) {
 	r.mu.Lock()
 	_, s.Config = r.shown()
 	s.ConfigState = r.state
+	s.DeviceID = r.cur.Cfg.Agent.DeviceID
 	r.mu.Unlock()
 	s.Uptime = time.Since(r.start)
 	r.a.Announce(r.topics().StatusMessage(time.Now(), r.opts.Version, s))

@@ -176,6 +176,10 @@ func (t Topics) ConfigAnswerAt(id string, r ConfigResult, now time.Time) sdk.Mes
 // being online: the running configuration's hash and state, its uptime
 // and how many plugins are well.
 type StatusInfo struct {
+	// DeviceID is the gateway's agent.device_id: a server discovering its
+	// fleet from the retained statuses learns it from the payload, also
+	// where an output's custom status_topic does not carry it.
+	DeviceID    string
 	Config      string // sha256:...
 	ConfigState string
 	Uptime      time.Duration
@@ -184,11 +188,16 @@ type StatusInfo struct {
 
 // StatusMessage is the retained online status with the gateway's account of
 // itself (SPEC 9), published by the core through the outputs:
-// {"status":"online","ts":..,"version":"..","config":"sha256:..","uptime_s":..,
-// "plugins":{"ok":N,"failed":N},"config_state":"confirmed"}.
+// {"status":"online","ts":..,"version":"..","device_id":"..","config":"sha256:..",
+// "uptime_s":..,"plugins":{"ok":N,"failed":N},"config_state":"confirmed"}
+// (device_id when known).
 func (t Topics) StatusMessage(now time.Time, version string, s StatusInfo) sdk.Message {
 	b := Online(now, version)
 	b = b[:len(b)-1]
+	if s.DeviceID != "" {
+		b = append(b, `,"device_id":`...)
+		b = sdk.AppendJSONString(b, s.DeviceID)
+	}
 	b = append(b, `,"config":`...)
 	b = sdk.AppendJSONString(b, s.Config)
 	b = append(b, `,"uptime_s":`...)
@@ -248,6 +257,7 @@ func ParseConfigAnswer(payload []byte) (id string, r ConfigResult, err error) {
 		OK         *bool           `json:"ok"`
 		Error      string          `json:"error"`
 		Errors     []string        `json:"errors"`
+		Warnings   []string        `json:"warnings"`
 		Hash       string          `json:"hash"`
 		Config     *string         `json:"config"`
 		State      string          `json:"config_state"`
@@ -259,7 +269,7 @@ func ParseConfigAnswer(payload []byte) (id string, r ConfigResult, err error) {
 	if raw.OK == nil {
 		return "", r, errString(`not a configuration reply: no "ok"`)
 	}
-	r = ConfigResult{Error: raw.Error, Errors: raw.Errors, Hash: raw.Hash, State: raw.State, RolledBack: raw.RolledBack}
+	r = ConfigResult{Error: raw.Error, Errors: raw.Errors, Warnings: raw.Warnings, Hash: raw.Hash, State: raw.State, RolledBack: raw.RolledBack}
 	if raw.Config != nil {
 		r.Config, r.HasConfig = *raw.Config, true
 	}
@@ -273,6 +283,7 @@ func ParseConfigAnswer(payload []byte) (id string, r ConfigResult, err error) {
 // StatusMessage), as a server reads it.
 type StatusReport struct {
 	Online      bool
+	DeviceID    string // "" from a gateway that does not say (an offline will)
 	Version     string
 	Config      string // sha256:..., "" from a gateway that does not say
 	ConfigState string
@@ -283,6 +294,7 @@ func ParseStatus(payload []byte) (StatusReport, error) {
 	var raw struct {
 		Status      string `json:"status"`
 		Version     string `json:"version"`
+		DeviceID    string `json:"device_id"`
 		Config      string `json:"config"`
 		ConfigState string `json:"config_state"`
 	}
@@ -292,7 +304,7 @@ func ParseStatus(payload []byte) (StatusReport, error) {
 	if raw.Status != "online" && raw.Status != "offline" {
 		return StatusReport{}, errString("not a status: " + Clip(raw.Status))
 	}
-	return StatusReport{Online: raw.Status == "online", Version: raw.Version, Config: raw.Config, ConfigState: raw.ConfigState}, nil
+	return StatusReport{Online: raw.Status == "online", Version: raw.Version, DeviceID: raw.DeviceID, Config: raw.Config, ConfigState: raw.ConfigState}, nil
 }
 
 // StatusFilter is the topic filter of every gateway's status under

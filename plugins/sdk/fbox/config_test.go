@@ -49,8 +49,8 @@ func TestConfigAnswerAndStatus(t *testing.T) {
 	if string(m.Payload) != want || m.Topic != topics.ConfigReply() || m.QoS != 1 {
 		t.Fatalf("%s on %s", m.Payload, m.Topic)
 	}
-	s := topics.StatusMessage(time.UnixMilli(5), "v1", StatusInfo{Config: "sha256:ab", ConfigState: "trial", Uptime: 3 * time.Second, OK: 2, Failed: 1})
-	want = `{"status":"online","ts":5,"version":"v1","config":"sha256:ab","uptime_s":3,"plugins":{"ok":2,"failed":1},"config_state":"trial"}`
+	s := topics.StatusMessage(time.UnixMilli(5), "v1", StatusInfo{DeviceID: "GW-1", Config: "sha256:ab", ConfigState: "trial", Uptime: 3 * time.Second, OK: 2, Failed: 1})
+	want = `{"status":"online","ts":5,"version":"v1","device_id":"GW-1","config":"sha256:ab","uptime_s":3,"plugins":{"ok":2,"failed":1},"config_state":"trial"}`
 	if string(s.Payload) != want || !s.Retain || s.Topic != topics.Status() {
 		t.Fatalf("%s", s.Payload)
 	}
@@ -130,9 +130,9 @@ func TestParseConfigAnswer(t *testing.T) {
 }
 
 func TestParseStatusAndDevices(t *testing.T) {
-	s := topics.StatusMessage(time.UnixMilli(5), "v1", StatusInfo{Config: "sha256:ab", ConfigState: "trial"})
+	s := topics.StatusMessage(time.UnixMilli(5), "v1", StatusInfo{DeviceID: "GW-1", Config: "sha256:ab", ConfigState: "trial"})
 	r, err := ParseStatus(s.Payload)
-	if err != nil || !r.Online || r.Version != "v1" || r.Config != "sha256:ab" || r.ConfigState != "trial" {
+	if err != nil || !r.Online || r.Version != "v1" || r.DeviceID != "GW-1" || r.Config != "sha256:ab" || r.ConfigState != "trial" {
 		t.Fatalf("%+v %v", r, err)
 	}
 	if r, err := ParseStatus(Offline()); err != nil || r.Online {

@@ -162,8 +162,8 @@ type reply struct {
 	Error    string   `json:"error"`
 	Errors   []string `json:"errors"`
 	Warnings []string `json:"warnings"`
-	Hash   string   `json:"hash"`
-	Config string   `json:"config"`
+	Hash     string   `json:"hash"`
+	Config   string   `json:"config"`
 }
 
 func decode(t *testing.T, m sdk.Message) reply {

@@ -226,7 +226,7 @@ func (o *OPCUA) emitBad(status string) {
 	b := sdk.Batch{Device: o.set.device, TS: ts, Points: make([]sdk.Point, 0, len(o.pub))}
 	for _, i := range o.pub {
 		o.noteStatus(i, status)
-		b.Points = append(b.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts})
+		b.Points = append(b.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts, Status: status})
 	}
 	o.send(b)
 }
@@ -455,6 +455,9 @@ func (o *OPCUA) decode(s *session, i int, dv *ua.DataValue, ts int64) sdk.Point 
 			}
 		}
 	}
+	if pt.Quality != sdk.QualityGood {
+		pt.Status = status
+	}
 	o.noteStatus(i, status)
 	return pt
 }
@@ -538,7 +541,7 @@ func (o *OPCUA) subscribe(ctx context.Context, s *session) error {
 			slog.Warn("opcua: the server refused to monitor a node", "device", o.set.device, "point", o.points[i].name,
 				"node", o.points[i].node.text, "status", status)
 			o.noteStatus(i, status)
-			refused.Points = append(refused.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts})
+			refused.Points = append(refused.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts, Status: status})
 		}
 	}
 	o.send(refused)

@@ -85,9 +85,18 @@ func checkTypes(t *testing.T, b sdk.Batch) {
 			t.Errorf("%s (%s): not reported", c.name, c.node)
 		case p.Quality != c.q || !p.Value.Equal(c.want):
 			t.Errorf("%s (%s): got %#v %s, want %#v %s", c.name, c.node, p.Value, p.Quality, c.want, c.q)
+		case !strings.HasPrefix(p.Status, wantStatus[c.name]) || (wantStatus[c.name] == "") != (p.Status == ""):
+			// SPEC 3: the status name goes in the point's status field,
+			// and only for readings that are not good.
+			t.Errorf("%s (%s): status %q, want %q", c.name, c.node, p.Status, wantStatus[c.name])
 		}
 	}
 }
+
+// wantStatus is the Point.Status of the type cases that are not good (a
+// prefix: a mismatch says what did not fit); every other one has none.
+var wantStatus = map[string]string{"uncertain": "UncertainLastUsableValue", "missing": "BadNodeIdUnknown",
+	"uint32_as_int16": "BadTypeMismatch ("}
 
 // TestReadsEveryType polls one node of every built-in type the plugin
 // maps, in every NodeId form, from node-opcua. The server allows 7 nodes
@@ -311,7 +320,10 @@ func TestWrongPasswordIsBad(t *testing.T) {
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	initReq(t, p, conf, "")
 	r := stream(t, p)
-	r.waitFor(t, 0, "bad points", pointIs("setpoint", sdk.QualityBad))
+	b, _ := r.waitFor(t, 0, "bad points", pointIs("setpoint", sdk.QualityBad))
+	if st := byName(b)["setpoint"].Status; st != "BadNotConnected" {
+		t.Errorf("status of a point whose login is refused: %q", st)
+	}
 	h, _ := p.(sdk.HealthReporter).Health(context.Background())
 	if h.OK || h.Reason == "" || strings.Contains(h.Reason, "wrong-one") {
 		t.Errorf("health %+v", h)
@@ -333,7 +345,10 @@ func TestServerRestartSurvived(t *testing.T) {
 			r := stream(t, p)
 			_, from := r.waitFor(t, 0, "a good counter", pointIs("counter", sdk.QualityGood))
 			srv.kill()
-			_, from = r.waitFor(t, from, "the counter bad after the server died", pointIs("counter", sdk.QualityBad))
+			dead, from := r.waitFor(t, from, "the counter bad after the server died", pointIs("counter", sdk.QualityBad))
+			if st := byName(dead)["counter"].Status; st != "BadConnectionClosed" && st != "BadNotConnected" {
+				t.Errorf("status of the counter after the server died: %q", st)
+			}
 			if err := srv.start(); err != nil {
 				t.Fatal(err)
 			}

@@ -60,6 +60,11 @@ func typeCases() []typeCase {
 		// A value the server flags uncertain, and a node it does not have.
 		{"uncertain", "ns=1;s=Uncertain", "", sdk.Float(3), sdk.QualityUncertain},
 		{"missing", "ns=1;s=NoSuchNode", "", sdk.Value{}, sdk.QualityBad},
+		// Values without an edgepipe kind: bad, the status says why.
+		{"darr", "ns=1;s=DoubleArray", "", sdk.Value{}, sdk.QualityBad},
+		{"sarr", "ns=1;s=StringArray", "", sdk.Value{}, sdk.QualityBad},
+		{"matrix", "ns=1;s=Int32Matrix", "", sdk.Value{}, sdk.QualityBad},
+		{"structure", "i=2256", "", sdk.Value{}, sdk.QualityBad}, // Server_ServerStatus
 	}
 }
 
@@ -96,7 +101,9 @@ func checkTypes(t *testing.T, b sdk.Batch) {
 // wantStatus is the Point.Status of the type cases that are not good (a
 // prefix: a mismatch says what did not fit); every other one has none.
 var wantStatus = map[string]string{"uncertain": "UncertainLastUsableValue", "missing": "BadNodeIdUnknown",
-	"uint32_as_int16": "BadTypeMismatch ("}
+	"uint32_as_int16": "BadTypeMismatch (", "darr": "unsupported type: array of Double",
+	"sarr": "unsupported type: array of String", "matrix": "unsupported type: 2x3 matrix of Int32",
+	"structure": "unsupported type: structure ServerStatusDataType"}
 
 // TestReadsEveryType polls one node of every built-in type the plugin
 // maps, in every NodeId form, from node-opcua. The server allows 7 nodes

@@ -17,7 +17,7 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
-// typeCase is one node of testdata/server.js and the value it must read as.
+// typeCase is one node of internal/testopcua/server.js and the value it must read as.
 type typeCase struct {
 	name, node, typ string
 	want            sdk.Value
@@ -351,12 +351,12 @@ func TestServerRestartSurvived(t *testing.T) {
 			initReq(t, p, conf, "")
 			r := stream(t, p)
 			_, from := r.waitFor(t, 0, "a good counter", pointIs("counter", sdk.QualityGood))
-			srv.kill()
+			srv.Kill()
 			dead, from := r.waitFor(t, from, "the counter bad after the server died", pointIs("counter", sdk.QualityBad))
 			if st := byName(dead)["counter"].Status; st != "BadConnectionClosed" && st != "BadNotConnected" {
 				t.Errorf("status of the counter after the server died: %q", st)
 			}
-			if err := srv.start(); err != nil {
+			if err := srv.Restart(); err != nil {
 				t.Fatal(err)
 			}
 			b, from := r.waitFor(t, from, "a good counter after the restart", pointIs("counter", sdk.QualityGood))

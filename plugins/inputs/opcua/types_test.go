@@ -12,7 +12,7 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
-// untypedConfig is writable points of testdata/server.js without `type`.
+// untypedConfig is writable points of internal/testopcua/server.js without `type`.
 func untypedConfig(endpoint string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "device = \"plc\"\nendpoint = %q\ninterval = \"200ms\"\ntimeout = \"2s\"\n", endpoint)

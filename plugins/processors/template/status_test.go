@@ -2,6 +2,7 @@ package template
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -79,4 +80,33 @@ func TestStatusIsAPointPlaceholder(t *testing.T) {
 	if err == nil {
 		t.Fatal("${status} accepted in a batch payload")
 	}
+}
+
+// FuzzStatus: whatever a status holds (a third-party input sends any
+// bytes), the default payload stays valid JSON and the status reads back.
+func FuzzStatus(f *testing.F) {
+	f.Add("BadNodeIdUnknown")
+	f.Add("\xff\"}\\u0000,")
+	f.Add("")
+	p := New()
+	if _, err := p.Init(context.Background(), sdktest.Request("")); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, status string) {
+		out, err := p.Process(context.Background(), &sdk.Frame{Batches: []sdk.Batch{{Device: "d", TS: 1, Points: []sdk.Point{
+			{Name: "p", Quality: sdk.QualityBad, Status: status}}}}})
+		if err != nil || len(out.Messages) != 1 {
+			t.Fatalf("%v %d", err, len(out.Messages))
+		}
+		var d struct {
+			Points []map[string]any `json:"points"`
+		}
+		if err := json.Unmarshal(out.Messages[0].Payload, &d); err != nil || len(d.Points) != 1 {
+			t.Fatalf("%v: %q", err, out.Messages[0].Payload)
+		}
+		got, has := d.Points[0]["status"]
+		if has != (status != "") || has && got != sanitized(status) {
+			t.Fatalf("status %q rendered as %q", status, out.Messages[0].Payload)
+		}
+	})
 }

@@ -136,6 +136,10 @@ type Template struct {
 	topicLevel int // data topic: 0 const, 1 per device, 2 per point, 3 per message
 	constTopic string
 
+	// statusMember: the point template is a JSON object that does not
+	// place ${status}, so a point with a Status gets it as a last member.
+	statusMember bool
+
 	aliases   map[string]map[string]string // device -> point -> alias
 	aliasFull map[string]string            // "device.point" -> alias
 	units     map[string]map[string]string
@@ -150,10 +154,6 @@ type Template struct {
 	pending []pending
 	scratch []byte
 	seq     uint64
-
-	// statusMember: the point template is a JSON object that does not
-	// place ${status}, so a point with a Status gets it as a last member.
-	statusMember bool
 }
 
 type pending struct {

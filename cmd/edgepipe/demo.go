@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -83,10 +84,11 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 // embedded MQTT broker, and a gateway between them with the demo
 // configuration. A subscriber inside the broker prints every message that
 // really went through MQTT. After a few seconds the demo writes a setpoint
-// of each device from the "server" side, to show the way back. The gateway serves its console on
-// a free loopback port (no password: loopback only), wired as `edgepipe
-// run` wires it, so that the live points, a write, pause/resume and a
-// configuration apply can be tried in a browser.
+// of each device from the "server" side, to show the way back. The
+// gateway serves its console on a free loopback port (no password:
+// loopback only), wired as `edgepipe run` wires it, so that the live
+// points, a write, pause/resume and a configuration apply can be tried in
+// a browser.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs, duration, printConfig := demoFlags()
 	if !parseFlags(fs, args, 0, stderr) {
@@ -103,18 +105,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	// The log first: it also takes the standard log package's lines
-	// (gopcua's server prints its start with it) at info level, below
-	// the demo's warn.
-	logs := console.NewLogRing(1000)
-	log := slog.New(logs.Handler(newLogger("warn", stderr).Handler()))
-	slog.SetDefault(log)
 	sim, err := modbussim.Start(ctx, "tcp://127.0.0.1:0", nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgepipe demo: simulator:", err)
 		return 1
 	}
 	defer sim.Close()
+	// gopcua's server prints its start with the standard log package;
+	// not for the demo's terminal (slog.SetDefault below takes that
+	// package's output over for the rest of the run).
+	stdlog.SetOutput(io.Discard)
 	uasim, err := opcuasim.Start("opc.tcp://127.0.0.1:0", 0)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgepipe demo: OPC UA simulator:", err)
@@ -162,6 +162,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	cfg := start.Cfg
 	fmt.Fprintf(stderr, "edgepipe demo: Modbus simulator on %s, OPC UA simulator on %s, MQTT broker on %s; printing every message (Ctrl-C stops)\n",
 		sim.Addr(), uasim.Endpoint(), b.URL())
+	logs := console.NewLogRing(1000)
+	log := slog.New(logs.Handler(newLogger("warn", stderr).Handler()))
+	slog.SetDefault(log)
 	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString()})
 	live := console.NewLive()
 	a := agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})

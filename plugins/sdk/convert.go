@@ -38,9 +38,9 @@ func batchToPB(b *Batch) *pb.Batch {
 		out.TsDelta[i] = p.TS - b.TS
 		if p.Status != "" {
 			if out.Statuses == nil {
-				out.Statuses = map[uint32]string{}
+				out.Statuses = map[uint32][]byte{}
 			}
-			out.Statuses[uint32(i)] = p.Status
+			out.Statuses[uint32(i)] = []byte(p.Status)
 		}
 	}
 	out.Names, out.Strings = names, strs
@@ -87,7 +87,7 @@ func batchFromPB(b *pb.Batch, out *Batch) {
 	}
 	for i, st := range b.Statuses {
 		if int(i) < n {
-			out.Points[i].Status = st
+			out.Points[i].Status = string(st)
 		}
 	}
 }

@@ -18,12 +18,13 @@ func TestStatusCrossesTheWire(t *testing.T) {
 		{Name: "a", Value: Int(1), TS: 1},
 		{Name: "b", Quality: QualityBad, TS: 1, Status: "BadNodeIdUnknown"},
 		{Name: "c", Value: Float(2.5), Quality: QualityUncertain, TS: 1, Status: "UncertainLastUsableValue"},
+		{Name: "d", Quality: QualityBad, TS: 1, Status: "unsupported type: structure ns=1;s=\xff\xfe"},
 	}}
 	w := batchToPB(in)
-	if len(w.Statuses) != 2 {
+	if len(w.Statuses) != 3 {
 		t.Fatalf("statuses on the wire: %v", w.Statuses)
 	}
-	w.Statuses[99] = "BadOutOfRange"
+	w.Statuses[99] = []byte("BadOutOfRange")
 	var out Batch
 	batchFromPB(w, &out)
 	for i, p := range in.Points {

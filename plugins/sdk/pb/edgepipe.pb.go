@@ -136,9 +136,10 @@ type Batch struct {
 	ReadBack   bool                   `protobuf:"varint,11,opt,name=read_back,json=readBack,proto3" json:"read_back,omitempty"`             // sdk.Batch.ReadBack: read back after a write, every processor passes it
 	// sdk.Point.Status of the points that have one, by point index: sparse,
 	// as statuses are rare (readings that are not good), so a good batch
-	// sends nothing more. An old peer ignores it, and one that never sets it
+	// sends nothing more. Bytes, as the names: a status may quote a device's
+	// invalid UTF-8. An old peer ignores it, and one that never sets it
 	// decodes as no statuses.
-	Statuses      map[uint32]string `protobuf:"bytes,12,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Statuses      map[uint32][]byte `protobuf:"bytes,12,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,7 +251,7 @@ func (x *Batch) GetReadBack() bool {
 	return false
 }
 
-func (x *Batch) GetStatuses() map[uint32]string {
+func (x *Batch) GetStatuses() map[uint32][]byte {
 	if x != nil {
 		return x.Statuses
 	}
@@ -1965,7 +1966,7 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\bstatuses\x18\f \x03(\v2'.edgepipe.plugin.v1.Batch.StatusesEntryR\bstatuses\x1a;\n" +
 	"\rStatusesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"A\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"A\n" +
 	"\x05Value\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04bits\x18\x02 \x01(\x06R\x04bits\x12\x10\n" +

@@ -62,6 +62,8 @@ type OPCUA struct {
 	statusMu sync.Mutex
 	status   []string // last status name per point, to log changes once
 
+	advised bool // adviseTypes ran (Stream's goroutine only)
+
 	stats stats
 }
 
@@ -202,6 +204,10 @@ func (o *OPCUA) Stream(ctx context.Context, emit func(*sdk.Frame)) error {
 		o.mu.Lock()
 		o.sess = s
 		o.mu.Unlock()
+		if !o.advised {
+			o.advised = true
+			o.adviseTypes(ctx, s)
+		}
 		if o.set.subscribe {
 			err = o.subscribe(ctx, s)
 		} else {

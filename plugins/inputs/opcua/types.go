@@ -125,3 +125,21 @@ func writeType(value, dataType *ua.DataValue) (ua.TypeID, string) {
 	}
 	return 0, "its value is empty and its DataType " + dataType.Value.String() + " is not a built-in type"
 }
+
+// adviseTypes runs on the first session of a plugin whose writable points
+// without `type` could not learn their kind at Init (the server was not
+// reachable then): their writes stay refused until a reload, and the log
+// now says which `type` to set, read from the node.
+func (o *OPCUA) adviseTypes(ctx context.Context, s *session) {
+	for i, p := range o.points {
+		if p.typ != "" || !p.access.Subscribes() || p.kind != sdk.KindNone {
+			continue
+		}
+		t, err := o.nodeType(ctx, s, i)
+		if w, ok := writeKinds[t]; err == nil && ok {
+			slog.Warn("opcua: writes to a point without type are refused: the server was not reachable when the "+
+				"gateway started, to tell its node's data type; reload, or set its type", "device", o.set.device,
+				"point", p.name, "node", p.node.text, "data_type", typeName(t), "set", fmt.Sprintf("type = %q", w.typ))
+		}
+	}
+}

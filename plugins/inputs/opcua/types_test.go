@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/edgepipe/edgepipe/core/command"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -96,18 +99,76 @@ func TestWritableWithoutType(t *testing.T) {
 // TestWritableWithoutTypeServerDown: with the server unreachable at Init
 // the configuration is still accepted (a PLC that is off is not a
 // configuration error) and the point has no kind, so the core refuses
-// writes to it rather than guess.
+// writes to it rather than guess; once the server is there, the log says
+// which type to set.
 func TestWritableWithoutTypeServerDown(t *testing.T) {
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startServer(t) // its own: stopped, then started again
+	srv.Kill()
+	logs := captureLog(t)
 	p := factory()
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
-	resp := initReq(t, p, untypedConfig(fmt.Sprintf("opc.tcp://127.0.0.1:%d", port)), "")
+	resp := initReq(t, p, untypedConfig(srv.Endpoint), "")
 	for _, s := range resp.Points {
 		if s.Kind != sdk.KindNone {
 			t.Errorf("%s: kind %s without a server", s.Name, s.Kind)
+		}
+	}
+	if _, err := command.Convert(json.RawMessage("1"), resp.Points[0]); err == nil {
+		t.Error("a write to a point of no kind accepted")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r := stream(t, p)
+	r.waitFor(t, 0, "a good setpoint", pointIs("setpoint", sdk.QualityGood))
+	logs.waitFor(t, func(m string) bool {
+		return strings.Contains(m, "point=setpoint") && strings.Contains(m, `set="type = \"float64\""`)
+	})
+}
+
+// logCapture collects the text of every log record while a test runs.
+type logCapture struct {
+	mu     sync.Mutex
+	lines  []string
+	notify chan struct{}
+}
+
+func captureLog(t *testing.T) *logCapture {
+	c := &logCapture{notify: make(chan struct{}, 1)}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(c, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return c
+}
+
+func (c *logCapture) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.lines = append(c.lines, string(b))
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+func (c *logCapture) waitFor(t *testing.T, match func(string) bool) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		c.mu.Lock()
+		for _, l := range c.lines {
+			if match(l) {
+				c.mu.Unlock()
+				return
+			}
+		}
+		n := len(c.lines)
+		c.mu.Unlock()
+		select {
+		case <-c.notify:
+		case <-deadline:
+			t.Fatalf("no such log line in 60 s (%d lines)", n)
 		}
 	}
 }

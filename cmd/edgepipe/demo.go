@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -31,13 +32,13 @@ import (
 var demoConfig string
 
 func init() {
-	register(command{name: "demo", summary: "embedded MQTT broker + simulated Modbus device + pipeline with its console, printing every message",
+	register(command{name: "demo", summary: "embedded MQTT broker + simulated Modbus and OPC UA devices + pipeline with its console, printing every message",
 		usage: `Usage: edgepipe demo [--duration D] [--print-config]
 
-Starts the Modbus simulator, an embedded MQTT broker and a gateway between
-them, and prints every message published until Ctrl-C. The gateway's web
-console is served on a free loopback port, its URL printed at start.
-Needs nothing else.`,
+Starts the Modbus and OPC UA simulators, an embedded MQTT broker and a
+gateway between them, and prints every message published until Ctrl-C.
+The gateway's web console is served on a free loopback port, its URL
+printed at start. Needs nothing else.`,
 		flags: func() *flag.FlagSet { fs, _, _ := demoFlags(); return fs }, run: runDemo})
 	register(command{name: "sim", summary: "device simulators: `edgepipe sim modbus --listen tcp://127.0.0.1:5020`, `edgepipe sim opcua --listen opc.tcp://127.0.0.1:4840`",
 		usage: `Usage: edgepipe sim modbus [--listen URL]... [--config FILE] [--print-config]
@@ -80,14 +81,15 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 }
 
 // runDemo wires the whole product together on one machine with nothing
-// installed: the Modbus simulator on a free loopback port, an embedded
-// MQTT broker, and a gateway between them with the demo configuration. A
-// subscriber inside the broker prints every message that really went
-// through MQTT. After a few seconds the demo writes a setpoint from the
-// "server" side, to show the way back. The gateway serves its console on
-// a free loopback port (no password: loopback only), wired as `edgepipe
-// run` wires it, so that the live points, a write, pause/resume and a
-// configuration apply can be tried in a browser.
+// installed: the Modbus and OPC UA simulators on free loopback ports, an
+// embedded MQTT broker, and a gateway between them with the demo
+// configuration. A subscriber inside the broker prints every message that
+// really went through MQTT. After a few seconds the demo writes a setpoint
+// of each device from the "server" side, to show the way back. The
+// gateway serves its console on a free loopback port (no password:
+// loopback only), wired as `edgepipe run` wires it, so that the live
+// points, a write, pause/resume and a configuration apply can be tried in
+// a browser.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs, duration, printConfig := demoFlags()
 	if !parseFlags(fs, args, 0, stderr) {
@@ -110,6 +112,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer sim.Close()
+	// gopcua's server prints its start with the standard log package;
+	// not for the demo's terminal (slog.SetDefault below takes that
+	// package's output over for the rest of the run).
+	stdlog.SetOutput(io.Discard)
+	uasim, err := opcuasim.Start("opc.tcp://127.0.0.1:0", 0)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgepipe demo: OPC UA simulator:", err)
+		return 1
+	}
+	defer uasim.Close()
 	b, err := broker.Start("127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(stderr, "edgepipe demo: broker:", err)
@@ -135,7 +147,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	doc := strings.NewReplacer("${DEMO_MODBUS}", sim.Addr(), "${DEMO_BROKER}", b.URL(),
+	doc := strings.NewReplacer("${DEMO_MODBUS}", sim.Addr(), "${DEMO_OPCUA}", uasim.Endpoint(), "${DEMO_BROKER}", b.URL(),
 		"${DEMO_DATA}", filepath.ToSlash(dir), "${DEMO_HTTP}", "127.0.0.1:0").Replace(demoConfig)
 	// A file, so that the console's apply reloads it like SIGHUP would.
 	src := reload.Source{Config: filepath.Join(dir, "demo.toml")}
@@ -149,7 +161,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg := start.Cfg
-	fmt.Fprintf(stderr, "edgepipe demo: Modbus simulator on %s, MQTT broker on %s; printing every message (Ctrl-C stops)\n", sim.Addr(), b.URL())
+	fmt.Fprintf(stderr, "edgepipe demo: Modbus simulator on %s, OPC UA simulator on %s, MQTT broker on %s; printing every message (Ctrl-C stops)\n",
+		sim.Addr(), uasim.Endpoint(), b.URL())
 	logs := console.NewLogRing(1000)
 	log := slog.New(logs.Handler(newLogger("warn", stderr).Handler()))
 	slog.SetDefault(log)
@@ -172,14 +185,15 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		defer mon.Close()
 		fmt.Fprintf(stderr, "edgepipe demo: console on http://%s/ (live points, write, pause/resume, configuration; this machine only)\n", mon.Addr())
 	}
-	// Show the way back: the "server" writes a setpoint a few seconds in.
+	// Show the way back: the "server" writes a setpoint of each device a
+	// few seconds in, each with its own reply.
 	go func() {
 		select {
 		case <-ctx.Done():
 		case <-time.After(3 * time.Second):
 			topic := fbox.NewTopics(cfg.Agent.TopicPrefix, cfg.Agent.DeviceID).Write()
-			payload := []byte(`{"id":"demo-1","points":{"plc1.setpoint":75.5}}`)
-			_ = b.Publish(topic, payload)
+			_ = b.Publish(topic, []byte(`{"id":"demo-1","points":{"plc1.setpoint":75.5}}`))
+			_ = b.Publish(topic, []byte(`{"id":"demo-2","points":{"line1.setpoint":55}}`))
 		}
 	}()
 	<-ctx.Done()

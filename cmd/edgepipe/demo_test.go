@@ -60,9 +60,10 @@ func TestDemoPublishesToItsEmbeddedBroker(t *testing.T) {
 	if tok := c.Subscribe("Topic/flexem/fbox/DEMO-GW/#", 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
-	var data, reply bool
+	// Data from both simulated devices, and the replies to both writes.
+	data, reply := map[string]bool{}, map[string]bool{}
 	timeout := time.After(12 * time.Second)
-	for !data || !reply {
+	for len(data) < 2 || len(reply) < 2 {
 		select {
 		case m := <-got:
 			switch {
@@ -74,18 +75,22 @@ func TestDemoPublishesToItsEmbeddedBroker(t *testing.T) {
 						Q    string `json:"q"`
 					} `json:"points"`
 				}
-				if err := json.Unmarshal(m.Payload(), &p); err != nil || p.Device != "plc1" || len(p.Points) == 0 || p.Points[0].Q != "good" {
+				if err := json.Unmarshal(m.Payload(), &p); err != nil || p.Device != "plc1" && p.Device != "line1" || len(p.Points) == 0 || p.Points[0].Q != "good" {
 					t.Fatalf("data message %s: %v", m.Payload(), err)
 				}
-				data = true
+				data[p.Device] = true
 			case strings.HasSuffix(m.Topic(), "/data/write/reply"):
-				if !strings.Contains(string(m.Payload()), `"plc1.setpoint":{"ok":true}`) {
+				switch {
+				case strings.Contains(string(m.Payload()), `"plc1.setpoint":{"ok":true}`):
+					reply["plc1"] = true
+				case strings.Contains(string(m.Payload()), `"line1.setpoint":{"ok":true}`):
+					reply["line1"] = true
+				default:
 					t.Fatalf("write reply %s", m.Payload())
 				}
-				reply = true
 			}
 		case <-timeout:
-			t.Fatalf("data seen %v, write reply seen %v\nstdout:\n%s\nstderr:\n%s", data, reply, stdout.String(), stderr.String())
+			t.Fatalf("data seen from %v, write replies seen from %v\nstdout:\n%s\nstderr:\n%s", data, reply, stdout.String(), stderr.String())
 		}
 	}
 	if !strings.Contains(stdout.String(), "Topic/flexem/fbox/DEMO-GW/data\t{") {
@@ -113,12 +118,13 @@ func TestDemoPublishesToItsEmbeddedBroker(t *testing.T) {
 		return string(b)
 	}
 	page := get("")
-	for _, want := range []string{"<title>Overview · edgepipe DEMO-GW</title>", `data-output="outputs.mqtt#1"`, "inputs.modbus#1"} {
+	for _, want := range []string{"<title>Overview · edgepipe DEMO-GW</title>", `data-output="outputs.mqtt#1"`, "inputs.modbus#1", "inputs.opcua#1"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the console's overview lacks %q:\n%s", want, page)
 		}
 	}
-	if points := get("api/v1/points"); !strings.Contains(points, `"name":"plc1.setpoint","device":"plc1"`) {
+	if points := get("api/v1/points"); !strings.Contains(points, `"name":"plc1.setpoint","device":"plc1"`) ||
+		!strings.Contains(points, `"name":"line1.setpoint","device":"line1"`) {
 		t.Errorf("the console's points: %s", points)
 	}
 }

@@ -36,6 +36,12 @@ func batchToPB(b *Batch) *pb.Batch {
 		}
 		out.Qualities[i] = byte(p.Quality)
 		out.TsDelta[i] = p.TS - b.TS
+		if p.Status != "" {
+			if out.Statuses == nil {
+				out.Statuses = map[uint32][]byte{}
+			}
+			out.Statuses[uint32(i)] = []byte(p.Status)
+		}
 	}
 	out.Names, out.Strings = names, strs
 	return out
@@ -77,6 +83,11 @@ func batchFromPB(b *pb.Batch, out *Batch) {
 		p.TS = b.Ts
 		if i < len(b.TsDelta) {
 			p.TS += b.TsDelta[i]
+		}
+	}
+	for i, st := range b.Statuses {
+		if int(i) < n {
+			out.Points[i].Status = string(st)
 		}
 	}
 }

@@ -34,6 +34,13 @@ type Point struct {
 	Value   Value   // typed value; may be empty when Quality is bad
 	Quality Quality //
 	TS      int64   // time of the reading, milliseconds since the Unix epoch
+	// Status says why a reading is not good, in the device protocol's
+	// own words ("BadNodeIdUnknown", "UncertainLastUsableValue"); empty
+	// means good, or nothing more to say than the quality. An input sets
+	// it only for readings that are not good, so the good path carries
+	// and renders nothing more (the template adds a "status" member to a
+	// point's element only when it is set).
+	Status string
 }
 
 // Batch is the points of one device read together (one poll). Batches, not

@@ -66,7 +66,7 @@ func (gopcuaLogger) Info(msg string, args ...any)  { slog.Debug(fmt.Sprintf(msg,
 func (gopcuaLogger) Warn(msg string, args ...any)  { slog.Debug(fmt.Sprintf(msg, args...)) }
 func (gopcuaLogger) Error(msg string, args ...any) { slog.Debug(fmt.Sprintf(msg, args...)) }
 
-// parseListen turns opc.tcp://HOST:PORT into host and port.
+// parseListen turns opc.tcp://HOST:PORT into host and port (0: any free).
 func parseListen(listen string) (string, int, error) {
 	u, err := url.Parse(listen)
 	if err != nil {
@@ -80,14 +80,17 @@ func parseListen(listen string) (string, int, error) {
 		return "", 0, fmt.Errorf("listen %q: %w", listen, err)
 	}
 	port, err := strconv.Atoi(p)
-	if err != nil || port <= 0 || port > 65535 {
-		return "", 0, fmt.Errorf("listen %q: want a port 1-65535", listen)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("listen %q: want a port 0-65535 (0: a free one)", listen)
 	}
 	return host, port, nil
 }
 
 // Start serves the simulator on listen (opc.tcp://HOST:PORT) and changes
 // its values once a second (every interval if not zero) until Close.
+// Port 0 takes a free port (Endpoint tells which): the library's server
+// does not say which port it got, so a free one is found first, and
+// another tried should something else take it in between.
 func Start(listen string, interval time.Duration) (*Sim, error) {
 	host, port, err := parseListen(listen)
 	if err != nil {
@@ -96,6 +99,24 @@ func Start(listen string, interval time.Duration) (*Sim, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	if port != 0 {
+		return start(host, port, interval)
+	}
+	for attempt := 0; ; attempt++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		s, err := start(host, port, interval)
+		if err == nil || attempt == 4 {
+			return s, err
+		}
+	}
+}
+
+func start(host string, port int, interval time.Duration) (*Sim, error) {
 	s := &Sim{done: make(chan struct{})}
 	s.st.temp, s.st.status = 21.5, "idle"
 	s.srv = uaserver.New(uaserver.EnableSecurity("None", ua.MessageSecurityModeNone),

@@ -153,12 +153,38 @@ func TestCommand(t *testing.T) {
 }
 
 func TestParseListen(t *testing.T) {
-	for _, bad := range []string{"tcp://127.0.0.1:4840", "opc.tcp://127.0.0.1", "opc.tcp://h:0", "opc.tcp://h:x"} {
+	for _, bad := range []string{"tcp://127.0.0.1:4840", "opc.tcp://127.0.0.1", "opc.tcp://h:-1", "opc.tcp://h:65536", "opc.tcp://h:x"} {
 		if _, _, err := parseListen(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
 	if h, p, err := parseListen(DefaultListen); err != nil || h != "127.0.0.1" || p != 4840 {
 		t.Errorf("default: %q %d %v", h, p, err)
+	}
+}
+
+// TestStartOnAFreePort: port 0 serves on a free port, which Endpoint
+// names (the demo starts the simulator so, beside its other services).
+func TestStartOnAFreePort(t *testing.T) {
+	s, err := Start("opc.tcp://127.0.0.1:0", 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if strings.HasSuffix(s.Endpoint(), ":0") {
+		t.Fatalf("endpoint %s", s.Endpoint())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := opcua.NewClient(s.Endpoint(), opcua.SecurityMode(ua.MessageSecurityModeNone), opcua.AuthAnonymous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if v, ok := read(t, ctx, c, "ns="+strconv.Itoa(int(s.ns.ID()))+";s=Temperature").(float64); !ok || v < 18 || v > 25 {
+		t.Errorf("temperature %v", v)
 	}
 }

@@ -84,6 +84,7 @@ type point struct {
 	node     nodeRef
 	typ      string // forced type ("" = the node's own built-in type)
 	kind     sdk.Kind
+	wtype    string // without typ, a writable point's type as learnt from its node (learnTypes)
 	deadband float64
 	access   sdk.Access
 	unit     string
@@ -260,8 +261,6 @@ func (cfg *Config) checkPoints(s *settings, bad badFunc) []*point {
 				fail("type", "unknown type %q: want bool, int16, uint16, int32, uint32, int64, uint64, float32, float64 or string (or leave it empty for the node's own type)", pc.Type)
 			}
 			p.kind = k
-		} else if p.access.Subscribes() {
-			fail("type", "a writable point needs type: the kind of value the server writes (it is written in the node's own data type)")
 		}
 		if pc.Deadband < 0 {
 			fail("deadband", "%v: want 0 or more", pc.Deadband)

@@ -45,7 +45,7 @@ min = 1.0
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{"device", "endpoint", "security_policy", "auth", "mode", "interval", "server_pin_sha256[0]",
-		"points[0].node", "points[1].name", "points[1].node", "points[2].type: a writable point needs type",
+		"points[0].node", "points[1].name", "points[1].node",
 		"points[3].deadband", "points[3].type", "points[4].node", "points[4].min", "test.toml:"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)

@@ -62,6 +62,8 @@ type OPCUA struct {
 	statusMu sync.Mutex
 	status   []string // last status name per point, to log changes once
 
+	advised bool // adviseTypes ran (Stream's goroutine only)
+
 	stats stats
 }
 
@@ -100,9 +102,11 @@ var (
 	_ sdk.HealthReporter = (*OPCUA)(nil)
 )
 
-// Init checks the configuration. It opens nothing: `edgepipe check` calls
-// Init, and an unreachable server is not a configuration error.
-func (o *OPCUA) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
+// Init checks the configuration. It opens nothing, except to learn the
+// data types of writable points configured without `type` (learnTypes):
+// `edgepipe check` calls Init, and an unreachable server is not a
+// configuration error.
+func (o *OPCUA) Init(ctx context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
 	var cfg Config
 	src, err := sdk.DecodeConfig(req, &cfg)
 	if err != nil {
@@ -119,13 +123,18 @@ func (o *OPCUA) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse
 	}
 	o.byName = map[string]int{}
 	o.status = make([]string, len(pts))
+	o.learnTypes(ctx)
 	var schemas []sdk.PointSchema
 	for i, p := range pts {
 		o.byName[p.name] = i
 		if p.access.Publishes() {
 			o.pub = append(o.pub, i)
 		}
-		schemas = append(schemas, sdk.PointSchema{Device: set.device, Name: p.name, Type: p.typ, Kind: p.kind,
+		typ := p.typ
+		if typ == "" {
+			typ = p.wtype
+		}
+		schemas = append(schemas, sdk.PointSchema{Device: set.device, Name: p.name, Type: typ, Kind: p.kind,
 			Access: p.access, Unit: p.unit, Min: p.min, Max: p.max})
 	}
 	return &sdk.InitResponse{Points: schemas, Interval: set.interval}, nil
@@ -195,6 +204,10 @@ func (o *OPCUA) Stream(ctx context.Context, emit func(*sdk.Frame)) error {
 		o.mu.Lock()
 		o.sess = s
 		o.mu.Unlock()
+		if !o.advised {
+			o.advised = true
+			o.adviseTypes(ctx, s)
+		}
 		if o.set.subscribe {
 			err = o.subscribe(ctx, s)
 		} else {
@@ -226,7 +239,7 @@ func (o *OPCUA) emitBad(status string) {
 	b := sdk.Batch{Device: o.set.device, TS: ts, Points: make([]sdk.Point, 0, len(o.pub))}
 	for _, i := range o.pub {
 		o.noteStatus(i, status)
-		b.Points = append(b.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts})
+		b.Points = append(b.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts, Status: status})
 	}
 	o.send(b)
 }
@@ -445,7 +458,7 @@ func (o *OPCUA) decode(s *session, i int, dv *ua.DataValue, ts int64) sdk.Point 
 		v, err := valueOf(dv.Value)
 		switch {
 		case err != nil:
-			pt.Quality, status = sdk.QualityBad, "BadTypeMismatch ("+err.Error()+")"
+			pt.Quality, status = sdk.QualityBad, err.Error()
 		default:
 			fv, ok := force(v, p.typ)
 			if !ok {
@@ -454,6 +467,9 @@ func (o *OPCUA) decode(s *session, i int, dv *ua.DataValue, ts int64) sdk.Point 
 				pt.Value = fv
 			}
 		}
+	}
+	if pt.Quality != sdk.QualityGood {
+		pt.Status = status
 	}
 	o.noteStatus(i, status)
 	return pt
@@ -538,7 +554,7 @@ func (o *OPCUA) subscribe(ctx context.Context, s *session) error {
 			slog.Warn("opcua: the server refused to monitor a node", "device", o.set.device, "point", o.points[i].name,
 				"node", o.points[i].node.text, "status", status)
 			o.noteStatus(i, status)
-			refused.Points = append(refused.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts})
+			refused.Points = append(refused.Points, sdk.Point{Name: o.points[i].name, Quality: sdk.QualityBad, TS: ts, Status: status})
 		}
 	}
 	o.send(refused)
@@ -707,7 +723,8 @@ func (o *OPCUA) Write(ctx context.Context, reqs []sdk.WriteRequest) ([]sdk.Write
 }
 
 // nodeType is the built-in type of a node's value, as last read or read
-// now: writes go in the node's own type.
+// now (with its DataType, for a node whose value is still empty): writes
+// go in the node's own type.
 func (o *OPCUA) nodeType(ctx context.Context, s *session, i int) (ua.TypeID, error) {
 	s.mu.Lock()
 	t := s.types[i]
@@ -718,18 +735,18 @@ func (o *OPCUA) nodeType(ctx context.Context, s *session, i int) (ua.TypeID, err
 	rctx, cancel := context.WithTimeout(ctx, o.set.timeout)
 	defer cancel()
 	res, err := s.c.Read(rctx, &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither,
-		NodesToRead: []*ua.ReadValueID{{NodeID: s.ids[i], AttributeID: ua.AttributeIDValue}}})
+		NodesToRead: []*ua.ReadValueID{{NodeID: s.ids[i], AttributeID: ua.AttributeIDValue},
+			{NodeID: s.ids[i], AttributeID: ua.AttributeIDDataType}}})
 	if err != nil {
 		return 0, fmt.Errorf("reading the node's data type: %w", err)
 	}
-	if len(res.Results) != 1 || res.Results[0].Value == nil || res.Results[0].Value.Type() == ua.TypeIDNull {
-		st := ua.StatusBadUnexpectedError
-		if len(res.Results) == 1 {
-			st = res.Results[0].Status
-		}
-		return 0, fmt.Errorf("the node's data type is unknown (%s)", statusName(st))
+	if len(res.Results) != 2 {
+		return 0, fmt.Errorf("reading the node's data type: the server answered %d results for 2 attributes", len(res.Results))
 	}
-	t = res.Results[0].Value.Type()
+	t, why := writeType(res.Results[0], res.Results[1])
+	if why != "" {
+		return 0, errors.New(why)
+	}
 	s.mu.Lock()
 	s.types[i] = t
 	s.mu.Unlock()

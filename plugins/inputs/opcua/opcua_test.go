@@ -17,7 +17,7 @@ import (
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
-// typeCase is one node of testdata/server.js and the value it must read as.
+// typeCase is one node of internal/testopcua/server.js and the value it must read as.
 type typeCase struct {
 	name, node, typ string
 	want            sdk.Value
@@ -60,6 +60,11 @@ func typeCases() []typeCase {
 		// A value the server flags uncertain, and a node it does not have.
 		{"uncertain", "ns=1;s=Uncertain", "", sdk.Float(3), sdk.QualityUncertain},
 		{"missing", "ns=1;s=NoSuchNode", "", sdk.Value{}, sdk.QualityBad},
+		// Values without an edgepipe kind: bad, the status says why.
+		{"darr", "ns=1;s=DoubleArray", "", sdk.Value{}, sdk.QualityBad},
+		{"sarr", "ns=1;s=StringArray", "", sdk.Value{}, sdk.QualityBad},
+		{"matrix", "ns=1;s=Int32Matrix", "", sdk.Value{}, sdk.QualityBad},
+		{"structure", "i=2256", "", sdk.Value{}, sdk.QualityBad}, // Server_ServerStatus
 	}
 }
 
@@ -85,9 +90,20 @@ func checkTypes(t *testing.T, b sdk.Batch) {
 			t.Errorf("%s (%s): not reported", c.name, c.node)
 		case p.Quality != c.q || !p.Value.Equal(c.want):
 			t.Errorf("%s (%s): got %#v %s, want %#v %s", c.name, c.node, p.Value, p.Quality, c.want, c.q)
+		case !strings.HasPrefix(p.Status, wantStatus[c.name]) || (wantStatus[c.name] == "") != (p.Status == ""):
+			// SPEC 3: the status name goes in the point's status field,
+			// and only for readings that are not good.
+			t.Errorf("%s (%s): status %q, want %q", c.name, c.node, p.Status, wantStatus[c.name])
 		}
 	}
 }
+
+// wantStatus is the Point.Status of the type cases that are not good (a
+// prefix: a mismatch says what did not fit); every other one has none.
+var wantStatus = map[string]string{"uncertain": "UncertainLastUsableValue", "missing": "BadNodeIdUnknown",
+	"uint32_as_int16": "BadTypeMismatch (", "darr": "unsupported type: array of Double",
+	"sarr": "unsupported type: array of String", "matrix": "unsupported type: 2x3 matrix of Int32",
+	"structure": "unsupported type: structure ServerStatusDataType"}
 
 // TestReadsEveryType polls one node of every built-in type the plugin
 // maps, in every NodeId form, from node-opcua. The server allows 7 nodes
@@ -311,7 +327,10 @@ func TestWrongPasswordIsBad(t *testing.T) {
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	initReq(t, p, conf, "")
 	r := stream(t, p)
-	r.waitFor(t, 0, "bad points", pointIs("setpoint", sdk.QualityBad))
+	b, _ := r.waitFor(t, 0, "bad points", pointIs("setpoint", sdk.QualityBad))
+	if st := byName(b)["setpoint"].Status; st != "BadNotConnected" {
+		t.Errorf("status of a point whose login is refused: %q", st)
+	}
 	h, _ := p.(sdk.HealthReporter).Health(context.Background())
 	if h.OK || h.Reason == "" || strings.Contains(h.Reason, "wrong-one") {
 		t.Errorf("health %+v", h)
@@ -332,9 +351,12 @@ func TestServerRestartSurvived(t *testing.T) {
 			initReq(t, p, conf, "")
 			r := stream(t, p)
 			_, from := r.waitFor(t, 0, "a good counter", pointIs("counter", sdk.QualityGood))
-			srv.kill()
-			_, from = r.waitFor(t, from, "the counter bad after the server died", pointIs("counter", sdk.QualityBad))
-			if err := srv.start(); err != nil {
+			srv.Kill()
+			dead, from := r.waitFor(t, from, "the counter bad after the server died", pointIs("counter", sdk.QualityBad))
+			if st := byName(dead)["counter"].Status; st != "BadConnectionClosed" && st != "BadNotConnected" {
+				t.Errorf("status of the counter after the server died: %q", st)
+			}
+			if err := srv.Restart(); err != nil {
 				t.Fatal(err)
 			}
 			b, from := r.waitFor(t, from, "a good counter after the restart", pointIs("counter", sdk.QualityGood))

@@ -1,21 +1,13 @@
 package opcua_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgepipe/edgepipe/internal/testopcua"
 	"github.com/edgepipe/edgepipe/plugins/inputs/opcua"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
@@ -23,57 +15,14 @@ import (
 
 func factory() sdk.Plugin { return &opcua.OPCUA{} }
 
-// nodeOPCUA finds the node-opcua module: $EDGEPIPE_NODE_OPCUA, or where
-// .ci/run installs it ($HOME/.cache/edgepipe-npm-opcua). Tests that need
-// it skip without it.
-func nodeOPCUA(t testing.TB) string {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: the OPC UA tests run against node-opcua (see .ci/run)")
-	}
-	dir := os.Getenv("EDGEPIPE_NODE_OPCUA")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache", "edgepipe-npm-opcua", "node_modules", "node-opcua")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
-		t.Skipf("node-opcua not found at %s (set EDGEPIPE_NODE_OPCUA, or run `npm install --prefix $HOME/.cache/edgepipe-npm-opcua node-opcua` as .ci/run does)", dir)
-	}
-	return dir
-}
+// server is node-opcua running internal/testopcua's server.js.
+type server = testopcua.Server
 
-// freePort finds a free loopback port for a server (and its restart).
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return testopcua.FreePort() }
 
-// server is a node-opcua process running testdata/server.js.
-type server struct {
-	port     int
-	env      []string
-	cmd      *exec.Cmd
-	stderr   *bytes.Buffer
-	stdin    io.WriteCloser
-	exited   chan struct{}
-	Endpoint string
-}
-
-// startServer starts testdata/server.js on a free port for one test and
-// waits until it serves; it is killed at test end.
-func startServer(t testing.TB, env ...string) *server {
-	t.Helper()
-	s, err := launch(nodeOPCUA(t), env...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.kill)
-	return s
-}
+// startServer starts a server for one test alone (one it kills or
+// changes); it is killed at test end.
+func startServer(t testing.TB, env ...string) *server { return testopcua.Start(t, env...) }
 
 // The tests that leave the server as they found it share one server
 // (started on first use, killed by TestMain): starting node-opcua takes
@@ -86,8 +35,8 @@ var shared struct {
 
 func sharedServer(t testing.TB) *server {
 	t.Helper()
-	mod := nodeOPCUA(t)
-	shared.once.Do(func() { shared.s, shared.err = launch(mod, "OPCUA_USER=operator", "OPCUA_PASSWORD=s3cret") })
+	mod := testopcua.Module(t)
+	shared.once.Do(func() { shared.s, shared.err = testopcua.Launch(mod, "OPCUA_USER=operator", "OPCUA_PASSWORD=s3cret") })
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
@@ -97,80 +46,9 @@ func sharedServer(t testing.TB) *server {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared.s != nil {
-		shared.s.kill()
+		shared.s.Kill()
 	}
 	os.Exit(code)
-}
-
-func launch(mod string, env ...string) (*server, error) {
-	home, _ := os.UserHomeDir()
-	pki := filepath.Join(home, ".cache", "edgepipe-npm-opcua", "pki") // kept: the server's certificate is made once
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	s := &server{port: port, env: append([]string{"NODE_OPCUA=" + mod, "OPCUA_PKI=" + pki}, env...)}
-	s.Endpoint = fmt.Sprintf("opc.tcp://127.0.0.1:%d/edgepipe", s.port)
-	return s, s.start()
-}
-
-// start runs the server (again, on the same port) and waits until it
-// serves.
-func (s *server) start() error {
-	cmd := exec.Command("node", "testdata/server.js")
-	cmd.Env = append(os.Environ(), append(s.env, fmt.Sprintf("OPCUA_PORT=%d", s.port))...)
-	s.stderr = &bytes.Buffer{}
-	cmd.Stderr = s.stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	// Held open, never written: the server exits when it closes, that is
-	// when this test process ends, however it ends.
-	if s.stdin, err = cmd.StdinPipe(); err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ok := false
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "READY ") && !ok {
-				ok = true
-				ready <- true
-			}
-		}
-		if !ok {
-			ready <- false
-		}
-	}()
-	exited := s.exited
-	go func() { _ = cmd.Wait(); close(exited) }()
-	select {
-	case ok := <-ready:
-		if !ok {
-			<-exited
-			return fmt.Errorf("node-opcua server exited before serving: %s", s.stderr.String())
-		}
-	case <-time.After(90 * time.Second):
-		s.kill()
-		return fmt.Errorf("node-opcua server did not start in 90 s: %s", s.stderr.String())
-	}
-	return nil
-}
-
-// kill stops the server at once (SIGKILL: a crash, not a clean shutdown).
-func (s *server) kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-	s.cmd = nil
 }
 
 // streamer runs a plugin's Stream and collects its batches.

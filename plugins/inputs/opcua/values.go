@@ -46,10 +46,35 @@ func statusName(sc ua.StatusCode) string {
 var specName = strings.NewReplacer("ID", "Id", "URI", "Uri", "URL", "Url", "TCP", "Tcp")
 
 // errUnsupported is a value of a type edgepipe has no kind for (arrays,
-// structures).
+// structures). Its text is the point's status, so that the server sees
+// why the point is bad: "unsupported type: array of Double".
 type errUnsupported struct{ what string }
 
-func (e errUnsupported) Error() string { return e.what + " values are not supported" }
+func (e errUnsupported) Error() string { return "unsupported type: " + e.what }
+
+// unsupported describes a value that has no edgepipe kind.
+func unsupported(v *ua.Variant) errUnsupported {
+	if v.Has(ua.VariantArrayDimensions) && len(v.ArrayDimensions()) > 1 {
+		dims := make([]string, len(v.ArrayDimensions()))
+		for i, d := range v.ArrayDimensions() {
+			dims[i] = strconv.Itoa(int(d))
+		}
+		return errUnsupported{strings.Join(dims, "x") + " matrix of " + typeName(v.Type())}
+	}
+	if v.Has(ua.VariantArrayValues) {
+		return errUnsupported{"array of " + typeName(v.Type())}
+	}
+	if eo, ok := v.Value().(*ua.ExtensionObject); ok && eo != nil {
+		if eo.Value != nil {
+			return errUnsupported{"structure " + strings.TrimPrefix(fmt.Sprintf("%T", eo.Value), "*ua.")}
+		}
+		if eo.TypeID != nil && eo.TypeID.NodeID != nil {
+			return errUnsupported{"structure " + eo.TypeID.NodeID.String()}
+		}
+		return errUnsupported{"structure"}
+	}
+	return errUnsupported{typeName(v.Type())}
+}
 
 // typeName names a built-in type as OPC UA does.
 func typeName(t ua.TypeID) string {
@@ -79,8 +104,8 @@ func valueOf(v *ua.Variant) (sdk.Value, error) {
 	if v == nil || v.Type() == ua.TypeIDNull {
 		return sdk.Value{}, nil
 	}
-	if v.ArrayLength() > 0 || len(v.ArrayDimensions()) > 0 {
-		return sdk.Value{}, errUnsupported{"array"}
+	if v.Has(ua.VariantArrayValues) {
+		return sdk.Value{}, unsupported(v)
 	}
 	switch x := v.Value().(type) {
 	case bool:
@@ -126,7 +151,7 @@ func valueOf(v *ua.Variant) (sdk.Value, error) {
 	case *ua.LocalizedText:
 		return sdk.String(x.Text), nil
 	}
-	return sdk.Value{}, errUnsupported{typeName(v.Type())}
+	return sdk.Value{}, unsupported(v)
 }
 
 // force converts a value to a point's configured type; ok is false when

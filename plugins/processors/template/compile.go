@@ -35,6 +35,7 @@ const (
 	phID
 	phPart
 	phParts
+	phStatus
 	numPH
 )
 
@@ -44,7 +45,7 @@ var phNames = [numPH]string{
 	phValue: "value", phQuality: "quality", phUnit: "unit", phRule: "rule",
 	phLevel: "level", phState: "state", phMessage: "message", phCamera: "camera",
 	phFormat: "format", phSize: "size", phData: "data", phID: "id", phPart: "part",
-	phParts: "parts",
+	phParts: "parts", phStatus: "status",
 }
 
 var phByName = func() map[string]ph {
@@ -84,7 +85,7 @@ func (s set) names() string {
 // The placeholders each kind of template may use.
 var (
 	common     = setOf(phPrefix, phDeviceID, phDevice, phTS)
-	pointSet   = common | setOf(phName, phPoint, phValue, phQuality, phUnit)
+	pointSet   = common | setOf(phName, phPoint, phValue, phQuality, phStatus, phUnit)
 	batchSet   = common | setOf(phPoints, phValues)
 	pointMode  = batchSet | pointSet
 	alarmSet   = common | setOf(phRule, phPoint, phName, phLevel, phState, phValue, phMessage, phCamera, phUnit)

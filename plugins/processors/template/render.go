@@ -143,6 +143,10 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		if it.point != nil {
 			return appendStr(dst, qualityName(it.point.Quality), text)
 		}
+	case phStatus:
+		if it.point != nil {
+			return appendStr(dst, it.point.Status, text)
+		}
 	case phUnit:
 		switch {
 		case it.point != nil:
@@ -227,6 +231,9 @@ func (t *Template) points(dst []byte, it *item) []byte {
 	dst = append(dst, '[')
 	if it.point != nil {
 		dst = t.render(dst, t.pointProg, it)
+		if it.point.Status != "" && t.statusMember {
+			dst = appendStatus(dst, it.point.Status)
+		}
 	} else {
 		el := item{batch: it.batch}
 		for i := range it.batch.Points {
@@ -235,9 +242,30 @@ func (t *Template) points(dst []byte, it *item) []byte {
 			}
 			el.point = &it.batch.Points[i]
 			dst = t.render(dst, t.pointProg, &el)
+			if el.point.Status != "" && t.statusMember {
+				dst = appendStatus(dst, el.point.Status)
+			}
 		}
 	}
 	return append(dst, ']')
+}
+
+// appendStatus adds "status":"..." as the last member of the JSON object
+// that dst ends with (a point element whose template does not place
+// ${status} itself): a reading that is not good says why, and a good one
+// renders exactly as before.
+func appendStatus(dst []byte, status string) []byte {
+	n := len(dst)
+	if n < 2 || dst[n-1] != '}' {
+		return dst
+	}
+	dst = dst[:n-1]
+	if dst[n-2] != '{' {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"status":`...)
+	dst = sdk.AppendJSONString(dst, status)
+	return append(dst, '}')
 }
 
 // values writes the object name -> value.
@@ -356,6 +384,10 @@ func (t *Template) rawText(dst []byte, p ph, it *item) []byte {
 	case phQuality:
 		if it.point != nil {
 			s = qualityName(it.point.Quality)
+		}
+	case phStatus:
+		if it.point != nil {
+			s = it.point.Status
 		}
 	case phUnit:
 		if it.point != nil {

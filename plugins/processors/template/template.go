@@ -136,6 +136,10 @@ type Template struct {
 	topicLevel int // data topic: 0 const, 1 per device, 2 per point, 3 per message
 	constTopic string
 
+	// statusMember: the point template is a JSON object that does not
+	// place ${status}, so a point with a Status gets it as a last member.
+	statusMember bool
+
 	aliases   map[string]map[string]string // device -> point -> alias
 	aliasFull map[string]string            // "device.point" -> alias
 	units     map[string]map[string]string
@@ -249,6 +253,8 @@ func (t *Template) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespo
 		retain:  retain(cfg.Data.Retain),
 	}
 	t.pointProg = json("data.point", cfg.Data.Point, DefaultPoint, "the point template", pointSet)
+	p := t.pointProg
+	t.statusMember = p != nil && !p.uses.has(phStatus) && len(p.ops[0].lit) > 0 && p.ops[0].lit[0] == '{'
 
 	// alarm
 	t.alarm = section{
@@ -295,7 +301,7 @@ func (t *Template) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespo
 
 	u := t.data.topic.uses
 	switch {
-	case u&setOf(phTS, phValue, phQuality) != 0:
+	case u&setOf(phTS, phValue, phQuality, phStatus) != 0:
 		t.topicLevel = 3
 	case u&setOf(phName, phPoint, phUnit) != 0:
 		t.topicLevel = 2

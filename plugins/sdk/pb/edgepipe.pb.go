@@ -122,18 +122,24 @@ func (x *GatherRequest) GetReadBack() []string {
 // slices them out of one string, which costs one allocation per batch
 // instead of one per point.
 type Batch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
-	Ts            int64                  `protobuf:"varint,2,opt,name=ts,proto3" json:"ts,omitempty"`
-	Names         []byte                 `protobuf:"bytes,3,opt,name=names,proto3" json:"names,omitempty"`                                     // every point name, concatenated
-	NameLens      []uint32               `protobuf:"varint,4,rep,packed,name=name_lens,json=nameLens,proto3" json:"name_lens,omitempty"`       // one per point
-	Kinds         []byte                 `protobuf:"bytes,5,opt,name=kinds,proto3" json:"kinds,omitempty"`                                     // one byte per point: sdk.Kind
-	Bits          []uint64               `protobuf:"fixed64,6,rep,packed,name=bits,proto3" json:"bits,omitempty"`                              // one per point: bool/int/uint/float bits
-	Strings       []byte                 `protobuf:"bytes,7,opt,name=strings,proto3" json:"strings,omitempty"`                                 // string values, concatenated (bytes: a device may send invalid UTF-8)
-	StringLens    []uint32               `protobuf:"varint,8,rep,packed,name=string_lens,json=stringLens,proto3" json:"string_lens,omitempty"` // one per string-kind point, in order
-	Qualities     []byte                 `protobuf:"bytes,9,opt,name=qualities,proto3" json:"qualities,omitempty"`                             // one byte per point: sdk.Quality
-	TsDelta       []int64                `protobuf:"zigzag64,10,rep,packed,name=ts_delta,json=tsDelta,proto3" json:"ts_delta,omitempty"`       // one per point: point ts - batch ts
-	ReadBack      bool                   `protobuf:"varint,11,opt,name=read_back,json=readBack,proto3" json:"read_back,omitempty"`             // sdk.Batch.ReadBack: read back after a write, every processor passes it
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Device     string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Ts         int64                  `protobuf:"varint,2,opt,name=ts,proto3" json:"ts,omitempty"`
+	Names      []byte                 `protobuf:"bytes,3,opt,name=names,proto3" json:"names,omitempty"`                                     // every point name, concatenated
+	NameLens   []uint32               `protobuf:"varint,4,rep,packed,name=name_lens,json=nameLens,proto3" json:"name_lens,omitempty"`       // one per point
+	Kinds      []byte                 `protobuf:"bytes,5,opt,name=kinds,proto3" json:"kinds,omitempty"`                                     // one byte per point: sdk.Kind
+	Bits       []uint64               `protobuf:"fixed64,6,rep,packed,name=bits,proto3" json:"bits,omitempty"`                              // one per point: bool/int/uint/float bits
+	Strings    []byte                 `protobuf:"bytes,7,opt,name=strings,proto3" json:"strings,omitempty"`                                 // string values, concatenated (bytes: a device may send invalid UTF-8)
+	StringLens []uint32               `protobuf:"varint,8,rep,packed,name=string_lens,json=stringLens,proto3" json:"string_lens,omitempty"` // one per string-kind point, in order
+	Qualities  []byte                 `protobuf:"bytes,9,opt,name=qualities,proto3" json:"qualities,omitempty"`                             // one byte per point: sdk.Quality
+	TsDelta    []int64                `protobuf:"zigzag64,10,rep,packed,name=ts_delta,json=tsDelta,proto3" json:"ts_delta,omitempty"`       // one per point: point ts - batch ts
+	ReadBack   bool                   `protobuf:"varint,11,opt,name=read_back,json=readBack,proto3" json:"read_back,omitempty"`             // sdk.Batch.ReadBack: read back after a write, every processor passes it
+	// sdk.Point.Status of the points that have one, by point index: sparse,
+	// as statuses are rare (readings that are not good), so a good batch
+	// sends nothing more. Bytes, as the names: a status may quote a device's
+	// invalid UTF-8. An old peer ignores it, and one that never sets it
+	// decodes as no statuses.
+	Statuses      map[uint32][]byte `protobuf:"bytes,12,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -243,6 +249,13 @@ func (x *Batch) GetReadBack() bool {
 		return x.ReadBack
 	}
 	return false
+}
+
+func (x *Batch) GetStatuses() map[uint32][]byte {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
 }
 
 type Value struct {
@@ -1935,7 +1948,7 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x0eedgepipe.proto\x12\x12edgepipe.plugin.v1\"\a\n" +
 	"\x05Empty\",\n" +
 	"\rGatherRequest\x12\x1b\n" +
-	"\tread_back\x18\x01 \x03(\tR\breadBack\"\x9d\x02\n" +
+	"\tread_back\x18\x01 \x03(\tR\breadBack\"\x9f\x03\n" +
 	"\x05Batch\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x0e\n" +
 	"\x02ts\x18\x02 \x01(\x03R\x02ts\x12\x14\n" +
@@ -1949,7 +1962,11 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\tqualities\x18\t \x01(\fR\tqualities\x12\x19\n" +
 	"\bts_delta\x18\n" +
 	" \x03(\x12R\atsDelta\x12\x1b\n" +
-	"\tread_back\x18\v \x01(\bR\breadBack\"A\n" +
+	"\tread_back\x18\v \x01(\bR\breadBack\x12C\n" +
+	"\bstatuses\x18\f \x03(\v2'.edgepipe.plugin.v1.Batch.StatusesEntryR\bstatuses\x1a;\n" +
+	"\rStatusesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"A\n" +
 	"\x05Value\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04bits\x18\x02 \x01(\x06R\x04bits\x12\x10\n" +
@@ -2113,7 +2130,7 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*GatherRequest)(nil),  // 1: edgepipe.plugin.v1.GatherRequest
@@ -2142,59 +2159,61 @@ var file_edgepipe_proto_goTypes = []any{
 	(*PointWrite)(nil),     // 24: edgepipe.plugin.v1.PointWrite
 	(*HealthResponse)(nil), // 25: edgepipe.plugin.v1.HealthResponse
 	(*DeviceHealth)(nil),   // 26: edgepipe.plugin.v1.DeviceHealth
-	nil,                    // 27: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 28: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	nil,                    // 27: edgepipe.plugin.v1.Batch.StatusesEntry
+	nil,                    // 28: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 29: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
-	3,  // 0: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
-	3,  // 1: edgepipe.plugin.v1.Request.value:type_name -> edgepipe.plugin.v1.Value
-	2,  // 2: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
-	4,  // 3: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
-	6,  // 4: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
-	7,  // 5: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
-	5,  // 6: edgepipe.plugin.v1.Frame.requests:type_name -> edgepipe.plugin.v1.Request
-	11, // 7: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
-	9,  // 8: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	27, // 9: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
-	9,  // 10: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
-	10, // 11: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
-	12, // 12: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
-	14, // 13: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	8,  // 14: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
-	14, // 15: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	7,  // 16: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
-	14, // 17: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	3,  // 18: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
-	20, // 19: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
-	14, // 20: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
-	24, // 21: edgepipe.plugin.v1.Command.points:type_name -> edgepipe.plugin.v1.PointWrite
-	28, // 22: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
-	26, // 23: edgepipe.plugin.v1.HealthResponse.devices:type_name -> edgepipe.plugin.v1.DeviceHealth
-	13, // 24: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
-	0,  // 25: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	1,  // 26: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
-	0,  // 27: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	8,  // 28: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	17, // 29: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	21, // 30: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
-	0,  // 31: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 32: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	23, // 33: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
-	15, // 34: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	19, // 35: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	16, // 36: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 37: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 38: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	19, // 39: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	22, // 40: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	23, // 41: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	25, // 42: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	16, // 43: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	27, // 0: edgepipe.plugin.v1.Batch.statuses:type_name -> edgepipe.plugin.v1.Batch.StatusesEntry
+	3,  // 1: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
+	3,  // 2: edgepipe.plugin.v1.Request.value:type_name -> edgepipe.plugin.v1.Value
+	2,  // 3: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
+	4,  // 4: edgepipe.plugin.v1.Frame.alarms:type_name -> edgepipe.plugin.v1.Alarm
+	6,  // 5: edgepipe.plugin.v1.Frame.pictures:type_name -> edgepipe.plugin.v1.Picture
+	7,  // 6: edgepipe.plugin.v1.Frame.messages:type_name -> edgepipe.plugin.v1.Message
+	5,  // 7: edgepipe.plugin.v1.Frame.requests:type_name -> edgepipe.plugin.v1.Request
+	11, // 8: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
+	9,  // 9: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
+	28, // 10: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	9,  // 11: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
+	10, // 12: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
+	12, // 13: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
+	14, // 14: edgepipe.plugin.v1.InitResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	8,  // 15: edgepipe.plugin.v1.FrameResponse.frame:type_name -> edgepipe.plugin.v1.Frame
+	14, // 16: edgepipe.plugin.v1.FrameResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	7,  // 17: edgepipe.plugin.v1.PublishRequest.messages:type_name -> edgepipe.plugin.v1.Message
+	14, // 18: edgepipe.plugin.v1.StateResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	3,  // 19: edgepipe.plugin.v1.WriteItem.value:type_name -> edgepipe.plugin.v1.Value
+	20, // 20: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
+	14, // 21: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
+	24, // 22: edgepipe.plugin.v1.Command.points:type_name -> edgepipe.plugin.v1.PointWrite
+	29, // 23: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	26, // 24: edgepipe.plugin.v1.HealthResponse.devices:type_name -> edgepipe.plugin.v1.DeviceHealth
+	13, // 25: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	0,  // 26: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
+	1,  // 27: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
+	0,  // 28: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
+	8,  // 29: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	17, // 30: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	21, // 31: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	0,  // 32: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 33: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
+	23, // 34: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	15, // 35: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	19, // 36: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	16, // 37: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 38: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 39: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	19, // 40: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	22, // 41: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	23, // 42: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	25, // 43: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	16, // 44: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	35, // [35:45] is the sub-list for method output_type
+	25, // [25:35] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_edgepipe_proto_init() }
@@ -2208,7 +2227,7 @@ func file_edgepipe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -112,6 +112,21 @@ async function main() {
   const unc = add("s=Uncertain", "Double", 3.0);
   unc.setValueFromSource(new Variant({ dataType: DataType.Double, value: 3.0 }), StatusCodes.UncertainLastUsableValue);
 
+  // Values edgepipe has no kind for: arrays (one and two dimensions) and
+  // a structure (ns=0;i=2256, the server's ServerStatus, is one already).
+  const arr = (nodeId, dataType, value, dims) => {
+    const v = ns.addVariable({ organizedBy: folder, browseName: nodeId.slice(2), nodeId, dataType, valueRank: dims ? dims.length : 1,
+      arrayDimensions: dims || [value.length], accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite" });
+    v.setValueFromSource(new Variant({ dataType: DataType[dataType], arrayType: dims ? opcua.VariantArrayType.Matrix : opcua.VariantArrayType.Array,
+      value, dimensions: dims }));
+  };
+  arr("s=DoubleArray", "Double", [1.5, 2.5, 3.5]);
+  arr("s=StringArray", "String", ["a", "b"]);
+  arr("s=Int32Matrix", "Int32", [1, 2, 3, 4, 5, 6], [2, 3]);
+  // A writable node that has no value yet: its type is only in its DataType.
+  ns.addVariable({ organizedBy: folder, browseName: "Empty", nodeId: "s=Empty", dataType: "Double",
+    accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite" });
+
   const bench = [];
   for (let i = 0; i < extra; i++) bench.push(add("s=N" + i, "UInt32", 0, "CurrentRead"));
   if (extra > 0) {

@@ -91,7 +91,37 @@ func messageOf(v any) proto.Message {
 	return nil
 }
 
+// Marshaler is a message that writes its own protobuf encoding, straight
+// from the SDK's values (package sdk's frames and message batches): no
+// intermediate generated message, no reflection. AppendWire must append
+// exactly the bytes SizeWire announced; SizeWire's error (a string that
+// is not UTF-8, as protobuf refuses it) fails the call.
+type Marshaler interface {
+	SizeWire() (int, error)
+	AppendWire(b []byte) []byte
+}
+
+// Unmarshaler decodes its protobuf encoding itself. b is only valid during
+// the call: keep copies, not slices of it.
+type Unmarshaler interface {
+	UnmarshalWire(b []byte) error
+}
+
 func (codec) Marshal(v any) (mem.BufferSlice, error) {
+	if w, ok := v.(Marshaler); ok {
+		size, err := w.SizeWire()
+		if err != nil {
+			return nil, err
+		}
+		buf := pool.Get(size)
+		b := w.AppendWire((*buf)[:0])
+		if len(b) != size {
+			pool.Put(buf)
+			return nil, fmt.Errorf("wire: %T wrote %d bytes, announced %d", v, len(b), size)
+		}
+		*buf = b
+		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	}
 	m := messageOf(v)
 	if m == nil {
 		return nil, fmt.Errorf("proto: cannot marshal %T, want a proto.Message", v)
@@ -118,6 +148,11 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if w, ok := v.(Unmarshaler); ok {
+		buf := data.MaterializeToBuffer(pool)
+		defer buf.Free()
+		return w.UnmarshalWire(buf.ReadOnlyData())
+	}
 	m := messageOf(v)
 	if m == nil {
 		return fmt.Errorf("proto: cannot unmarshal into %T, want a proto.Message", v)

@@ -57,6 +57,12 @@ func DialOptions() []grpc.DialOption {
 		experimental.WithBufferPool(pool)}
 }
 
+// CallCodec makes one call use the codec of pool.go whatever the
+// connection's options: the SDK's client passes its hand-written messages
+// (Marshaler, Unmarshaler), which gRPC's default codec refuses, also over
+// a connection dialled without DialOptions.
+var CallCodec = grpc.ForceCodecV2(codec{})
+
 const (
 	windowBytes = 8 << 20
 	bufferBytes = 256 << 10

@@ -37,7 +37,9 @@ const MaxMessageBytes = 64 << 20
 //
 // The window and buffer sizes matter on the local socket: with gRPC's
 // defaults a 1000-point batch crosses in many small frames and window
-// updates, and the syscalls cost more than the encoding. The codec and the
+// updates, and the syscalls cost more than the encoding. A call to a
+// plugin is never retried by gRPC (the supervisor restarts a dead process
+// and retries itself), so the client keeps no replay buffer. The codec and the
 // buffer pool are those of pool.go: protobuf on the wire as with gRPC's
 // defaults (a peer built with an older SDK interoperates), without
 // clearing a 1 MB buffer per message.
@@ -45,7 +47,8 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
 		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes),
-		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool)}
+		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool),
+		grpc.NumStreamWorkers(streamWorkers)}
 }
 
 func DialOptions() []grpc.DialOption {
@@ -54,7 +57,7 @@ func DialOptions() []grpc.DialOption {
 		grpc.ForceCodecV2(codec{})),
 		grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
 		grpc.WithReadBufferSize(bufferBytes), grpc.WithWriteBufferSize(bufferBytes),
-		experimental.WithBufferPool(pool)}
+		experimental.WithBufferPool(pool), grpc.WithDisableRetry()}
 }
 
 // CallCodec makes one call use the codec of pool.go whatever the
@@ -66,6 +69,13 @@ var CallCodec = grpc.ForceCodecV2(codec{})
 const (
 	windowBytes = 8 << 20
 	bufferBytes = 256 << 10
+	// streamWorkers serve the calls of a plugin process from goroutines
+	// that live on, instead of a new goroutine per call whose stack grows
+	// (and is copied) again on every call: a plugin answers one main
+	// call at a time, and a second worker covers a call arriving while a
+	// long stream (Stream, Commands) holds the first. Beyond them gRPC
+	// starts a goroutine per call, as without workers.
+	streamWorkers = 2
 )
 
 // Hooks set by package sdk's init. impl is an sdk.Plugin; NewClient

@@ -2,11 +2,13 @@ package sdk
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -208,6 +210,14 @@ func FuzzFrameWire(f *testing.F) {
 		f.Add(resp)
 	}
 	f.Add([]byte{0x0a, 0x02, 0x22, 0x80})
+	for _, c := range []*wireCall{{ID: 1, Gather: &pb.GatherRequest{ReadBack: []string{"d"}}, Timeout: time.Second},
+		{ID: 2, Process: newWireFrame(randomFrame(r))}, {ID: 3, Cancel: true},
+		{ID: 4, Publish: newWirePublish([]Message{{Topic: "t", Payload: []byte("x"), QoS: 1}}, 5)}} {
+		f.Add(marshalWire(f, c))
+	}
+	resp, _ := newWireFrameResponse(randomFrame(r), nil)
+	f.Add(marshalWire(f, &wireReply{ID: 5, Frame: resp}))
+	f.Add(marshalWire(f, &wireReply{ID: 6, Code: 5, Message: "not mine", Confirmed: 2}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p pb.Frame
 		perr := proto.Unmarshal(data, &p)
@@ -229,6 +239,11 @@ func FuzzFrameWire(f *testing.F) {
 		if perr == nil && !reflect.DeepEqual(wr.F, frameFromPB(pr.Frame)) {
 			t.Fatalf("response decoded\n %+v\nwant %+v", wr.F, frameFromPB(pr.Frame))
 		}
+		// The Session's messages: read without panicking whatever comes.
+		var call wireCall
+		_ = call.UnmarshalWire(data)
+		var reply wireReply
+		_ = reply.UnmarshalWire(data)
 		var pp pb.PublishRequest
 		perr = proto.Unmarshal(data, &pp)
 		var wp wirePublish
@@ -240,4 +255,51 @@ func FuzzFrameWire(f *testing.F) {
 			t.Fatalf("publish decoded %+v, want %+v", wp.Msgs, messagesFromPB(pp.Messages))
 		}
 	})
+}
+
+// Call and Reply cross the wire whole: ids, the request of each kind, the
+// deadline, the cancel flag, an error's code, message and confirmed count.
+func TestSessionMessagesRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	f := randomFrame(r)
+	for _, c := range []*wireCall{{ID: 1, Gather: &pb.GatherRequest{ReadBack: []string{"d"}}, Timeout: time.Second},
+		{ID: 2, Process: newWireFrame(f)}, {ID: 3, Cancel: true},
+		{ID: 1 << 40, Publish: newWirePublish([]Message{{Topic: "t", Payload: []byte("x"), QoS: 1}}, 5)}} {
+		var back wireCall
+		if err := back.UnmarshalWire(marshalWire(t, c)); err != nil {
+			t.Fatal(err)
+		}
+		if back.ID != c.ID || back.Timeout != c.Timeout || back.Cancel != c.Cancel ||
+			(c.Gather != nil) != (back.Gather != nil) || (c.Process != nil) != (back.Process != nil) ||
+			(c.Publish != nil) != (back.Publish != nil) {
+			t.Fatalf("call %+v came back as %+v", c, back)
+		}
+		if c.Gather != nil && !proto.Equal(c.Gather, back.Gather) {
+			t.Fatalf("gather %v came back as %v", c.Gather, back.Gather)
+		}
+		if c.Publish != nil && (!reflect.DeepEqual(back.Publish.Msgs, c.Publish.Msgs) || back.Publish.Budget != 5) {
+			t.Fatalf("publish came back as %+v", back.Publish)
+		}
+	}
+	resp, err := newWireFrameResponse(f, []*pb.StateChange{{Key: "k", Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back wireReply
+	if err := back.UnmarshalWire(marshalWire(t, &wireReply{ID: 9, Frame: resp})); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := proto.Marshal(frameToPB(f))
+	var p pb.Frame
+	_ = proto.Unmarshal(want, &p)
+	if back.ID != 9 || !reflect.DeepEqual(back.Frame.F, frameFromPB(&p)) || len(back.Frame.State) != 1 || back.err() != nil {
+		t.Fatalf("frame reply came back as %+v", back)
+	}
+	failed := replyFor(10, nil, nil, partialToStatus(PartialError{Confirmed: 2, Err: ErrNotMine}, 5))
+	if err := back.UnmarshalWire(marshalWire(t, failed)); err != nil {
+		t.Fatal(err)
+	}
+	if err := partialFromStatus(back.err(), 5); ConfirmedOf(err, 5) != 2 || !errors.Is(err, ErrNotMine) {
+		t.Fatalf("error reply came back as %v (confirmed %d)", err, ConfirmedOf(err, 5))
+	}
 }

@@ -386,6 +386,10 @@ type grpcClient struct {
 	caps  Caps
 	kinds []PluginKind // learnt in Init; nil from an older SDK
 	state State
+
+	smu       sync.Mutex
+	sess      *session // Gather, Process, Publish; see session.go
+	noSession bool     // the plugin has no Session: unary calls
 }
 
 // newGRPCClient wraps a connection to a plugin server.
@@ -448,6 +452,7 @@ func (c *grpcClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 }
 
 func (c *grpcClient) Close(ctx context.Context) error {
+	c.closeSession()
 	resp, err := c.c.Close(ctx, &pb.Empty{})
 	if err != nil {
 		return fromStatus(err)
@@ -461,13 +466,26 @@ func (c *grpcClient) Close(ctx context.Context) error {
 var callOpts = []grpc.CallOption{grpc.StaticMethod(), wire.CallCodec}
 
 func (c *grpcClient) Gather(ctx context.Context) (*Frame, error) {
+	req := &pb.GatherRequest{ReadBack: ReadBackDevices(ctx)}
+	if r, ok, err := c.onSession(ctx, &wireCall{Gather: req}); ok {
+		return c.frameReply(r, err)
+	}
 	var resp wireFrameResponse
-	err := c.cc.Invoke(ctx, pb.Plugin_Gather_FullMethodName, &pb.GatherRequest{ReadBack: ReadBackDevices(ctx)}, &resp, callOpts...)
+	err := c.cc.Invoke(ctx, pb.Plugin_Gather_FullMethodName, req, &resp, callOpts...)
+	return c.frameReply(&wireReply{Frame: &resp}, err)
+}
+
+// frameReply is the frame a Gather or Process answered, its state changes
+// applied.
+func (c *grpcClient) frameReply(r *wireReply, err error) (*Frame, error) {
 	if err != nil {
 		return nil, fromStatus(err)
 	}
-	applyState(c.state, resp.State)
-	return resp.F, nil
+	if r.Frame == nil {
+		return &Frame{}, nil
+	}
+	applyState(c.state, r.Frame.State)
+	return r.Frame.F, nil
 }
 
 func (c *grpcClient) Stream(ctx context.Context, emit func(*Frame)) error {
@@ -493,12 +511,13 @@ func (c *grpcClient) Stream(ctx context.Context, emit func(*Frame)) error {
 }
 
 func (c *grpcClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
-	var resp wireFrameResponse
-	if err := c.cc.Invoke(ctx, pb.Plugin_Process_FullMethodName, newWireFrame(f), &resp, callOpts...); err != nil {
-		return nil, fromStatus(err)
+	req := newWireFrame(f)
+	if r, ok, err := c.onSession(ctx, &wireCall{Process: req}); ok {
+		return c.frameReply(r, err)
 	}
-	applyState(c.state, resp.State)
-	return resp.F, nil
+	var resp wireFrameResponse
+	err := c.cc.Invoke(ctx, pb.Plugin_Process_FullMethodName, req, &resp, callOpts...)
+	return c.frameReply(&wireReply{Frame: &resp}, err)
 }
 
 func (c *grpcClient) Publish(ctx context.Context, msgs []Message) error {
@@ -520,11 +539,18 @@ func (c *grpcClient) Publish(ctx context.Context, msgs []Message) error {
 		defer stop()
 		callCtx = call
 	}
-	var resp pb.StateResponse
-	if err := c.cc.Invoke(callCtx, pb.Plugin_Publish_FullMethodName, newWirePublish(msgs, budget), &resp, callOpts...); err != nil {
+	req := newWirePublish(msgs, budget)
+	r, ok, err := c.onSession(callCtx, &wireCall{Publish: req})
+	if !ok {
+		r = &wireReply{State: &pb.StateResponse{}}
+		err = c.cc.Invoke(callCtx, pb.Plugin_Publish_FullMethodName, req, r.State, callOpts...)
+	}
+	if err != nil {
 		return partialFromStatus(err, len(msgs))
 	}
-	applyState(c.state, resp.State)
+	if r.State != nil {
+		applyState(c.state, r.State.State)
+	}
 	return nil
 }
 

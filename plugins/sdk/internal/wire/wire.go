@@ -71,11 +71,11 @@ const (
 	bufferBytes = 256 << 10
 	// streamWorkers serve the calls of a plugin process from goroutines
 	// that live on, instead of a new goroutine per call whose stack grows
-	// (and is copied) again on every call: a plugin answers one main
-	// call at a time, and a second worker covers a call arriving while a
-	// long stream (Stream, Commands) holds the first. Beyond them gRPC
-	// starts a goroutine per call, as without workers.
-	streamWorkers = 2
+	// (and is copied) again on every call: one for the Session stream,
+	// one for a long stream (Stream, Commands), one for the unary calls
+	// beside them. Beyond them gRPC starts a goroutine per call, as
+	// without workers.
+	streamWorkers = 3
 )
 
 // Hooks set by package sdk's init. impl is an sdk.Plugin; NewClient

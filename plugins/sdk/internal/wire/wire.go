@@ -48,7 +48,7 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
 		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes),
 		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool),
-		grpc.NumStreamWorkers(streamWorkers)}
+		grpc.NumStreamWorkers(streamWorkers), grpc.Creds(newQuietCreds())}
 }
 
 func DialOptions() []grpc.DialOption {
@@ -57,7 +57,8 @@ func DialOptions() []grpc.DialOption {
 		grpc.ForceCodecV2(codec{})),
 		grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
 		grpc.WithReadBufferSize(bufferBytes), grpc.WithWriteBufferSize(bufferBytes),
-		experimental.WithBufferPool(pool), grpc.WithDisableRetry()}
+		experimental.WithBufferPool(pool), grpc.WithDisableRetry(),
+		grpc.WithTransportCredentials(newQuietCreds())}
 }
 
 // CallCodec makes one call use the codec of pool.go whatever the

@@ -43,12 +43,20 @@ const MaxMessageBytes = 64 << 20
 // buffer pool are those of pool.go: protobuf on the wire as with gRPC's
 // defaults (a peer built with an older SDK interoperates), without
 // clearing a 1 MB buffer per message.
-func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+func ServerOptions() []grpc.ServerOption { return ServerOptionsFor(false) }
+
+// ServerOptionsFor leaves the transport credentials to go-plugin when it
+// serves TLS (the host asked for AutoMTLS): quietCreds would replace them.
+func ServerOptionsFor(tls bool) []grpc.ServerOption {
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
 		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes),
 		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool),
-		grpc.NumStreamWorkers(streamWorkers), grpc.Creds(newQuietCreds())}
+		grpc.NumStreamWorkers(streamWorkers)}
+	if !tls {
+		opts = append(opts, grpc.Creds(newQuietCreds()))
+	}
+	return opts
 }
 
 func DialOptions() []grpc.DialOption {

@@ -100,7 +100,10 @@
 //	device = "x"
 //
 // The gateway starts the executable with hashicorp/go-plugin and talks gRPC
-// to it over a local socket; a crashed process is restarted with backoff and
+// to it over a local socket (the calls of every poll on one long-lived
+// stream, protobuf written straight from and into the SDK's values; a
+// plugin built with an SDK from before either is served the plain unary
+// calls, with the same bytes); a crashed process is restarted with backoff and
 // initialised again with the same configuration and state, and the rest of
 // the pipeline keeps running. Started by hand, the binary prints a note and
 // exits. Log with log/slog: Serve installs a handler that carries each

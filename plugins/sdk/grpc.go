@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/edgepipe/edgepipe/plugins/sdk/internal/wire"
 	"github.com/edgepipe/edgepipe/plugins/sdk/pb"
 )
 
@@ -35,9 +37,49 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grp
 	return newGRPCClient(cc), nil
 }
 
-// registerServer serves impl on s.
+// registerServer serves impl on s, which must have been made with
+// wire.ServerOptions (its codec reads and writes the hand-written messages
+// of framewire.go).
+//
+// The service is the generated one except for the calls of every poll
+// (Gather, Process, Publish): their handlers decode the request straight
+// into the SDK's values and encode the answer from them, see framewire.go.
 func registerServer(s *grpc.Server, impl Plugin) {
-	pb.RegisterPluginServer(s, &grpcServer{impl: impl})
+	desc := pb.Plugin_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		m := &desc.Methods[i]
+		switch m.MethodName {
+		case "Gather":
+			m.Handler = unaryHandler(pb.Plugin_Gather_FullMethodName, func() *pb.GatherRequest { return &pb.GatherRequest{} },
+				(*grpcServer).gather)
+		case "Process":
+			m.Handler = unaryHandler(pb.Plugin_Process_FullMethodName, func() *wireFrame { return &wireFrame{} },
+				(*grpcServer).process)
+		case "Publish":
+			m.Handler = unaryHandler(pb.Plugin_Publish_FullMethodName, func() *wirePublish { return &wirePublish{} },
+				(*grpcServer).publish)
+		}
+	}
+	s.RegisterService(&desc, &grpcServer{impl: impl})
+}
+
+// unaryHandler is what protoc-gen-go-grpc writes for a unary method, for a
+// request and an answer of any type the codec takes.
+func unaryHandler[Req any, Resp any](method string, newReq func() Req,
+	call func(*grpcServer, context.Context, Req) (Resp, error)) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		in := newReq()
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		s := srv.(*grpcServer)
+		if ic == nil {
+			return call(s, ctx, in)
+		}
+		info := &grpc.UnaryServerInfo{Server: srv, FullMethod: method}
+		return ic(ctx, in, info, func(ctx context.Context, req any) (any, error) { return call(s, ctx, req.(Req)) })
+	}
 }
 
 // grpcServer runs in the plugin process and calls the plugin.
@@ -92,7 +134,7 @@ func (s *grpcServer) Close(ctx context.Context, _ *pb.Empty) (*pb.StateResponse,
 	return &pb.StateResponse{State: s.changes()}, nil
 }
 
-func (s *grpcServer) Gather(ctx context.Context, r *pb.GatherRequest) (*pb.FrameResponse, error) {
+func (s *grpcServer) gather(ctx context.Context, r *pb.GatherRequest) (*wireFrameResponse, error) {
 	in, ok := s.impl.(Input)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin is not a polled input")
@@ -101,7 +143,7 @@ func (s *grpcServer) Gather(ctx context.Context, r *pb.GatherRequest) (*pb.Frame
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.FrameResponse{Frame: frameToPB(f), State: s.changes()}, nil
+	return newWireFrameResponse(f, s.changes())
 }
 
 func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
@@ -115,7 +157,10 @@ func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if sendErr == nil {
-			sendErr = stream.Send(&pb.FrameResponse{Frame: frameToPB(f), State: s.changes()})
+			var resp *wireFrameResponse
+			if resp, sendErr = newWireFrameResponse(f, s.changes()); sendErr == nil {
+				sendErr = stream.SendMsg(resp)
+			}
 		}
 	})
 	if err == nil {
@@ -124,27 +169,27 @@ func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
 	return toStatus(err)
 }
 
-func (s *grpcServer) Process(ctx context.Context, f *pb.Frame) (*pb.FrameResponse, error) {
+func (s *grpcServer) process(ctx context.Context, f *wireFrame) (*wireFrameResponse, error) {
 	p, ok := s.impl.(Processor)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin is not a processor")
 	}
-	out, err := p.Process(ctx, frameFromPB(f))
+	out, err := p.Process(ctx, f.F)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.FrameResponse{Frame: frameToPB(out), State: s.changes()}, nil
+	return newWireFrameResponse(out, s.changes())
 }
 
-func (s *grpcServer) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.StateResponse, error) {
+func (s *grpcServer) publish(ctx context.Context, r *wirePublish) (*pb.StateResponse, error) {
 	o, ok := s.impl.(Output)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "plugin is not an output")
 	}
-	msgs := messagesFromPB(r.Messages)
-	if r.BudgetNs > 0 {
+	msgs := r.Msgs
+	if r.Budget > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(r.BudgetNs))
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(r.Budget))
 		defer cancel()
 	}
 	if err := o.Publish(ctx, msgs); err != nil {
@@ -336,15 +381,20 @@ func partialFromStatus(err error, n int) error {
 // implements every plugin interface; calls the remote plugin does not
 // support fail with codes.Unimplemented, and Caps tells which are real.
 type grpcClient struct {
-	c     pb.PluginClient
+	cc    grpc.ClientConnInterface // the calls of every poll, with framewire.go's messages
+	c     pb.PluginClient          // the others
 	caps  Caps
 	kinds []PluginKind // learnt in Init; nil from an older SDK
 	state State
+
+	smu       sync.Mutex
+	sess      *session // Gather, Process, Publish; see session.go
+	noSession bool     // the plugin has no Session: unary calls
 }
 
 // newGRPCClient wraps a connection to a plugin server.
 func newGRPCClient(cc grpc.ClientConnInterface) *grpcClient {
-	return &grpcClient{c: pb.NewPluginClient(cc)}
+	return &grpcClient{cc: cc, c: pb.NewPluginClient(cc)}
 }
 
 var (
@@ -402,6 +452,7 @@ func (c *grpcClient) Init(ctx context.Context, req *InitRequest) (*InitResponse,
 }
 
 func (c *grpcClient) Close(ctx context.Context) error {
+	c.closeSession()
 	resp, err := c.c.Close(ctx, &pb.Empty{})
 	if err != nil {
 		return fromStatus(err)
@@ -410,22 +461,41 @@ func (c *grpcClient) Close(ctx context.Context) error {
 	return nil
 }
 
+// callOpts are those of the generated client plus the codec that takes
+// framewire.go's messages.
+var callOpts = []grpc.CallOption{grpc.StaticMethod(), wire.CallCodec}
+
 func (c *grpcClient) Gather(ctx context.Context) (*Frame, error) {
-	resp, err := c.c.Gather(ctx, &pb.GatherRequest{ReadBack: ReadBackDevices(ctx)})
+	req := &pb.GatherRequest{ReadBack: ReadBackDevices(ctx)}
+	if r, ok, err := c.onSession(ctx, &wireCall{Gather: req}); ok {
+		return c.frameReply(r, err)
+	}
+	var resp wireFrameResponse
+	err := c.cc.Invoke(ctx, pb.Plugin_Gather_FullMethodName, req, &resp, callOpts...)
+	return c.frameReply(&wireReply{Frame: &resp}, err)
+}
+
+// frameReply is the frame a Gather or Process answered, its state changes
+// applied.
+func (c *grpcClient) frameReply(r *wireReply, err error) (*Frame, error) {
 	if err != nil {
 		return nil, fromStatus(err)
 	}
-	applyState(c.state, resp.State)
-	return frameFromPB(resp.Frame), nil
+	if r.Frame == nil {
+		return &Frame{}, nil
+	}
+	applyState(c.state, r.Frame.State)
+	return r.Frame.F, nil
 }
 
 func (c *grpcClient) Stream(ctx context.Context, emit func(*Frame)) error {
-	stream, err := c.c.Stream(ctx, &pb.Empty{})
+	stream, err := c.c.Stream(ctx, &pb.Empty{}, wire.CallCodec)
 	if err != nil {
 		return fromStatus(err)
 	}
 	for {
-		resp, err := stream.Recv()
+		var resp wireFrameResponse
+		err := stream.RecvMsg(&resp)
 		if err == io.EOF {
 			return nil
 		}
@@ -436,28 +506,29 @@ func (c *grpcClient) Stream(ctx context.Context, emit func(*Frame)) error {
 			return fromStatus(err)
 		}
 		applyState(c.state, resp.State)
-		emit(frameFromPB(resp.Frame))
+		emit(resp.F)
 	}
 }
 
 func (c *grpcClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
-	resp, err := c.c.Process(ctx, frameToPB(f))
-	if err != nil {
-		return nil, fromStatus(err)
+	req := newWireFrame(f)
+	if r, ok, err := c.onSession(ctx, &wireCall{Process: req}); ok {
+		return c.frameReply(r, err)
 	}
-	applyState(c.state, resp.State)
-	return frameFromPB(resp.Frame), nil
+	var resp wireFrameResponse
+	err := c.cc.Invoke(ctx, pb.Plugin_Process_FullMethodName, req, &resp, callOpts...)
+	return c.frameReply(&wireReply{Frame: &resp}, err)
 }
 
 func (c *grpcClient) Publish(ctx context.Context, msgs []Message) error {
-	req := &pb.PublishRequest{Messages: messagesToPB(msgs)}
+	var budget int64
 	callCtx := ctx
 	if d, ok := ctx.Deadline(); ok {
 		// The plugin gets the budget, the call a grace period on top, so
 		// that the answer of a plugin that stops at its deadline (with how
 		// many it confirmed) still arrives. Cancelling ctx still cancels
 		// the call at once.
-		req.BudgetNs = max(int64(time.Until(d)), 1)
+		budget = max(int64(time.Until(d)), 1)
 		call, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Add(publishAnswerGrace))
 		defer cancel()
 		stop := context.AfterFunc(ctx, func() {
@@ -468,11 +539,18 @@ func (c *grpcClient) Publish(ctx context.Context, msgs []Message) error {
 		defer stop()
 		callCtx = call
 	}
-	resp, err := c.c.Publish(callCtx, req)
+	req := newWirePublish(msgs, budget)
+	r, ok, err := c.onSession(callCtx, &wireCall{Publish: req})
+	if !ok {
+		r = &wireReply{State: &pb.StateResponse{}}
+		err = c.cc.Invoke(callCtx, pb.Plugin_Publish_FullMethodName, req, r.State, callOpts...)
+	}
 	if err != nil {
 		return partialFromStatus(err, len(msgs))
 	}
-	applyState(c.state, resp.State)
+	if r.State != nil {
+		applyState(c.state, r.State.State)
+	}
 	return nil
 }
 

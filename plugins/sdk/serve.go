@@ -35,7 +35,10 @@ func Serve(factory func() Plugin) {
 		HandshakeConfig: wire.Handshake,
 		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{Factory: factory}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
+			// go-plugin serves TLS when the host asked for AutoMTLS (it
+			// then passes the client's certificate in this variable).
+			tls := os.Getenv("PLUGIN_CLIENT_CERT") != ""
+			return grpc.NewServer(append(opts, wire.ServerOptionsFor(tls)...)...)
 		},
 	})
 }

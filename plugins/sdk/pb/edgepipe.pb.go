@@ -1941,6 +1941,219 @@ func (x *DeviceHealth) GetReadErrors() uint64 {
 	return 0
 }
 
+// Call is one call of every poll (Gather, Process or Publish) on a Session
+// stream: the same request as the unary call, one of gather, process or
+// publish set. A call with cancel set and nothing else cancels call id
+// (its caller gave up); its reply still comes, or has come.
+type Call struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*Call_Gather
+	//	*Call_Process
+	//	*Call_Publish
+	Request       isCall_Request `protobuf_oneof:"request"`
+	TimeoutNs     int64          `protobuf:"varint,5,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"` // the caller's deadline, from now (0: none)
+	Cancel        bool           `protobuf:"varint,6,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call) Reset() {
+	*x = Call{}
+	mi := &file_edgepipe_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call) ProtoMessage() {}
+
+func (x *Call) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call.ProtoReflect.Descriptor instead.
+func (*Call) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Call) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Call) GetRequest() isCall_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *Call) GetGather() *GatherRequest {
+	if x != nil {
+		if x, ok := x.Request.(*Call_Gather); ok {
+			return x.Gather
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetProcess() *Frame {
+	if x != nil {
+		if x, ok := x.Request.(*Call_Process); ok {
+			return x.Process
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetPublish() *PublishRequest {
+	if x != nil {
+		if x, ok := x.Request.(*Call_Publish); ok {
+			return x.Publish
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
+func (x *Call) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+type isCall_Request interface {
+	isCall_Request()
+}
+
+type Call_Gather struct {
+	Gather *GatherRequest `protobuf:"bytes,2,opt,name=gather,proto3,oneof"`
+}
+
+type Call_Process struct {
+	Process *Frame `protobuf:"bytes,3,opt,name=process,proto3,oneof"`
+}
+
+type Call_Publish struct {
+	Publish *PublishRequest `protobuf:"bytes,4,opt,name=publish,proto3,oneof"`
+}
+
+func (*Call_Gather) isCall_Request() {}
+
+func (*Call_Process) isCall_Request() {}
+
+func (*Call_Publish) isCall_Request() {}
+
+// Reply answers the Call of the same id: frame for gather and process,
+// state for publish, or the error the unary call would have returned as
+// its status (code, message; confirmed carries a PublishPartial).
+type Reply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Frame         *FrameResponse         `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
+	State         *StateResponse         `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Code          uint32                 `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Confirmed     uint32                 `protobuf:"varint,6,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reply) Reset() {
+	*x = Reply{}
+	mi := &file_edgepipe_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reply) ProtoMessage() {}
+
+func (x *Reply) ProtoReflect() protoreflect.Message {
+	mi := &file_edgepipe_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reply.ProtoReflect.Descriptor instead.
+func (*Reply) Descriptor() ([]byte, []int) {
+	return file_edgepipe_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Reply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Reply) GetFrame() *FrameResponse {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *Reply) GetState() *StateResponse {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *Reply) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Reply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Reply) GetConfirmed() uint32 {
+	if x != nil {
+		return x.Confirmed
+	}
+	return 0
+}
+
 var File_edgepipe_proto protoreflect.FileDescriptor
 
 const file_edgepipe_proto_rawDesc = "" +
@@ -2105,7 +2318,23 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\flast_good_ms\x18\x05 \x01(\x03R\n" +
 	"lastGoodMs\x12\x1f\n" +
 	"\vread_errors\x18\x06 \x01(\x04R\n" +
-	"readErrors2\xfd\x05\n" +
+	"readErrors\"\x8c\x02\n" +
+	"\x04Call\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12;\n" +
+	"\x06gather\x18\x02 \x01(\v2!.edgepipe.plugin.v1.GatherRequestH\x00R\x06gather\x125\n" +
+	"\aprocess\x18\x03 \x01(\v2\x19.edgepipe.plugin.v1.FrameH\x00R\aprocess\x12>\n" +
+	"\apublish\x18\x04 \x01(\v2\".edgepipe.plugin.v1.PublishRequestH\x00R\apublish\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\x05 \x01(\x03R\ttimeoutNs\x12\x16\n" +
+	"\x06cancel\x18\x06 \x01(\bR\x06cancelB\t\n" +
+	"\arequest\"\xd5\x01\n" +
+	"\x05Reply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x127\n" +
+	"\x05frame\x18\x02 \x01(\v2!.edgepipe.plugin.v1.FrameResponseR\x05frame\x127\n" +
+	"\x05state\x18\x03 \x01(\v2!.edgepipe.plugin.v1.StateResponseR\x05state\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x1c\n" +
+	"\tconfirmed\x18\x06 \x01(\rR\tconfirmed2\xc1\x06\n" +
 	"\x06Plugin\x12I\n" +
 	"\x04Init\x12\x1f.edgepipe.plugin.v1.InitRequest\x1a .edgepipe.plugin.v1.InitResponse\x12E\n" +
 	"\x05Close\x12\x19.edgepipe.plugin.v1.Empty\x1a!.edgepipe.plugin.v1.StateResponse\x12N\n" +
@@ -2116,7 +2345,8 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x05Write\x12 .edgepipe.plugin.v1.WriteRequest\x1a!.edgepipe.plugin.v1.WriteResponse\x12D\n" +
 	"\bCommands\x12\x19.edgepipe.plugin.v1.Empty\x1a\x1b.edgepipe.plugin.v1.Command0\x01\x12G\n" +
 	"\x06Health\x12\x19.edgepipe.plugin.v1.Empty\x1a\".edgepipe.plugin.v1.HealthResponse\x12O\n" +
-	"\rHandleCommand\x12\x1b.edgepipe.plugin.v1.Command\x1a!.edgepipe.plugin.v1.FrameResponseB-Z+github.com/edgepipe/edgepipe/plugins/sdk/pbb\x06proto3"
+	"\rHandleCommand\x12\x1b.edgepipe.plugin.v1.Command\x1a!.edgepipe.plugin.v1.FrameResponse\x12B\n" +
+	"\aSession\x12\x18.edgepipe.plugin.v1.Call\x1a\x19.edgepipe.plugin.v1.Reply(\x010\x01B-Z+github.com/edgepipe/edgepipe/plugins/sdk/pbb\x06proto3"
 
 var (
 	file_edgepipe_proto_rawDescOnce sync.Once
@@ -2130,7 +2360,7 @@ func file_edgepipe_proto_rawDescGZIP() []byte {
 	return file_edgepipe_proto_rawDescData
 }
 
-var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_edgepipe_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_edgepipe_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: edgepipe.plugin.v1.Empty
 	(*GatherRequest)(nil),  // 1: edgepipe.plugin.v1.GatherRequest
@@ -2159,12 +2389,14 @@ var file_edgepipe_proto_goTypes = []any{
 	(*PointWrite)(nil),     // 24: edgepipe.plugin.v1.PointWrite
 	(*HealthResponse)(nil), // 25: edgepipe.plugin.v1.HealthResponse
 	(*DeviceHealth)(nil),   // 26: edgepipe.plugin.v1.DeviceHealth
-	nil,                    // 27: edgepipe.plugin.v1.Batch.StatusesEntry
-	nil,                    // 28: edgepipe.plugin.v1.InitRequest.StateEntry
-	nil,                    // 29: edgepipe.plugin.v1.HealthResponse.CountersEntry
+	(*Call)(nil),           // 27: edgepipe.plugin.v1.Call
+	(*Reply)(nil),          // 28: edgepipe.plugin.v1.Reply
+	nil,                    // 29: edgepipe.plugin.v1.Batch.StatusesEntry
+	nil,                    // 30: edgepipe.plugin.v1.InitRequest.StateEntry
+	nil,                    // 31: edgepipe.plugin.v1.HealthResponse.CountersEntry
 }
 var file_edgepipe_proto_depIdxs = []int32{
-	27, // 0: edgepipe.plugin.v1.Batch.statuses:type_name -> edgepipe.plugin.v1.Batch.StatusesEntry
+	29, // 0: edgepipe.plugin.v1.Batch.statuses:type_name -> edgepipe.plugin.v1.Batch.StatusesEntry
 	3,  // 1: edgepipe.plugin.v1.Alarm.value:type_name -> edgepipe.plugin.v1.Value
 	3,  // 2: edgepipe.plugin.v1.Request.value:type_name -> edgepipe.plugin.v1.Value
 	2,  // 3: edgepipe.plugin.v1.Frame.batches:type_name -> edgepipe.plugin.v1.Batch
@@ -2174,7 +2406,7 @@ var file_edgepipe_proto_depIdxs = []int32{
 	5,  // 7: edgepipe.plugin.v1.Frame.requests:type_name -> edgepipe.plugin.v1.Request
 	11, // 8: edgepipe.plugin.v1.InitRequest.agent:type_name -> edgepipe.plugin.v1.AgentInfo
 	9,  // 9: edgepipe.plugin.v1.InitRequest.points:type_name -> edgepipe.plugin.v1.PointSchema
-	28, // 10: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
+	30, // 10: edgepipe.plugin.v1.InitRequest.state:type_name -> edgepipe.plugin.v1.InitRequest.StateEntry
 	9,  // 11: edgepipe.plugin.v1.InitResponse.points:type_name -> edgepipe.plugin.v1.PointSchema
 	10, // 12: edgepipe.plugin.v1.InitResponse.config_errors:type_name -> edgepipe.plugin.v1.ConfigError
 	12, // 13: edgepipe.plugin.v1.InitResponse.caps:type_name -> edgepipe.plugin.v1.Caps
@@ -2187,33 +2419,40 @@ var file_edgepipe_proto_depIdxs = []int32{
 	20, // 20: edgepipe.plugin.v1.WriteRequest.items:type_name -> edgepipe.plugin.v1.WriteItem
 	14, // 21: edgepipe.plugin.v1.WriteResponse.state:type_name -> edgepipe.plugin.v1.StateChange
 	24, // 22: edgepipe.plugin.v1.Command.points:type_name -> edgepipe.plugin.v1.PointWrite
-	29, // 23: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
+	31, // 23: edgepipe.plugin.v1.HealthResponse.counters:type_name -> edgepipe.plugin.v1.HealthResponse.CountersEntry
 	26, // 24: edgepipe.plugin.v1.HealthResponse.devices:type_name -> edgepipe.plugin.v1.DeviceHealth
-	13, // 25: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
-	0,  // 26: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
-	1,  // 27: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
-	0,  // 28: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
-	8,  // 29: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
-	17, // 30: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
-	21, // 31: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
-	0,  // 32: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
-	0,  // 33: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
-	23, // 34: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
-	15, // 35: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
-	19, // 36: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
-	16, // 37: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 38: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
-	16, // 39: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
-	19, // 40: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
-	22, // 41: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
-	23, // 42: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
-	25, // 43: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
-	16, // 44: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
-	35, // [35:45] is the sub-list for method output_type
-	25, // [25:35] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	1,  // 25: edgepipe.plugin.v1.Call.gather:type_name -> edgepipe.plugin.v1.GatherRequest
+	8,  // 26: edgepipe.plugin.v1.Call.process:type_name -> edgepipe.plugin.v1.Frame
+	17, // 27: edgepipe.plugin.v1.Call.publish:type_name -> edgepipe.plugin.v1.PublishRequest
+	16, // 28: edgepipe.plugin.v1.Reply.frame:type_name -> edgepipe.plugin.v1.FrameResponse
+	19, // 29: edgepipe.plugin.v1.Reply.state:type_name -> edgepipe.plugin.v1.StateResponse
+	13, // 30: edgepipe.plugin.v1.Plugin.Init:input_type -> edgepipe.plugin.v1.InitRequest
+	0,  // 31: edgepipe.plugin.v1.Plugin.Close:input_type -> edgepipe.plugin.v1.Empty
+	1,  // 32: edgepipe.plugin.v1.Plugin.Gather:input_type -> edgepipe.plugin.v1.GatherRequest
+	0,  // 33: edgepipe.plugin.v1.Plugin.Stream:input_type -> edgepipe.plugin.v1.Empty
+	8,  // 34: edgepipe.plugin.v1.Plugin.Process:input_type -> edgepipe.plugin.v1.Frame
+	17, // 35: edgepipe.plugin.v1.Plugin.Publish:input_type -> edgepipe.plugin.v1.PublishRequest
+	21, // 36: edgepipe.plugin.v1.Plugin.Write:input_type -> edgepipe.plugin.v1.WriteRequest
+	0,  // 37: edgepipe.plugin.v1.Plugin.Commands:input_type -> edgepipe.plugin.v1.Empty
+	0,  // 38: edgepipe.plugin.v1.Plugin.Health:input_type -> edgepipe.plugin.v1.Empty
+	23, // 39: edgepipe.plugin.v1.Plugin.HandleCommand:input_type -> edgepipe.plugin.v1.Command
+	27, // 40: edgepipe.plugin.v1.Plugin.Session:input_type -> edgepipe.plugin.v1.Call
+	15, // 41: edgepipe.plugin.v1.Plugin.Init:output_type -> edgepipe.plugin.v1.InitResponse
+	19, // 42: edgepipe.plugin.v1.Plugin.Close:output_type -> edgepipe.plugin.v1.StateResponse
+	16, // 43: edgepipe.plugin.v1.Plugin.Gather:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 44: edgepipe.plugin.v1.Plugin.Stream:output_type -> edgepipe.plugin.v1.FrameResponse
+	16, // 45: edgepipe.plugin.v1.Plugin.Process:output_type -> edgepipe.plugin.v1.FrameResponse
+	19, // 46: edgepipe.plugin.v1.Plugin.Publish:output_type -> edgepipe.plugin.v1.StateResponse
+	22, // 47: edgepipe.plugin.v1.Plugin.Write:output_type -> edgepipe.plugin.v1.WriteResponse
+	23, // 48: edgepipe.plugin.v1.Plugin.Commands:output_type -> edgepipe.plugin.v1.Command
+	25, // 49: edgepipe.plugin.v1.Plugin.Health:output_type -> edgepipe.plugin.v1.HealthResponse
+	16, // 50: edgepipe.plugin.v1.Plugin.HandleCommand:output_type -> edgepipe.plugin.v1.FrameResponse
+	28, // 51: edgepipe.plugin.v1.Plugin.Session:output_type -> edgepipe.plugin.v1.Reply
+	41, // [41:52] is the sub-list for method output_type
+	30, // [30:41] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_edgepipe_proto_init() }
@@ -2221,13 +2460,18 @@ func file_edgepipe_proto_init() {
 	if File_edgepipe_proto != nil {
 		return
 	}
+	file_edgepipe_proto_msgTypes[27].OneofWrappers = []any{
+		(*Call_Gather)(nil),
+		(*Call_Process)(nil),
+		(*Call_Publish)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgepipe_proto_rawDesc), len(file_edgepipe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

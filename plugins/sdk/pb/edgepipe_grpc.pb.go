@@ -42,6 +42,7 @@ const (
 	Plugin_Commands_FullMethodName      = "/edgepipe.plugin.v1.Plugin/Commands"
 	Plugin_Health_FullMethodName        = "/edgepipe.plugin.v1.Plugin/Health"
 	Plugin_HandleCommand_FullMethodName = "/edgepipe.plugin.v1.Plugin/HandleCommand"
+	Plugin_Session_FullMethodName       = "/edgepipe.plugin.v1.Plugin/Session"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -58,6 +59,11 @@ type PluginClient interface {
 	Commands(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Command], error)
 	Health(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HealthResponse, error)
 	HandleCommand(ctx context.Context, in *Command, opts ...grpc.CallOption) (*FrameResponse, error)
+	// Session carries Gather, Process and Publish for the life of the
+	// connection: one HTTP/2 stream instead of one per call (no headers,
+	// trailers, stream set-up or per-call timer). A plugin of an SDK
+	// without it answers Unimplemented, and the host uses the unary calls.
+	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Call, Reply], error)
 }
 
 type pluginClient struct {
@@ -186,6 +192,19 @@ func (c *pluginClient) HandleCommand(ctx context.Context, in *Command, opts ...g
 	return out, nil
 }
 
+func (c *pluginClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Call, Reply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[2], Plugin_Session_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Call, Reply]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_SessionClient = grpc.BidiStreamingClient[Call, Reply]
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -200,6 +219,11 @@ type PluginServer interface {
 	Commands(*Empty, grpc.ServerStreamingServer[Command]) error
 	Health(context.Context, *Empty) (*HealthResponse, error)
 	HandleCommand(context.Context, *Command) (*FrameResponse, error)
+	// Session carries Gather, Process and Publish for the life of the
+	// connection: one HTTP/2 stream instead of one per call (no headers,
+	// trailers, stream set-up or per-call timer). A plugin of an SDK
+	// without it answers Unimplemented, and the host uses the unary calls.
+	Session(grpc.BidiStreamingServer[Call, Reply]) error
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -239,6 +263,9 @@ func (UnimplementedPluginServer) Health(context.Context, *Empty) (*HealthRespons
 }
 func (UnimplementedPluginServer) HandleCommand(context.Context, *Command) (*FrameResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HandleCommand not implemented")
+}
+func (UnimplementedPluginServer) Session(grpc.BidiStreamingServer[Call, Reply]) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -427,6 +454,13 @@ func _Plugin_HandleCommand_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PluginServer).Session(&grpc.GenericServerStream[Call, Reply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_SessionServer = grpc.BidiStreamingServer[Call, Reply]
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -477,6 +511,12 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Commands",
 			Handler:       _Plugin_Commands_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Session",
+			Handler:       _Plugin_Session_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "edgepipe.proto",

@@ -12,6 +12,7 @@ package wire
 import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 )
 
 // PluginName is the single name a plugin process serves under.
@@ -36,23 +37,54 @@ const MaxMessageBytes = 64 << 20
 //
 // The window and buffer sizes matter on the local socket: with gRPC's
 // defaults a 1000-point batch crosses in many small frames and window
-// updates, and the syscalls cost more than the encoding.
-func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+// updates, and the syscalls cost more than the encoding. A call to a
+// plugin is never retried by gRPC (the supervisor restarts a dead process
+// and retries itself), so the client keeps no replay buffer. The codec and the
+// buffer pool are those of pool.go: protobuf on the wire as with gRPC's
+// defaults (a peer built with an older SDK interoperates), without
+// clearing a 1 MB buffer per message.
+func ServerOptions() []grpc.ServerOption { return ServerOptionsFor(false) }
+
+// ServerOptionsFor leaves the transport credentials to go-plugin when it
+// serves TLS (the host asked for AutoMTLS): quietCreds would replace them.
+func ServerOptionsFor(tls bool) []grpc.ServerOption {
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
-		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes)}
+		grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes),
+		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool),
+		grpc.NumStreamWorkers(streamWorkers)}
+	if !tls {
+		opts = append(opts, grpc.Creds(newQuietCreds()))
+	}
+	return opts
 }
 
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes),
+		grpc.ForceCodecV2(codec{})),
 		grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
-		grpc.WithReadBufferSize(bufferBytes), grpc.WithWriteBufferSize(bufferBytes)}
+		grpc.WithReadBufferSize(bufferBytes), grpc.WithWriteBufferSize(bufferBytes),
+		experimental.WithBufferPool(pool), grpc.WithDisableRetry(),
+		grpc.WithTransportCredentials(newQuietCreds())}
 }
+
+// CallCodec makes one call use the codec of pool.go whatever the
+// connection's options: the SDK's client passes its hand-written messages
+// (Marshaler, Unmarshaler), which gRPC's default codec refuses, also over
+// a connection dialled without DialOptions.
+var CallCodec = grpc.ForceCodecV2(codec{})
 
 const (
 	windowBytes = 8 << 20
 	bufferBytes = 256 << 10
+	// streamWorkers serve the calls of a plugin process from goroutines
+	// that live on, instead of a new goroutine per call whose stack grows
+	// (and is copied) again on every call: one for the Session stream,
+	// one for a long stream (Stream, Commands), one for the unary calls
+	// beside them. Beyond them gRPC starts a goroutine per call, as
+	// without workers.
+	streamWorkers = 3
 )
 
 // Hooks set by package sdk's init. impl is an sdk.Plugin; NewClient

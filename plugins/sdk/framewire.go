@@ -1,0 +1,828 @@
+package sdk
+
+import (
+	"encoding/binary"
+	"errors"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk/pb"
+)
+
+// The hot messages of the plugin protocol (a frame, its response, a batch
+// of messages to publish) written and read straight between the SDK's
+// values and protobuf's wire format, without the generated messages in
+// between: converting a 1000-point frame to a pb.Frame and marshalling it
+// allocated its columns twice and walked them three times, on both sides
+// of every hop. The bytes are exactly those of edgepipe.proto (field
+// numbers, packed columns, proto3 defaults left out), so a peer built with
+// an older SDK, which uses the generated code, reads and writes the same.
+//
+// The decoder takes the canonical encoding (each packed column once, as
+// protobuf-go and this encoder write it) on its fast path and hands
+// anything else (a column split in two, unpacked, malformed) to the
+// generated code, which defines the answer. The rare parts of a frame
+// (alarms, pictures, requests, state changes) go through the generated
+// code always.
+
+// errInvalidUTF8 mirrors protobuf-go's refusal to marshal a proto3 string
+// that is not UTF-8.
+var errInvalidUTF8 = errors.New("proto: string field contains invalid UTF-8")
+
+// Field numbers of edgepipe.proto.
+const (
+	frameBatches  = 1
+	frameAlarms   = 2
+	framePictures = 3
+	frameMessages = 4
+	frameRequests = 5
+
+	batchDevice     = 1
+	batchTS         = 2
+	batchNames      = 3
+	batchNameLens   = 4
+	batchKinds      = 5
+	batchBits       = 6
+	batchStrings    = 7
+	batchStringLens = 8
+	batchQualities  = 9
+	batchTSDelta    = 10
+	batchReadBack   = 11
+
+	msgTopic   = 1
+	msgPayload = 2
+	msgQoS     = 3
+	msgRetain  = 4
+
+	respFrame = 1
+	respState = 2
+
+	publishMessages = 1
+	publishBudget   = 2
+)
+
+func sizeBytesField(num protowire.Number, n int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+func appendStringField(b []byte, num protowire.Number, v string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
+
+func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+// batchLayout is what sizing a batch learnt, reused while writing it.
+type batchLayout struct {
+	size                 int // body
+	names, nameLens      int // bytes of the names and of their packed lengths
+	strs, strLens, nStrs int
+	tsDelta              int
+}
+
+func layoutBatch(bt *Batch) (batchLayout, error) {
+	var l batchLayout
+	if !utf8.ValidString(bt.Device) {
+		return l, errInvalidUTF8
+	}
+	for i := range bt.Points {
+		p := &bt.Points[i]
+		l.names += len(p.Name)
+		l.nameLens += protowire.SizeVarint(uint64(len(p.Name)))
+		if p.Value.kind == KindString {
+			l.strs += len(p.Value.str)
+			l.strLens += protowire.SizeVarint(uint64(len(p.Value.str)))
+			l.nStrs++
+		}
+		l.tsDelta += protowire.SizeVarint(protowire.EncodeZigZag(p.TS - bt.TS))
+	}
+	n := len(bt.Points)
+	s := 0
+	if bt.Device != "" {
+		s += sizeBytesField(batchDevice, len(bt.Device))
+	}
+	if bt.TS != 0 {
+		s += protowire.SizeTag(batchTS) + protowire.SizeVarint(uint64(bt.TS))
+	}
+	if l.names > 0 {
+		s += sizeBytesField(batchNames, l.names)
+	}
+	if n > 0 {
+		s += sizeBytesField(batchNameLens, l.nameLens)
+		s += sizeBytesField(batchKinds, n)
+		s += sizeBytesField(batchBits, 8*n)
+	}
+	if l.strs > 0 {
+		s += sizeBytesField(batchStrings, l.strs)
+	}
+	if l.nStrs > 0 {
+		s += sizeBytesField(batchStringLens, l.strLens)
+	}
+	if n > 0 {
+		s += sizeBytesField(batchQualities, n)
+		s += sizeBytesField(batchTSDelta, l.tsDelta)
+	}
+	if bt.ReadBack {
+		s += protowire.SizeTag(batchReadBack) + 1
+	}
+	l.size = s
+	return l, nil
+}
+
+func appendBatch(b []byte, bt *Batch, l *batchLayout) []byte {
+	pts := bt.Points
+	n := len(pts)
+	if bt.Device != "" {
+		b = appendStringField(b, batchDevice, bt.Device)
+	}
+	if bt.TS != 0 {
+		b = appendVarintField(b, batchTS, uint64(bt.TS))
+	}
+	if l.names > 0 {
+		b = protowire.AppendTag(b, batchNames, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(l.names))
+		for i := range pts {
+			b = append(b, pts[i].Name...)
+		}
+	}
+	if n > 0 {
+		b = protowire.AppendTag(b, batchNameLens, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(l.nameLens))
+		for i := range pts {
+			b = protowire.AppendVarint(b, uint64(len(pts[i].Name)))
+		}
+		b = protowire.AppendTag(b, batchKinds, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
+		for i := range pts {
+			b = append(b, byte(pts[i].Value.kind))
+		}
+		b = protowire.AppendTag(b, batchBits, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(8*n))
+		for i := range pts {
+			b = binary.LittleEndian.AppendUint64(b, pts[i].Value.bits)
+		}
+	}
+	if l.strs > 0 {
+		b = protowire.AppendTag(b, batchStrings, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(l.strs))
+		for i := range pts {
+			if pts[i].Value.kind == KindString {
+				b = append(b, pts[i].Value.str...)
+			}
+		}
+	}
+	if l.nStrs > 0 {
+		b = protowire.AppendTag(b, batchStringLens, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(l.strLens))
+		for i := range pts {
+			if pts[i].Value.kind == KindString {
+				b = protowire.AppendVarint(b, uint64(len(pts[i].Value.str)))
+			}
+		}
+	}
+	if n > 0 {
+		b = protowire.AppendTag(b, batchQualities, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
+		for i := range pts {
+			b = append(b, byte(pts[i].Quality))
+		}
+		b = protowire.AppendTag(b, batchTSDelta, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(l.tsDelta))
+		for i := range pts {
+			b = protowire.AppendVarint(b, protowire.EncodeZigZag(pts[i].TS-bt.TS))
+		}
+	}
+	if bt.ReadBack {
+		b = appendVarintField(b, batchReadBack, 1)
+	}
+	return b
+}
+
+func messageSize(m *Message) (int, error) {
+	if !utf8.ValidString(m.Topic) {
+		return 0, errInvalidUTF8
+	}
+	s := 0
+	if m.Topic != "" {
+		s += sizeBytesField(msgTopic, len(m.Topic))
+	}
+	if len(m.Payload) > 0 {
+		s += sizeBytesField(msgPayload, len(m.Payload))
+	}
+	if m.QoS != 0 {
+		s += protowire.SizeTag(msgQoS) + protowire.SizeVarint(uint64(m.QoS))
+	}
+	if m.Retain {
+		s += protowire.SizeTag(msgRetain) + 1
+	}
+	return s, nil
+}
+
+func appendMessage(b []byte, m *Message) []byte {
+	if m.Topic != "" {
+		b = appendStringField(b, msgTopic, m.Topic)
+	}
+	if len(m.Payload) > 0 {
+		b = appendBytesField(b, msgPayload, m.Payload)
+	}
+	if m.QoS != 0 {
+		b = appendVarintField(b, msgQoS, uint64(m.QoS))
+	}
+	if m.Retain {
+		b = appendVarintField(b, msgRetain, 1)
+	}
+	return b
+}
+
+// messagesWire is the encoding of a list of messages as repeated field num.
+type messagesWire struct {
+	msgs  []Message
+	sizes []int
+	size  int
+}
+
+func (w *messagesWire) prepare(num protowire.Number, msgs []Message) error {
+	w.msgs, w.size = msgs, 0
+	w.sizes = make([]int, len(msgs))
+	for i := range msgs {
+		s, err := messageSize(&msgs[i])
+		if err != nil {
+			return err
+		}
+		w.sizes[i] = s
+		w.size += sizeBytesField(num, s)
+	}
+	return nil
+}
+
+func (w *messagesWire) append(b []byte, num protowire.Number) []byte {
+	for i := range w.msgs {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(w.sizes[i]))
+		b = appendMessage(b, &w.msgs[i])
+	}
+	return b
+}
+
+// frameWire is a frame's encoding as a pb.Frame body, sized once.
+type frameWire struct {
+	f        *Frame
+	batches  []batchLayout
+	alarms   [][]byte // encoded pb.Alarm, pb.Picture, pb.Request
+	pictures [][]byte
+	requests [][]byte
+	messages messagesWire
+	size     int
+}
+
+func marshalEach[T any](items []T, conv func(*T) proto.Message) ([][]byte, int, error) {
+	if len(items) == 0 {
+		return nil, 0, nil
+	}
+	out := make([][]byte, len(items))
+	size := 0
+	for i := range items {
+		b, err := proto.Marshal(conv(&items[i]))
+		if err != nil {
+			return nil, 0, err
+		}
+		out[i] = b
+		size += protowire.SizeTag(1) + protowire.SizeBytes(len(b))
+	}
+	return out, size, nil
+}
+
+func (w *frameWire) prepare(f *Frame) error {
+	*w = frameWire{f: f}
+	if f == nil {
+		return nil
+	}
+	if len(f.Batches) > 0 {
+		w.batches = make([]batchLayout, len(f.Batches))
+		for i := range f.Batches {
+			l, err := layoutBatch(&f.Batches[i])
+			if err != nil {
+				return err
+			}
+			w.batches[i] = l
+			w.size += sizeBytesField(frameBatches, l.size)
+		}
+	}
+	var err error
+	var n int
+	if w.alarms, n, err = marshalEach(f.Alarms, func(a *Alarm) proto.Message {
+		return &pb.Alarm{Ts: a.TS, Rule: a.Rule, Point: a.Point, Level: a.Level, State: a.State,
+			Value: valueToPB(a.Value), Message: a.Message}
+	}); err != nil {
+		return err
+	}
+	w.size += n
+	if w.pictures, n, err = marshalEach(f.Pictures, func(p *Picture) proto.Message {
+		return &pb.Picture{Ts: p.TS, Device: p.Device, Format: p.Format, Data: p.Data}
+	}); err != nil {
+		return err
+	}
+	w.size += n
+	if w.requests, n, err = marshalEach(f.Requests, func(r *Request) proto.Message {
+		return &pb.Request{Point: r.Point, Value: valueToPB(r.Value), Reason: r.Reason}
+	}); err != nil {
+		return err
+	}
+	w.size += n
+	if err := w.messages.prepare(frameMessages, f.Messages); err != nil {
+		return err
+	}
+	w.size += w.messages.size
+	return nil
+}
+
+func appendEach(b []byte, num protowire.Number, items [][]byte) []byte {
+	for _, it := range items {
+		b = appendBytesField(b, num, it)
+	}
+	return b
+}
+
+func (w *frameWire) append(b []byte) []byte {
+	if w.f == nil {
+		return b
+	}
+	for i := range w.f.Batches {
+		b = protowire.AppendTag(b, frameBatches, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(w.batches[i].size))
+		b = appendBatch(b, &w.f.Batches[i], &w.batches[i])
+	}
+	b = appendEach(b, frameAlarms, w.alarms)
+	b = appendEach(b, framePictures, w.pictures)
+	b = w.messages.append(b, frameMessages)
+	return appendEach(b, frameRequests, w.requests)
+}
+
+// wireFrame is a pb.Frame on the wire (Process's request), both ways: the
+// host writes it from F, the plugin reads it into F.
+type wireFrame struct {
+	F   *Frame
+	enc frameWire
+	err error
+}
+
+func newWireFrame(f *Frame) *wireFrame {
+	w := &wireFrame{F: f}
+	w.err = w.enc.prepare(f)
+	return w
+}
+
+func (w *wireFrame) SizeWire() (int, error)     { return w.enc.size, w.err }
+func (w *wireFrame) AppendWire(b []byte) []byte { return w.enc.append(b) }
+
+func (w *wireFrame) UnmarshalWire(b []byte) error {
+	f, err := decodeFrame(b)
+	w.F = f
+	return err
+}
+
+// wireFrameResponse is a pb.FrameResponse on the wire (the answer to
+// Gather, Process, HandleCommand), both ways.
+type wireFrameResponse struct {
+	F     *Frame
+	State []*pb.StateChange
+	enc   frameWire
+	state [][]byte
+	size  int
+}
+
+func newWireFrameResponse(f *Frame, state []*pb.StateChange) (*wireFrameResponse, error) {
+	w := &wireFrameResponse{F: f, State: state}
+	if err := w.enc.prepare(f); err != nil {
+		return nil, err
+	}
+	w.size = sizeBytesField(respFrame, w.enc.size)
+	for _, c := range state {
+		b, err := proto.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		w.state = append(w.state, b)
+		w.size += sizeBytesField(respState, len(b))
+	}
+	return w, nil
+}
+
+func (w *wireFrameResponse) SizeWire() (int, error) { return w.size, nil }
+
+func (w *wireFrameResponse) AppendWire(b []byte) []byte {
+	// The frame is always present, as in the generated code's responses.
+	b = protowire.AppendTag(b, respFrame, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(w.enc.size))
+	b = w.enc.append(b)
+	return appendEach(b, respState, w.state)
+}
+
+func (w *wireFrameResponse) UnmarshalWire(b []byte) error {
+	err := w.fast(b)
+	if err == errMerge {
+		var r pb.FrameResponse
+		if err := proto.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		w.F, w.State = frameFromPB(r.Frame), r.State
+		return nil
+	}
+	return err
+}
+
+func (w *wireFrameResponse) fast(b []byte) error {
+	w.F, w.State = nil, nil
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errWire
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == respFrame || num == respState) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errWire
+			}
+			b = b[n:]
+			if num == respFrame {
+				// A message field seen twice is merged: only this
+				// decoder's fast path would get that wrong.
+				if w.F != nil {
+					return errMerge
+				}
+				f, err := decodeFrame(v)
+				if err != nil {
+					return err
+				}
+				w.F = f
+			} else {
+				c := &pb.StateChange{}
+				if err := proto.Unmarshal(v, c); err != nil {
+					return err
+				}
+				w.State = append(w.State, c)
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return errWire
+		}
+		b = b[n:]
+	}
+	if w.F == nil {
+		w.F = &Frame{}
+	}
+	return nil
+}
+
+// wirePublish is a pb.PublishRequest on the wire, both ways.
+type wirePublish struct {
+	Msgs   []Message
+	Budget int64
+	enc    messagesWire
+	err    error
+}
+
+func newWirePublish(msgs []Message, budget int64) *wirePublish {
+	w := &wirePublish{Msgs: msgs, Budget: budget}
+	w.err = w.enc.prepare(publishMessages, msgs)
+	return w
+}
+
+func (w *wirePublish) SizeWire() (int, error) {
+	s := w.enc.size
+	if w.Budget != 0 {
+		s += protowire.SizeTag(publishBudget) + protowire.SizeVarint(uint64(w.Budget))
+	}
+	return s, w.err
+}
+
+func (w *wirePublish) AppendWire(b []byte) []byte {
+	b = w.enc.append(b, publishMessages)
+	if w.Budget != 0 {
+		b = appendVarintField(b, publishBudget, uint64(w.Budget))
+	}
+	return b
+}
+
+func (w *wirePublish) UnmarshalWire(b []byte) error {
+	orig := b
+	w.Msgs, w.Budget = nil, 0
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errWire
+		}
+		b = b[n:]
+		switch {
+		case num == publishMessages && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errWire
+			}
+			b = b[n:]
+			m, ok := decodeMessage(v)
+			if !ok {
+				return w.slow(orig)
+			}
+			w.Msgs = append(w.Msgs, m)
+		case num == publishBudget && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return errWire
+			}
+			b = b[n:]
+			w.Budget = int64(v)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return errWire
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+func (w *wirePublish) slow(b []byte) error {
+	var r pb.PublishRequest
+	if err := proto.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	w.Msgs, w.Budget = messagesFromPB(r.Messages), r.BudgetNs
+	return nil
+}
+
+var (
+	errWire  = errors.New("proto: cannot parse invalid wire-format data")
+	errMerge = errors.New("frame field repeated") // internal: take the slow path
+)
+
+// decodeFrame reads a pb.Frame body. It falls back to the generated code
+// for whatever its fast path does not take.
+func decodeFrame(b []byte) (*Frame, error) {
+	f := &Frame{}
+	orig := b
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return f, errWire
+		}
+		b = b[n:]
+		if typ != protowire.BytesType || num < frameBatches || num > frameRequests {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return f, errWire
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return f, errWire
+		}
+		b = b[n:]
+		switch num {
+		case frameBatches:
+			var bt Batch
+			if !decodeBatch(v, &bt) {
+				return slowFrame(orig)
+			}
+			f.Batches = append(f.Batches, bt)
+		case frameMessages:
+			m, ok := decodeMessage(v)
+			if !ok {
+				return slowFrame(orig)
+			}
+			f.Messages = append(f.Messages, m)
+		case frameAlarms:
+			var a pb.Alarm
+			if err := proto.Unmarshal(v, &a); err != nil {
+				return f, err
+			}
+			f.Alarms = append(f.Alarms, Alarm{TS: a.Ts, Rule: a.Rule, Point: a.Point, Level: a.Level,
+				State: a.State, Value: valueFromPB(a.Value), Message: a.Message})
+		case framePictures:
+			var p pb.Picture
+			if err := proto.Unmarshal(v, &p); err != nil {
+				return f, err
+			}
+			f.Pictures = append(f.Pictures, Picture{TS: p.Ts, Device: p.Device, Format: p.Format, Data: p.Data})
+		case frameRequests:
+			var r pb.Request
+			if err := proto.Unmarshal(v, &r); err != nil {
+				return f, err
+			}
+			f.Requests = append(f.Requests, Request{Point: r.Point, Value: valueFromPB(r.Value), Reason: r.Reason})
+		}
+	}
+	return f, nil
+}
+
+func slowFrame(b []byte) (*Frame, error) {
+	var p pb.Frame
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return &Frame{}, err
+	}
+	return frameFromPB(&p), nil
+}
+
+// decodeMessage reads a pb.Message; ok is false when the generated code
+// must decide (invalid UTF-8, malformed).
+func decodeMessage(b []byte) (m Message, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return m, false
+		}
+		b = b[n:]
+		switch {
+		case (num == msgTopic || num == msgPayload) && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return m, false
+			}
+			b = b[n:]
+			if num == msgTopic {
+				if !utf8.Valid(v) {
+					return m, false
+				}
+				m.Topic = string(v)
+			} else {
+				m.Payload = append(make([]byte, 0, len(v)), v...)
+			}
+		case (num == msgQoS || num == msgRetain) && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return m, false
+			}
+			b = b[n:]
+			if num == msgQoS {
+				m.QoS = uint8(min(uint32(v), 2))
+			} else {
+				m.Retain = v != 0
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return m, false
+			}
+			b = b[n:]
+		}
+	}
+	return m, true
+}
+
+// countVarints counts the varints of a packed column, false when the last
+// one is cut off.
+func countVarints(b []byte) (int, bool) {
+	if len(b) > 0 && b[len(b)-1] >= 0x80 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < 0x80 {
+			n++
+		}
+	}
+	return n, true
+}
+
+// decodeBatch reads a pb.Batch into out with the semantics of
+// batchFromPB; false sends the batch to the generated code.
+func decodeBatch(b []byte, out *Batch) bool {
+	var names, nameLens, kinds, bits, strs, strLens, quals, tsDelta []byte
+	var seen uint32
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if num >= batchDevice && num <= batchReadBack {
+			if seen&(1<<num) != 0 {
+				return false // repeated or merged: the generated code decides
+			}
+			seen |= 1 << num
+		}
+		switch num {
+		case batchTS, batchReadBack:
+			if typ != protowire.VarintType {
+				return false
+			}
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+			if num == batchTS {
+				out.TS = int64(v)
+			} else {
+				out.ReadBack = v != 0
+			}
+		case batchDevice, batchNames, batchNameLens, batchKinds, batchBits, batchStrings,
+			batchStringLens, batchQualities, batchTSDelta:
+			if typ != protowire.BytesType {
+				return false
+			}
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+			switch num {
+			case batchDevice:
+				if !utf8.Valid(v) {
+					return false
+				}
+				out.Device = string(v)
+			case batchNames:
+				names = v
+			case batchNameLens:
+				nameLens = v
+			case batchKinds:
+				kinds = v
+			case batchBits:
+				bits = v
+			case batchStrings:
+				strs = v
+			case batchStringLens:
+				strLens = v
+			case batchQualities:
+				quals = v
+			case batchTSDelta:
+				tsDelta = v
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+		}
+	}
+	np, ok := countVarints(nameLens)
+	if !ok || len(bits)%8 != 0 {
+		return false
+	}
+	if _, ok := countVarints(strLens); !ok {
+		return false
+	}
+	if _, ok := countVarints(tsDelta); !ok {
+		return false
+	}
+	nbits := len(bits) / 8
+	out.Points = make([]Point, np)
+	nameStr, strStr := string(names), string(strs)
+	for i := range out.Points {
+		p := &out.Points[i]
+		v, n := protowire.ConsumeVarint(nameLens)
+		if n < 0 {
+			return false
+		}
+		nameLens = nameLens[n:]
+		p.Name = cut(&nameStr, uint32(v))
+		if i < len(kinds) {
+			p.Value.kind = Kind(kinds[i])
+			if p.Value.kind > KindString {
+				p.Value.kind = KindNone
+			}
+		}
+		if i < nbits && p.Value.kind != KindString {
+			p.Value.bits = binary.LittleEndian.Uint64(bits[8*i:])
+		}
+		if p.Value.kind == KindString && len(strLens) > 0 {
+			v, n := protowire.ConsumeVarint(strLens)
+			if n < 0 {
+				return false
+			}
+			strLens = strLens[n:]
+			p.Value.str = cut(&strStr, uint32(v))
+		}
+		if i < len(quals) {
+			p.Quality = Quality(quals[i])
+		}
+		p.TS = out.TS
+		if len(tsDelta) > 0 {
+			v, n := protowire.ConsumeVarint(tsDelta)
+			if n < 0 {
+				return false
+			}
+			tsDelta = tsDelta[n:]
+			p.TS += protowire.DecodeZigZag(v)
+		}
+	}
+	return true
+}

@@ -1,0 +1,129 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
+)
+
+// gate is a processor whose calls the test steps through: each Process
+// reports its context on started and returns the frame it is given on
+// release (or its context's error, when it honours the context).
+type gate struct {
+	started chan context.Context
+	release chan *sdk.Frame
+	honour  bool
+}
+
+func newGate(honour bool) *gate {
+	return &gate{started: make(chan context.Context, 4), release: make(chan *sdk.Frame, 4), honour: honour}
+}
+
+func (g *gate) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error) {
+	return &sdk.InitResponse{}, nil
+}
+func (g *gate) Close(context.Context) error { return nil }
+func (g *gate) Process(ctx context.Context, _ *sdk.Frame) (*sdk.Frame, error) {
+	g.started <- ctx
+	if g.honour {
+		select {
+		case f := <-g.release:
+			return f, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return <-g.release, nil
+}
+
+func frameOf(device string) *sdk.Frame {
+	return &sdk.Frame{Batches: []sdk.Batch{{Device: device, TS: 1, Points: []sdk.Point{{Name: "p", Value: sdk.Int(1), TS: 1}}}}}
+}
+
+func wait[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out")
+		panic("unreachable")
+	}
+}
+
+// A caller that gives up cancels the call in the plugin, and its deadline
+// is the plugin's, as with a unary call.
+func TestCallCancelAndDeadlineReachThePlugin(t *testing.T) {
+	g := newGate(true)
+	c := sdktest.Connect(t, g)
+	sdktest.Init(t, c, "")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Process(ctx, frameOf("a")); errc <- err }()
+	pctx := wait(t, g.started)
+	if d, ok := pctx.Deadline(); !ok || time.Until(d) < 50*time.Minute {
+		t.Fatalf("plugin's deadline %v (set %v), want the caller's hour", d, ok)
+	}
+	cancel()
+	if err := wait(t, errc); !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller got %v, want context.Canceled", err)
+	}
+	select {
+	case <-pctx.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the plugin's call was not cancelled")
+	}
+	// The session goes on.
+	g.release <- frameOf("b")
+	f, err := c.Process(context.Background(), frameOf("b"))
+	if err != nil || len(f.Batches) != 1 || f.Batches[0].Device != "b" {
+		t.Fatalf("next call: %+v, %v", f, err)
+	}
+}
+
+// The reply of a call its caller abandoned is not taken for the reply of
+// the next call.
+func TestAbandonedReplyIsNotTheNextOne(t *testing.T) {
+	g := newGate(false) // ignores its context: the first reply comes late
+	c := sdktest.Connect(t, g)
+	sdktest.Init(t, c, "")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := c.Process(ctx, frameOf("old")); errc <- err }()
+	wait(t, g.started)
+	cancel()
+	if err := wait(t, errc); !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller got %v, want context.Canceled", err)
+	}
+	type result struct {
+		f   *sdk.Frame
+		err error
+	}
+	next := make(chan result, 1)
+	go func() { f, err := c.Process(context.Background(), frameOf("new")); next <- result{f, err} }()
+	g.release <- frameOf("old") // the abandoned call's answer
+	wait(t, g.started)
+	g.release <- frameOf("new")
+	r := wait(t, next)
+	if r.err != nil || len(r.f.Batches) != 1 || r.f.Batches[0].Device != "new" {
+		t.Fatalf("next call got %+v, %v; want the frame of device new", r.f, r.err)
+	}
+}
+
+// A plugin's error keeps its meaning across the session (ErrNotMine, a
+// plain message), as over a unary call.
+func TestSessionErrorsKeepTheirMeaning(t *testing.T) {
+	sdktest.Run(t, func() sdk.Plugin { return &echo{} }, func(t *testing.T, p sdk.Plugin) {
+		sdktest.Init(t, p, "")
+		_, err := p.(sdk.Processor).Process(context.Background(), frameOf("fail"))
+		if err == nil || err.Error() != "device fail refused" {
+			t.Fatalf("got %v, want the plugin's message", err)
+		}
+	})
+}

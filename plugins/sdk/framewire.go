@@ -50,6 +50,10 @@ const (
 	batchQualities  = 9
 	batchTSDelta    = 10
 	batchReadBack   = 11
+	batchStatuses   = 12 // map<uint32, bytes>: one entry per point with a Status
+
+	statusKey   = 1 // a map entry's key and value
+	statusValue = 2
 
 	msgTopic   = 1
 	msgPayload = 2
@@ -88,6 +92,12 @@ type batchLayout struct {
 	names, nameLens      int // bytes of the names and of their packed lengths
 	strs, strLens, nStrs int
 	tsDelta              int
+	statuses             int // bytes of the statuses' map entries, tags included
+}
+
+// statusEntry is the size of the map entry body of point i's status.
+func statusEntry(i int, status string) int {
+	return protowire.SizeTag(statusKey) + protowire.SizeVarint(uint64(i)) + sizeBytesField(statusValue, len(status))
 }
 
 func layoutBatch(bt *Batch) (batchLayout, error) {
@@ -105,6 +115,9 @@ func layoutBatch(bt *Batch) (batchLayout, error) {
 			l.nStrs++
 		}
 		l.tsDelta += protowire.SizeVarint(protowire.EncodeZigZag(p.TS - bt.TS))
+		if p.Status != "" {
+			l.statuses += sizeBytesField(batchStatuses, statusEntry(i, p.Status))
+		}
 	}
 	n := len(bt.Points)
 	s := 0
@@ -135,6 +148,7 @@ func layoutBatch(bt *Batch) (batchLayout, error) {
 	if bt.ReadBack {
 		s += protowire.SizeTag(batchReadBack) + 1
 	}
+	s += l.statuses
 	l.size = s
 	return l, nil
 }
@@ -204,6 +218,16 @@ func appendBatch(b []byte, bt *Batch, l *batchLayout) []byte {
 	}
 	if bt.ReadBack {
 		b = appendVarintField(b, batchReadBack, 1)
+	}
+	if l.statuses > 0 {
+		for i := range pts {
+			if st := pts[i].Status; st != "" {
+				b = protowire.AppendTag(b, batchStatuses, protowire.BytesType)
+				b = protowire.AppendVarint(b, uint64(statusEntry(i, st)))
+				b = appendVarintField(b, statusKey, uint64(i))
+				b = appendStringField(b, statusValue, st)
+			}
+		}
 	}
 	return b
 }
@@ -718,6 +742,10 @@ func decodeBatch(b []byte, out *Batch) bool {
 			seen |= 1 << num
 		}
 		switch num {
+		case batchStatuses:
+			// Statuses are rare (points that are not good): the
+			// generated code reads them (batchFromPB).
+			return false
 		case batchTS, batchReadBack:
 			if typ != protowire.VarintType {
 				return false

@@ -41,6 +41,11 @@ func randomFrame(r *rand.Rand) *Frame {
 			}
 			b.Points = append(b.Points, p)
 		}
+		// At most one status a batch: the generated code writes a map's
+		// entries in no fixed order.
+		if len(b.Points) > 0 && r.IntN(3) == 0 {
+			b.Points[r.IntN(len(b.Points))].Status = []string{"BadNodeIdUnknown", "\xff odd", "x"}[r.IntN(3)]
+		}
 		f.Batches = append(f.Batches, b)
 	}
 	for range r.IntN(3) {

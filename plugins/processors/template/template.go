@@ -146,15 +146,15 @@ type Template struct {
 	pointTopics map[string]map[string]string
 	cached      int
 
-	hint    int // arena size of the last call
+	hint int // arena size of the last call
 	// lastTS and lastTSText cache the digits of the last time rendered:
 	// the points of a poll share their time, and its 13 digits were a
 	// fifth of the cost of rendering a point.
 	lastTS     int64
 	lastTSText []byte
 	pending    []pending
-	scratch []byte
-	seq     uint64
+	scratch    []byte
+	seq        uint64
 }
 
 type pending struct {

@@ -317,12 +317,12 @@ func (a *Agent) Run(ctx context.Context, grace time.Duration) error {
 
 // pollLoop gathers an input every interval. Calls never overlap: a poll
 // slower than the interval delays the next tick instead of stacking up
-// (time.Ticker drops the ticks it could not deliver), and the schedule
+// (the ticker drops the ticks it could not deliver), and the schedule
 // does not drift because ticks keep their phase.
 func (a *Agent) pollLoop(ctx context.Context, in *instance) {
 	defer a.inputWG.Done()
-	t := time.NewTicker(in.interval)
-	defer t.Stop()
+	t := newTicker(in.interval)
+	defer t.stop()
 	timeout := max(5*in.interval, 30*time.Second)
 	for {
 		gctx, cancel := context.WithTimeout(ctx, timeout)

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -331,6 +332,10 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 		// resubscribe on every connect is simpler to reason about than
 		// broker-side state after a failover to another server.
 		SetCleanSession(true).
+		// Nor does paho keep one: with a clean session its store is only
+		// written (each message put until its PUBACK) and reset on
+		// connect, never read back, so it is a store that keeps nothing.
+		SetStore(noStore{}).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetKeepAlive(s.keepalive).
@@ -369,6 +374,17 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 	c.cl, c.at = cl, time.Now()
 	return c, nil
 }
+
+// noStore is a paho.Store that keeps nothing (see dial).
+type noStore struct{}
+
+func (noStore) Open()                             {}
+func (noStore) Put(string, packets.ControlPacket) {}
+func (noStore) Get(string) packets.ControlPacket  { return nil }
+func (noStore) All() []string                     { return nil }
+func (noStore) Del(string)                        {}
+func (noStore) Close()                            {}
+func (noStore) Reset()                            {}
 
 // connackReasons are MQTT 3.1.1's CONNACK refusal codes (section 3.2.2.3).
 var connackReasons = map[byte]string{

@@ -8,10 +8,20 @@ import (
 
 // TestTickerTicksAndStops: the poll loop's ticker ticks repeatedly, drops
 // ticks nobody takes rather than queueing them, and its goroutine ends on
-// stop.
+// stop; and a very short interval (the synthetic input's "as fast as it
+// goes") ticks at least as often as a slow poll loop can take.
 func TestTickerTicksAndStops(t *testing.T) {
+	fast := newTicker(time.Microsecond)
+	start := time.Now()
+	for range 1000 {
+		<-fast.C
+	}
+	fast.stop()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("1000 ticks of 1 us took %v", d)
+	}
 	before := runtime.NumGoroutine()
-	tk := newTicker(5 * time.Millisecond)
+	tk := newTicker(kernelTickMin)
 	for range 3 {
 		select {
 		case <-tk.C:

@@ -81,7 +81,7 @@ type Agent struct {
 	// and Reload waits for them while holding mu. Writers hold both.
 	outMu sync.RWMutex
 
-	frames  chan *sdk.Frame
+	frames  chan inputFrame
 	cancel  context.CancelFunc
 	inputWG sync.WaitGroup
 	procWG  sync.WaitGroup
@@ -197,7 +197,7 @@ func hasPlugin(ps []*config.Plugin, fullName string) bool {
 func (a *Agent) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.frames = make(chan *sdk.Frame, 16)
+	a.frames = make(chan inputFrame, 16)
 	for _, in := range a.inputs {
 		a.inputWG.Add(1)
 		if in.caps.Stream {
@@ -317,12 +317,12 @@ func (a *Agent) Run(ctx context.Context, grace time.Duration) error {
 
 // pollLoop gathers an input every interval. Calls never overlap: a poll
 // slower than the interval delays the next tick instead of stacking up
-// (time.Ticker drops the ticks it could not deliver), and the schedule
+// (the ticker drops the ticks it could not deliver), and the schedule
 // does not drift because ticks keep their phase.
 func (a *Agent) pollLoop(ctx context.Context, in *instance) {
 	defer a.inputWG.Done()
-	t := time.NewTicker(in.interval)
-	defer t.Stop()
+	t := newTicker(in.interval)
+	defer t.stop()
 	timeout := max(5*in.interval, 30*time.Second)
 	for {
 		gctx, cancel := context.WithTimeout(ctx, timeout)
@@ -390,7 +390,14 @@ func (a *Agent) accept(in *instance, f *sdk.Frame) {
 	in.gathered.Add(uint64(n))
 	in.badQuality.Add(uint64(bad))
 	a.stats.gathered.Add(uint64(n))
-	a.frames <- f
+	a.frames <- inputFrame{f, in}
+}
+
+// inputFrame is a frame on its way to the processors and the input it
+// came from, which gets it back when it wants to (sdk.FrameReleaser).
+type inputFrame struct {
+	f  *sdk.Frame
+	in *instance
 }
 
 // prepare readies a frame from an input for the processors: readings
@@ -423,15 +430,20 @@ func (a *Agent) prepare(f *sdk.Frame) (n, bad int) {
 // goroutine: processors see frames one at a time and need no locking.
 func (a *Agent) processLoop() {
 	defer a.procWG.Done()
-	for f := range a.frames {
+	for it := range a.frames {
 		a.busySince.Store(time.Now().UnixNano())
 		ctx, cancel := context.WithTimeout(a.procCtx, processTimeout)
 		a.procMu.Lock()
-		msgs, rendered, err := a.process(ctx, f, 0)
+		msgs, rendered, err := a.process(ctx, it.f, 0)
 		a.procMu.Unlock()
 		cancel()
 		if err == nil {
 			a.deliver(msgs, rendered)
+		}
+		// The processors have run and the queues hold the messages:
+		// nothing refers to the input's points any more.
+		if r, ok := it.in.impl.(sdk.FrameReleaser); ok {
+			r.ReleaseFrame(it.f)
 		}
 		a.busySince.Store(0)
 	}

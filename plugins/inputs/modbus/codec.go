@@ -124,10 +124,14 @@ const (
 
 var (
 	parseOrder = numcodec.ParseByteOrder
-	reorder    = numcodec.Reorder
 	widen32    = numcodec.Widen32
 	toBool     = numcodec.ToBool
 )
+
+// reorder is numcodec.Reorder called directly: through a variable the
+// call is indirect, and the buffers given to it move to the heap (one
+// allocation per point decoded).
+func reorder(dst, src []byte, o byteOrder) { numcodec.Reorder(dst, src, o) }
 
 // codec is everything needed to turn a point's registers into its value
 // and back.

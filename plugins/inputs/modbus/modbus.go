@@ -88,7 +88,37 @@ type Modbus struct {
 	lastReq     time.Time
 
 	stats stats
+	// lent are the frames Gather returned and the core has not given back
+	// yet (sdk.FrameReleaser); spare holds, per device, a points slice the
+	// core gave back, for the device's next poll.
+	lendMu sync.Mutex
+	lent   []lentFrame
+	spare  map[*device][]sdk.Point
+	// released: the core has given a frame back; until it does, only the
+	// first few frames are remembered (a core that never releases, as the
+	// plugin server of an isolated input, must not pin old points).
+	released  bool
+	unclaimed int
 }
+
+// lentFrame is a frame the core holds and the points slices in it.
+type lentFrame struct {
+	f      *sdk.Frame
+	points []lentPoints
+}
+
+type lentPoints struct {
+	d   *device
+	pts []sdk.Point
+}
+
+// maxLent bounds the frames remembered as lent; a core that has released
+// none after probeLent frames is taken to release nothing (an isolated
+// input, `edgepipe once`), and no frame is remembered from then on.
+const (
+	maxLent   = 4
+	probeLent = 3
+)
 
 // stats are the counters Health reports.
 type stats struct {
@@ -109,6 +139,7 @@ var (
 	_ sdk.Input          = (*Modbus)(nil)
 	_ sdk.Writer         = (*Modbus)(nil)
 	_ sdk.HealthReporter = (*Modbus)(nil)
+	_ sdk.FrameReleaser  = (*Modbus)(nil)
 )
 
 // Init checks the configuration and plans the reads. It opens nothing:
@@ -180,6 +211,7 @@ func (m *Modbus) Gather(ctx context.Context) (*sdk.Frame, error) {
 	defer m.bus.Unlock()
 	now := time.Now()
 	f := &sdk.Frame{}
+	var lent []lentPoints
 	for _, d := range m.devices {
 		if len(d.polled) == 0 || !m.due(ctx, d, now) {
 			continue
@@ -188,9 +220,63 @@ func (m *Modbus) Gather(ctx context.Context) (*sdk.Frame, error) {
 			break
 		}
 		d.lastPoll = now
-		f.Batches = append(f.Batches, m.poll(ctx, d))
+		b := m.poll(ctx, d, m.takeSpare(d))
+		f.Batches = append(f.Batches, b)
+		lent = append(lent, lentPoints{d, b.Points})
 	}
+	m.lend(f, lent)
 	return f, nil
+}
+
+// takeSpare returns the points slice given back for d, if any.
+func (m *Modbus) takeSpare(d *device) []sdk.Point {
+	m.lendMu.Lock()
+	defer m.lendMu.Unlock()
+	pts := m.spare[d]
+	delete(m.spare, d)
+	return pts
+}
+
+// lend records that the core holds f and its points.
+func (m *Modbus) lend(f *sdk.Frame, pts []lentPoints) {
+	if len(pts) == 0 {
+		return
+	}
+	m.lendMu.Lock()
+	defer m.lendMu.Unlock()
+	if !m.released {
+		if m.unclaimed >= probeLent {
+			m.lent = nil
+			return
+		}
+		m.unclaimed++
+	}
+	if len(m.lent) == maxLent {
+		m.lent = append(m.lent[:0], m.lent[1:]...) // forget the oldest: never given back
+	}
+	m.lent = append(m.lent, lentFrame{f, pts})
+}
+
+// ReleaseFrame takes back the points of a frame Gather returned: the next
+// poll of each device writes over them instead of allocating
+// (sdk.FrameReleaser).
+func (m *Modbus) ReleaseFrame(f *sdk.Frame) {
+	m.lendMu.Lock()
+	defer m.lendMu.Unlock()
+	for i, l := range m.lent {
+		if l.f != f {
+			continue
+		}
+		m.released = true
+		if m.spare == nil {
+			m.spare = map[*device][]sdk.Point{}
+		}
+		for _, p := range l.points {
+			m.spare[p.d] = p.pts
+		}
+		m.lent = append(m.lent[:i], m.lent[i+1:]...)
+		return
+	}
 }
 
 // poll reads one device. A slave that does not answer is backed off on its
@@ -198,9 +284,15 @@ func (m *Modbus) Gather(ctx context.Context) (*sdk.Frame, error) {
 // and then a single request without retries probes it, so a dead slave
 // costs the bus one timeout per probe rather than timeout x (retries+1)
 // per poll, and the live slaves keep their rate.
-func (m *Modbus) poll(ctx context.Context, d *device) sdk.Batch {
+//
+// pts, when it has room, is where the points go (a slice the core gave
+// back); else they are allocated.
+func (m *Modbus) poll(ctx context.Context, d *device, pts []sdk.Point) sdk.Batch {
 	ts := time.Now().UnixMilli()
-	b := sdk.Batch{Device: d.name, TS: ts, Points: make([]sdk.Point, len(d.polled))}
+	if cap(pts) < len(d.polled) {
+		pts = make([]sdk.Point, len(d.polled))
+	}
+	b := sdk.Batch{Device: d.name, TS: ts, Points: pts[:len(d.polled)]}
 	for i, p := range d.polled {
 		b.Points[i] = sdk.Point{Name: p.name, Quality: sdk.QualityBad, TS: ts}
 	}

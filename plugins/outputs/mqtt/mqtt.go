@@ -26,6 +26,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/edgepipe/edgepipe/internal/backoff"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -86,8 +87,8 @@ type Output struct {
 	// cmds is the bounded intake between paho's router and the core; a
 	// command that finds it full is answered busy through answers, which
 	// answerLoop publishes (paho's router must not publish itself).
-	cmds    chan held[sdk.Command]
-	answers chan held[sdk.Message]
+	cmds    *fifo[held[sdk.Command]]
+	answers *fifo[held[sdk.Message]]
 	wg      sync.WaitGroup // answerLoop
 	// cmdBytes and answerBytes are what the two queues hold, bounded by
 	// intakeBytes and answerBytes beside the slot counts.
@@ -198,8 +199,8 @@ func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.up = make(chan struct{})
 	o.done = make(chan struct{})
-	o.cmds = make(chan held[sdk.Command], intakeSlots)
-	o.answers = make(chan held[sdk.Message], answerSlots)
+	o.cmds = newFIFO[held[sdk.Command]](intakeSlots)
+	o.answers = newFIFO[held[sdk.Message]](answerSlots)
 	o.reason = "not started"
 	return &sdk.InitResponse{}, nil
 }
@@ -331,6 +332,10 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 		// resubscribe on every connect is simpler to reason about than
 		// broker-side state after a failover to another server.
 		SetCleanSession(true).
+		// Nor does paho keep one: with a clean session its store is only
+		// written (each message put until its PUBACK) and reset on
+		// connect, never read back, so it is a store that keeps nothing.
+		SetStore(noStore{}).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetKeepAlive(s.keepalive).
@@ -369,6 +374,17 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 	c.cl, c.at = cl, time.Now()
 	return c, nil
 }
+
+// noStore is a paho.Store that keeps nothing (see dial).
+type noStore struct{}
+
+func (noStore) Open()                             {}
+func (noStore) Put(string, packets.ControlPacket) {}
+func (noStore) Get(string) packets.ControlPacket  { return nil }
+func (noStore) All() []string                     { return nil }
+func (noStore) Del(string)                        {}
+func (noStore) Close()                            {}
+func (noStore) Reset()                            {}
 
 // connackReasons are MQTT 3.1.1's CONNACK refusal codes (section 3.2.2.3).
 var connackReasons = map[byte]string{
@@ -633,30 +649,28 @@ func (o *Output) Commands(ctx context.Context, handle func(sdk.Command)) error {
 		// What the intake still holds would be served stale by the next
 		// receiver, if any: answer it now.
 		for {
-			select {
-			case h := <-o.cmds:
-				o.cmdBytes.Add(-h.size)
-				o.answer(h.v, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
-			default:
+			h, ok := o.cmds.take()
+			if !ok {
 				return
 			}
+			o.cmdBytes.Add(-h.size)
+			o.answer(h.v, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
 		}
 	}()
 	if c != nil {
 		o.subscribe(c)
 	}
 	for {
-		select {
-		case h := <-o.cmds:
+		if ctx.Err() != nil {
+			return nil // the deferred drain answers what is left
+		}
+		if h, ok := o.cmds.take(); ok {
 			o.cmdBytes.Add(-h.size)
-			cmd := h.v
-			if ctx.Err() != nil {
-				// Both were ready: the receiver is gone; answer it like
-				// the rest of the intake (the deferred drain).
-				o.answer(cmd, fbox.Busy("the gateway stopped taking commands before this one (reloading or stopping); send it again"))
-				return nil
-			}
-			handle(cmd)
+			handle(h.v)
+			continue
+		}
+		select {
+		case <-o.cmds.wait():
 		case <-ctx.Done():
 			return nil
 		case <-o.ctx.Done():
@@ -705,16 +719,14 @@ func (o *Output) onMessage(_ paho.Client, m paho.Message) {
 	o.mu.Lock()
 	if o.cmdsOn {
 		if o.cmdBytes.Load()+size <= intakeBytes {
-			select {
-			case o.cmds <- held[sdk.Command]{cmd, size}:
+			if o.cmds.put(held[sdk.Command]{cmd, size}) {
 				o.cmdBytes.Add(size)
 				o.mu.Unlock()
 				o.commandsReceived.Add(1)
 				return
-			default:
 			}
 		}
-		why = fmt.Sprintf("%d commands are waiting; send it again later", len(o.cmds))
+		why = fmt.Sprintf("%d commands are waiting; send it again later", o.cmds.len())
 	}
 	o.mu.Unlock()
 	o.answer(cmd, fbox.Busy(why))
@@ -731,12 +743,11 @@ func (o *Output) answer(cmd sdk.Command, r sdk.Result) {
 		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
 		return
 	}
-	select {
-	case o.answers <- held[sdk.Message]{m, size}:
+	if o.answers.put(held[sdk.Message]{m, size}) {
 		o.answerBytesHeld.Add(size)
 		o.commandsBusy.Add(1)
 		o.log.Info("command refused", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID), "err", r.Error)
-	default:
+	} else {
 		o.commandsDropped.Add(1)
 		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
 	}
@@ -748,14 +759,17 @@ func (o *Output) answer(cmd sdk.Command, r sdk.Result) {
 func (o *Output) answerLoop() {
 	defer o.wg.Done()
 	for {
-		var m sdk.Message
-		select {
-		case h := <-o.answers:
-			o.answerBytesHeld.Add(-h.size)
-			m = h.v
-		case <-o.ctx.Done():
-			return
+		h, ok := o.answers.take()
+		if !ok {
+			select {
+			case <-o.answers.wait():
+			case <-o.ctx.Done():
+				return
+			}
+			continue
 		}
+		o.answerBytesHeld.Add(-h.size)
+		m := h.v
 		c, err := o.waitConnected(o.ctx)
 		if err != nil {
 			return

@@ -9,7 +9,8 @@ import (
 )
 
 // benchFrame is 10 devices of 100 points with the mix of a real plant:
-// mostly floats, some integers, booleans and strings.
+// mostly floats, some integers, booleans and strings. Points of a poll
+// share its time, as an input's are.
 func benchFrame() *sdk.Frame {
 	f := &sdk.Frame{Batches: make([]sdk.Batch, 10)}
 	for d := range f.Batches {
@@ -25,7 +26,7 @@ func benchFrame() *sdk.Frame {
 			case 9:
 				v = sdk.String("running")
 			}
-			b.Points = append(b.Points, sdk.Point{Name: fmt.Sprintf("point_%03d", i), Value: v, TS: b.TS + int64(i)})
+			b.Points = append(b.Points, sdk.Point{Name: fmt.Sprintf("point_%03d", i), Value: v, TS: b.TS})
 		}
 	}
 	return f

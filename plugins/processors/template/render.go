@@ -23,6 +23,14 @@ type item struct {
 
 var qualityNames = [...]string{sdk.QualityGood: "good", sdk.QualityBad: "bad", sdk.QualityUncertain: "uncertain"}
 
+// qualityJSON is qualityNames as JSON strings, written as they are.
+var qualityJSON = func() (q [len(qualityNames)][]byte) {
+	for i, n := range qualityNames {
+		q[i] = sdk.AppendJSONString(nil, n)
+	}
+	return q
+}()
+
 func qualityName(q sdk.Quality) string {
 	if int(q) < len(qualityNames) {
 		return qualityNames[q]
@@ -96,7 +104,7 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		}
 		return appendStr(dst, it.device(), text)
 	case phTS:
-		return strconv.AppendInt(dst, it.ts(), 10)
+		return t.appendTS(dst, it.ts())
 	case phPoints:
 		if it.batch != nil {
 			return t.points(dst, it)
@@ -141,6 +149,9 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		}
 	case phQuality:
 		if it.point != nil {
+			if q := it.point.Quality; !text && int(q) < len(qualityJSON) {
+				return append(dst, qualityJSON[q]...)
+			}
 			return appendStr(dst, qualityName(it.point.Quality), text)
 		}
 	case phStatus:
@@ -196,6 +207,14 @@ func (t *Template) placeholder(dst []byte, p ph, text bool, it *item) []byte {
 		return dst
 	}
 	return append(dst, "null"...)
+}
+
+// appendTS writes a time in ms, from the cache when it is the last one.
+func (t *Template) appendTS(dst []byte, ts int64) []byte {
+	if ts != t.lastTS || t.lastTSText == nil {
+		t.lastTS, t.lastTSText = ts, strconv.AppendInt(t.lastTSText[:0], ts, 10)
+	}
+	return append(dst, t.lastTSText...)
 }
 
 func (it *item) device() string {

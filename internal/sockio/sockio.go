@@ -1,6 +1,6 @@
-// Package sockio reads and writes a TCP connection with raw system calls,
-// for the gateway's hot paths (Modbus requests, MQTT publishes and their
-// acknowledgements).
+// Package sockio reads and writes a socket with raw system calls, for the
+// gateway's hot paths: Modbus requests, MQTT publishes and their
+// acknowledgements (TCP), and the plugin transport (Unix sockets, or TCP).
 //
 // Why: Go's net package enters every socket read and write through the
 // runtime's syscall entry, and when all of the process's Ps are idle that
@@ -21,6 +21,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 )
 
 // Options tune a wrapped connection.
@@ -28,18 +29,30 @@ type Options struct {
 	// QuickAck re-arms TCP_QUICKACK after every read system call that
 	// returned data: the peer's next small packet is acknowledged at once
 	// instead of after Linux's delayed-ACK timer (up to 40 ms), which a
-	// peer with Nagle's algorithm on waits for before sending more.
+	// peer with Nagle's algorithm on waits for before sending more. TCP
+	// only; ignored for other sockets.
 	QuickAck bool
 }
 
+// socket is what Wrap can wrap: a net.Conn on a file descriptor
+// (*net.TCPConn, *net.UnixConn).
+type socket interface {
+	net.Conn
+	SyscallConn() (syscall.RawConn, error)
+}
+
 // Wrap returns c doing its reads and writes with raw system calls when it
-// is a *net.TCPConn on a platform that supports that, else c itself.
+// is a socket (*net.TCPConn, *net.UnixConn) on a platform that supports
+// that, else c itself (a TLS connection, a net.Pipe).
 func Wrap(c net.Conn, opts Options) net.Conn {
-	tc, ok := c.(*net.TCPConn)
+	s, ok := c.(socket)
 	if !ok {
 		return c
 	}
-	return wrap(tc, opts)
+	if _, tcp := c.(*net.TCPConn); !tcp {
+		opts.QuickAck = false
+	}
+	return wrap(s, opts)
 }
 
 // rename gives an error of syscall.RawConn the operation the caller asked
@@ -56,5 +69,5 @@ func rename(err error, op string) error {
 
 // opError is the net package's error for a failed system call.
 func opError(c net.Conn, op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, err)}
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }

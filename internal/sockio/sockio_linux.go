@@ -10,9 +10,9 @@ import (
 	"unsafe"
 )
 
-// conn is a TCP connection whose reads and writes are raw system calls.
+// conn is a socket whose reads and writes are raw system calls.
 type conn struct {
-	*net.TCPConn
+	socket
 	rc     syscall.RawConn
 	rd, wr call
 }
@@ -31,12 +31,12 @@ type call struct {
 	fn       func(fd uintptr) bool
 }
 
-func wrap(tc *net.TCPConn, opts Options) net.Conn {
-	rc, err := tc.SyscallConn()
+func wrap(sc socket, opts Options) net.Conn {
+	rc, err := sc.SyscallConn()
 	if err != nil {
-		return tc
+		return sc
 	}
-	c := &conn{TCPConn: tc, rc: rc}
+	c := &conn{socket: sc, rc: rc}
 	c.rd.quickAck = opts.QuickAck
 	c.rd.fn, c.wr.fn = c.rd.read, c.wr.write
 	if opts.QuickAck {

@@ -4,4 +4,4 @@ package sockio
 
 import "net"
 
-func wrap(tc *net.TCPConn, _ Options) net.Conn { return tc }
+func wrap(sc socket, _ Options) net.Conn { return sc }

@@ -7,13 +7,13 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/edgepipe/edgepipe/internal/quietconn"
+	"github.com/edgepipe/edgepipe/internal/sockio"
 )
 
 // quietCreds is gRPC's insecure transport (a local socket to a child
 // process, as go-plugin sets it up without AutoMTLS) with the connection
-// wrapped by quietconn, on both ends: the calls of a poll then do not wake
-// the Go runtime's monitor thread (see package quietconn). Transport
+// wrapped by internal/sockio, on both ends: the calls of a poll then do not wake
+// the Go runtime's monitor thread (see package sockio). Transport
 // credentials are the one place where both the host (go-plugin dials) and
 // the plugin (go-plugin listens) hand us the connection. A host that asks
 // go-plugin for AutoMTLS must not use these options: they would replace
@@ -31,7 +31,7 @@ func (q quietCreds) ClientHandshake(ctx context.Context, authority string, c net
 	if err != nil {
 		return conn, info, err
 	}
-	return quietconn.Wrap(conn), info, nil
+	return sockio.Wrap(conn, sockio.Options{}), info, nil
 }
 
 func (q quietCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -39,7 +39,7 @@ func (q quietCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 	if err != nil {
 		return conn, info, err
 	}
-	return quietconn.Wrap(conn), info, nil
+	return sockio.Wrap(conn, sockio.Options{}), info, nil
 }
 
 func (q quietCreds) Clone() credentials.TransportCredentials {

@@ -22,9 +22,9 @@ import (
 	"github.com/edgepipe/edgepipe/sim/modbussim"
 )
 
-// modbusEnv is what the modbus-mqtt scenario runs beside the gateway, each
-// outside the measured processes: the simulator and mosquitto as their own
-// processes, the subscriber in the bench's parent process.
+// modbusEnv is what the Modbus scenarios run beside the measured tree,
+// each outside it: the simulator and mosquitto as their own processes, the
+// subscriber in the bench's parent process.
 type modbusEnv struct {
 	dir       string
 	sim       *exec.Cmd
@@ -33,36 +33,73 @@ type modbusEnv struct {
 	simURL    string
 	brokerURL string
 
-	msgs, points, bad atomic.Uint64
+	ep, tg tally // edgepipe's data topic, Telegraf's
 }
+
+// tally counts what a subscriber received on a topic.
+type tally struct{ msgs, points, bad atomic.Uint64 }
 
 type counts struct{ msgs, points, bad uint64 }
 
-func (e *modbusEnv) counts() counts {
+func (t *tally) counts() counts { return counts{t.msgs.Load(), t.points.Load(), t.bad.Load()} }
+
+// edgepipe counts the gateway's data messages and points; zero without env.
+func (e *modbusEnv) edgepipe() counts {
 	if e == nil {
 		return counts{}
 	}
-	return counts{e.msgs.Load(), e.points.Load(), e.bad.Load()}
+	return e.ep.counts()
 }
 
-// simConfig is a unit with n holding registers from address 0, uint16.
-// Every 10th register changes (ramps, randoms, counters), the others hold a
-// static value: the values on the wire change, every point is reported
-// every poll either way (no deadband).
-func simConfig(n int) string {
+// telegraf counts Telegraf's messages and the fields in them.
+func (e *modbusEnv) telegraf() counts { return e.tg.counts() }
+
+// telegrafTopic is where Telegraf's outputs.mqtt publishes in the bench.
+const telegrafTopic = "telegraf/bench"
+
+// countFields counts the fields of a Telegraf JSON batch,
+// {"metrics":[{"fields":{"r0000":1,...},"name":...}]}: the members of each
+// "fields" object, whose values are numbers (no nested objects or strings
+// holding ':').
+func countFields(p []byte) int {
+	n := 0
+	key := []byte(`"fields":{`)
+	for {
+		i := bytes.Index(p, key)
+		if i < 0 {
+			return n
+		}
+		p = p[i+len(key):]
+		end := bytes.IndexByte(p, '}')
+		if end < 0 {
+			return n
+		}
+		n += bytes.Count(p[:end], []byte(":"))
+		p = p[end:]
+	}
+}
+
+// simConfig gives units 1..l.Units, each with l.Points holding registers
+// from address 0, uint16 (at most the first 10,000 listed: the rest of the
+// image reads 0). Every 10th register changes (ramps, randoms, counters),
+// the others hold a static value: the values on the wire change, every
+// point is reported every poll either way (no deadband).
+func simConfig(l load) string {
 	var b strings.Builder
-	b.WriteString("[[units]]\nid = 1\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "[[units.registers]]\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i)
-		switch {
-		case i%30 == 0:
-			b.WriteString("generator = \"ramp\"\nmin = 0.0\nmax = 1000.0\nperiod = \"10s\"\n")
-		case i%30 == 10:
-			b.WriteString("generator = \"random\"\nmin = 0.0\nmax = 65535.0\nperiod = \"100ms\"\n")
-		case i%30 == 20:
-			b.WriteString("generator = \"counter\"\nperiod = \"1s\"\n")
-		default:
-			fmt.Fprintf(&b, "value = %d\n", i)
+	for u := 1; u <= l.Units; u++ {
+		fmt.Fprintf(&b, "[[units]]\nid = %d\n", u)
+		for i := 0; i < min(l.Points, 10000); i++ {
+			fmt.Fprintf(&b, "[[units.registers]]\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i)
+			switch {
+			case i%30 == 0:
+				b.WriteString("generator = \"ramp\"\nmin = 0.0\nmax = 1000.0\nperiod = \"10s\"\n")
+			case i%30 == 10:
+				b.WriteString("generator = \"random\"\nmin = 0.0\nmax = 65535.0\nperiod = \"100ms\"\n")
+			case i%30 == 20:
+				b.WriteString("generator = \"counter\"\nperiod = \"1s\"\n")
+			default:
+				fmt.Fprintf(&b, "value = %d\n", i)
+			}
 		}
 	}
 	return b.String()
@@ -82,7 +119,7 @@ func simMain(args []string) int {
 
 var errNoMosquitto = errors.New("mosquitto is not installed (apt-get install mosquitto)")
 
-func startModbusEnv(points int) (_ *modbusEnv, err error) {
+func startModbusEnv() (_ *modbusEnv, err error) {
 	bin := mosquittoPath()
 	if bin == "" {
 		return nil, errNoMosquitto
@@ -97,35 +134,6 @@ func startModbusEnv(points int) (_ *modbusEnv, err error) {
 			e.close()
 		}
 	}()
-
-	// The simulator: this binary re-executed, listening on a free port.
-	simConf := filepath.Join(dir, "sim.toml")
-	if err := os.WriteFile(simConf, []byte(simConfig(points)), 0o600); err != nil {
-		return nil, err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	e.sim = exec.Command(exe, simArg, "--listen", "tcp://127.0.0.1:0", "--config", simConf)
-	e.sim.Stderr = os.Stderr
-	e.sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := e.sim.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.sim.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return nil, fmt.Errorf("simulator: %v", err)
-	}
-	i := strings.Index(line, " on ")
-	if i < 0 {
-		return nil, fmt.Errorf("simulator said %q", line)
-	}
-	e.simURL = strings.TrimSpace(line[i+4:])
 
 	// mosquitto, stock settings (Nagle on, as installed), no persistence.
 	port, err := freePort()
@@ -169,11 +177,16 @@ func startModbusEnv(points int) (_ *modbusEnv, err error) {
 	o := paho.NewClientOptions().AddBroker(e.brokerURL).SetClientID("bench-sub").SetProtocolVersion(4).
 		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(false)
 	o.SetOnConnectHandler(func(c paho.Client) {
-		tok := c.Subscribe("Topic/flexem/fbox/BENCH/data", 1, func(_ paho.Client, m paho.Message) {
+		tok := c.SubscribeMultiple(map[string]byte{"Topic/flexem/fbox/BENCH/data": 1, telegrafTopic: 1}, func(_ paho.Client, m paho.Message) {
 			p := m.Payload()
-			e.msgs.Add(1)
-			e.points.Add(uint64(bytes.Count(p, []byte(`"name":`))))
-			e.bad.Add(uint64(bytes.Count(p, []byte(`"q":"bad"`))))
+			if m.Topic() == telegrafTopic {
+				e.tg.msgs.Add(1)
+				e.tg.points.Add(uint64(countFields(p)))
+				return
+			}
+			e.ep.msgs.Add(1)
+			e.ep.points.Add(uint64(bytes.Count(p, []byte(`"name":`))))
+			e.ep.bad.Add(uint64(bytes.Count(p, []byte(`"q":"bad"`))))
 		})
 		tok.Wait()
 		select {
@@ -196,15 +209,57 @@ func startModbusEnv(points int) (_ *modbusEnv, err error) {
 	return e, nil
 }
 
+// startSim starts the simulator for a load: this binary re-executed (the
+// original, not the gateway's copy), listening on a free port that all of
+// the load's connections use.
+func (e *modbusEnv) startSim(l load) error {
+	e.stopSim()
+	simConf := filepath.Join(e.dir, "sim.toml")
+	if err := os.WriteFile(simConf, []byte(simConfig(l)), 0o600); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	e.sim = exec.Command(exe, simArg, "--listen", "tcp://127.0.0.1:0", "--config", simConf)
+	e.sim.Stderr = os.Stderr
+	e.sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := e.sim.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := e.sim.Start(); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("simulator: %v", err)
+	}
+	i := strings.Index(line, " on ")
+	if i < 0 {
+		return fmt.Errorf("simulator said %q", line)
+	}
+	e.simURL = strings.TrimSpace(line[i+4:])
+	return nil
+}
+
+func (e *modbusEnv) stopSim() {
+	if e.sim != nil && e.sim.Process != nil {
+		_ = e.sim.Process.Kill()
+		_ = e.sim.Wait()
+	}
+	e.sim = nil
+}
+
 func (e *modbusEnv) close() {
 	if e.sub != nil {
 		e.sub.Disconnect(100)
 	}
-	for _, c := range []*exec.Cmd{e.broker, e.sim} {
-		if c != nil && c.Process != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
+	e.stopSim()
+	if e.broker != nil && e.broker.Process != nil {
+		_ = e.broker.Process.Kill()
+		_ = e.broker.Wait()
 	}
 	os.RemoveAll(e.dir)
 }

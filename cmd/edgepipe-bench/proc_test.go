@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+const rollup = `55d9e86fb000-7fff402cb000 ---p 00000000 00:00 0                          [rollup]
+Rss:               27400 kB
+Pss:               25812 kB
+Pss_Dirty:          8200 kB
+Pss_Anon:           8192 kB
+Pss_File:          17600 kB
+Pss_Shmem:            20 kB
+Shared_Clean:       1604 kB
+Private_Dirty:       112 kB
+`
+
+func TestParseKBSmapsRollup(t *testing.T) {
+	kv := parseKB([]byte(rollup))
+	for k, want := range map[string]float64{"Rss": 27400, "Pss": 25812, "Pss_Anon": 8192, "Pss_File": 17600, "Pss_Shmem": 20} {
+		if kv[k] != want {
+			t.Errorf("%s = %v, want %v", k, kv[k], want)
+		}
+	}
+	if len(kv) != 8 {
+		t.Errorf("%d keys, want 8 (the address header is not one): %v", len(kv), kv)
+	}
+}
+
+func TestParseKBStatus(t *testing.T) {
+	kv := parseKB([]byte("Name:\tedgepipe (x): y\nVmHWM:\t   30300 kB\nVmRSS:\t   29100 kB\nThreads:\t7\n"))
+	if kv["VmRSS"] != 29100 || kv["VmHWM"] != 30300 || len(kv) != 2 {
+		t.Errorf("got %v", kv)
+	}
+}
+
+func TestParseStatPPID(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		ppid int
+		ok   bool
+	}{
+		{"123 (edgepipe) S 45 123 123 0 -1", 45, true},
+		{"123 (a) b) (c) R 7 1 1", 7, true}, // comm with spaces and parentheses
+		{"123 (edgepipe", 0, false},
+		{"123 (x) S", 0, false},
+		{"123 (x) S abc", 0, false},
+	} {
+		ppid, ok := parseStatPPID([]byte(c.in))
+		if ppid != c.ppid || ok != c.ok {
+			t.Errorf("parseStatPPID(%q) = %d, %v; want %d, %v", c.in, ppid, ok, c.ppid, c.ok)
+		}
+	}
+}
+
+// TestMemOfSelf reads this process's own memory: PSS is never above RSS
+// and its parts add up to it.
+func TestMemOfSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		t.Skip("no /proc/self/smaps_rollup:", err)
+	}
+	m := memOf(os.Getpid())
+	if m.PSS <= 0 || m.PSS > m.RSS+0.01 {
+		t.Errorf("PSS %.2f MB, RSS %.2f MB", m.PSS, m.RSS)
+	}
+	if d := m.PSS - (m.PSSAnon + m.PSSFile + m.PSSShmem); d > 0.1 || d < -0.1 {
+		t.Errorf("PSS %.2f MB != anon %.2f + file %.2f + shmem %.2f", m.PSS, m.PSSAnon, m.PSSFile, m.PSSShmem)
+	}
+	if pids := tree(os.Getpid()); len(pids) == 0 || pids[0] != os.Getpid() {
+		t.Errorf("tree(self) = %v", pids)
+	}
+}
+
+func FuzzParseKB(f *testing.F) {
+	f.Add([]byte(rollup))
+	f.Add([]byte("VmRSS:\t 1 kB\n:\nkB\n: 1 kB"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = parseKB(b)
+		_, _ = parseStatPPID(b)
+		_ = countFields(b)
+	})
+}
+
+func TestCountFields(t *testing.T) {
+	for in, want := range map[string]int{
+		`{"metrics":[{"fields":{"r0000":1,"r0001":2},"name":"plc1","tags":{"name":"plc1","slave_id":"1","type":"holding_register"},"timestamp":1}]}`: 2,
+		`{"metrics":[{"fields":{"a":1},"name":"x","tags":{}},{"fields":{"b":1.5,"c":-2,"d":3},"name":"y","tags":{"k":"v"}}]}`:                        4,
+		`{"metrics":[]}`:        0,
+		`{"fields":{"a":1`:      0, // cut short: an unterminated object is not counted
+		`garbage "fields":{}}}`: 0,
+	} {
+		if got := countFields([]byte(in)); got != want {
+			t.Errorf("countFields(%s) = %d, want %d", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// telegrafConfig is the Telegraf equivalent of the gateway's configuration
+// for a load: every register of every device every interval, no
+// processing, JSON batches published at QoS 1. Telegraf's Modbus input is
+// one slave on one connection, so each device is its own [[inputs.modbus]]
+// (its own connection: for the memory scenario's 4 devices that is 4
+// connections where the gateway shares one). A poll of a device is one
+// metric of Points fields; it is flushed every interval, or earlier when
+// metric_batch_size metrics are waiting.
+func telegrafConfig(l load, simURL, brokerURL string) string {
+	devices := l.Conns * l.Units
+	var b strings.Builder
+	fmt.Fprintf(&b, "[agent]\ninterval = %q\nround_interval = false\nflush_interval = %q\nflush_jitter = \"0s\"\n", l.Interval, l.Interval)
+	fmt.Fprintf(&b, "metric_batch_size = %d\nmetric_buffer_limit = %d\nomit_hostname = true\nquiet = true\n",
+		max(1000, devices), max(10000, 10*devices))
+	for c := 0; c < l.Conns; c++ {
+		for u := 0; u < l.Units; u++ {
+			fmt.Fprintf(&b, "[[inputs.modbus]]\nname = %q\nslave_id = %d\ntimeout = \"1s\"\ncontroller = %q\nconfiguration_type = \"register\"\nholding_registers = [\n",
+				l.device(c, u), u+1, simURL)
+			for i := 0; i < l.Points; i++ {
+				fmt.Fprintf(&b, "  { name = %q, byte_order = \"AB\", data_type = \"UINT16\", scale = 1.0, address = [%d] },\n", l.register(i), i)
+			}
+			b.WriteString("]\n")
+		}
+	}
+	fmt.Fprintf(&b, "[[outputs.mqtt]]\nservers = [%q]\ntopic = %q\nqos = 1\nlayout = \"batch\"\ndata_format = \"json\"\n", brokerURL, telegrafTopic)
+	return b.String()
+}
+
+// runTelegraf measures Telegraf at s.Load as runChild measures the
+// gateway: warm-up once its first message has arrived, then the CPU of its
+// process tree over the window and its memory at the end. Points are the
+// fields that reached the subscriber.
+func runTelegraf(bin string, s childSpec, env *modbusEnv) (res result, err error) {
+	dir, err := os.MkdirTemp("", "edgepipe-bench-telegraf")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "telegraf.conf")
+	if err := os.WriteFile(conf, []byte(telegrafConfig(s.Load, s.SimURL, s.BrokerURL)), 0o600); err != nil {
+		return res, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "telegraf.log"))
+	if err != nil {
+		return res, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if err != nil {
+			log, _ := os.ReadFile(logf.Name())
+			err = fmt.Errorf("%w\n%s", err, log)
+		}
+	}()
+
+	first := env.telegraf().msgs
+	deadline := time.Now().Add(60 * time.Second)
+	for env.telegraf().msgs == first {
+		select {
+		case err := <-exited:
+			exited <- err
+			return res, fmt.Errorf("telegraf exited: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("no message from telegraf on %s within a minute", telegrafTopic)
+		}
+	}
+	time.Sleep(s.Warmup)
+
+	pid := cmd.Process.Pid
+	pids := tree(pid)
+	c0, cpu0, t0 := env.telegraf(), cpuSeconds(pids), time.Now()
+	time.Sleep(s.Window)
+	pids = tree(pid)
+	c1, cpu1, t1 := env.telegraf(), cpuSeconds(pids), time.Now()
+	d := t1.Sub(t0).Seconds()
+	res.Mem = memOfAll(pids)
+	res.Procs, res.Libc = len(pids), linksLibc(pid)
+	n := float64(c1.points - c0.points)
+	if n == 0 {
+		return res, fmt.Errorf("no fields from telegraf in the window")
+	}
+	res.Subscribed = true
+	res.Rate, res.RecvPoints = n/d, n/d
+	res.MsgRate = float64(c1.msgs-c0.msgs) / d
+	res.CPUPerPoint, res.CPUCore = (cpu1-cpu0)/n, (cpu1-cpu0)/d
+	if want := s.Load.rate(); s.Window >= 2*s.Load.Interval && res.Rate < 0.9*want {
+		res.Warning += fmt.Sprintf("; WARNING: %.0f fields/s received from telegraf, the load asks for %.0f", res.Rate, want)
+	}
+	return res, nil
+}

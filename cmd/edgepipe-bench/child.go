@@ -116,12 +116,19 @@ func measure(s childSpec) (result, error) {
 		defer f.Close()
 		_ = pprof.StartCPUProfile(f)
 	}
+	window := s.Window
+	if s.Scenario == "modbus" {
+		window = s.Load.window(s.Window)
+		if err := alignWindow(s.Load, func() uint64 { return a.Stats().Gathered }); err != nil {
+			return result{}, err
+		}
+	}
 	fmt.Println("start")
 	st0 := a.Stats()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0, start := cpuSeconds(pids), time.Now()
-	time.Sleep(s.Window)
+	time.Sleep(window)
 	cpu1, elapsed := cpuSeconds(pids), time.Since(start)
 	st1 := a.Stats()
 	runtime.ReadMemStats(&ms1)

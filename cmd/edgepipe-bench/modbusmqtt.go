@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,7 +34,8 @@ type modbusEnv struct {
 	simURL    string
 	brokerURL string
 
-	ep, tg tally // edgepipe's data topic, Telegraf's
+	ep, tg    tally // edgepipe's data topic, Telegraf's
+	tgMetrics gathered
 }
 
 // tally counts what a subscriber received on a topic.
@@ -57,26 +59,87 @@ func (e *modbusEnv) telegraf() counts { return e.tg.counts() }
 // telegrafTopic is where Telegraf's outputs.mqtt publishes in the bench.
 const telegrafTopic = "telegraf/bench"
 
-// countFields counts the fields of a Telegraf JSON batch,
-// {"metrics":[{"fields":{"r0000":1,...},"name":...}]}: the members of each
-// "fields" object, whose values are numbers (no nested objects or strings
-// holding ':').
-func countFields(p []byte) int {
-	n := 0
-	key := []byte(`"fields":{`)
+// telegrafMetric is one metric of a Telegraf JSON batch: a device's poll.
+type telegrafMetric struct {
+	ts     int64 // gather time, ms since the epoch (json_timestamp_units = "1ms")
+	fields int
+}
+
+// parseTelegrafBatch reads a Telegraf JSON batch,
+// {"metrics":[{"fields":{"r0000":1,...},"name":..,"tags":{..},"timestamp":N}]}
+// (encoding/json writes the keys sorted): per metric the members of its
+// "fields" object, whose values are numbers, and the timestamp after it.
+// It scans bytes rather than decode, to cost the parent little.
+func parseTelegrafBatch(p []byte) []telegrafMetric {
+	var out []telegrafMetric
+	fieldsKey, tsKey := []byte(`"fields":{`), []byte(`"timestamp":`)
 	for {
-		i := bytes.Index(p, key)
+		i := bytes.Index(p, fieldsKey)
 		if i < 0 {
-			return n
+			return out
 		}
-		p = p[i+len(key):]
+		p = p[i+len(fieldsKey):]
 		end := bytes.IndexByte(p, '}')
 		if end < 0 {
-			return n
+			return out
 		}
-		n += bytes.Count(p[:end], []byte(":"))
+		m := telegrafMetric{fields: bytes.Count(p[:end], []byte(":"))}
 		p = p[end:]
+		if j := bytes.Index(p, tsKey); j >= 0 {
+			q := p[j+len(tsKey):]
+			k := 0
+			for k < len(q) && q[k] >= '0' && q[k] <= '9' {
+				k++
+			}
+			m.ts, _ = strconv.ParseInt(string(q[:k]), 10, 64)
+		}
+		out = append(out, m)
 	}
+}
+
+// gathered keeps the metrics Telegraf delivered, to count the fields it
+// gathered within a window by their timestamps.
+type gathered struct {
+	mu      sync.Mutex
+	metrics []telegrafMetric
+}
+
+func (g *gathered) add(ms []telegrafMetric) {
+	g.mu.Lock()
+	g.metrics = append(g.metrics, ms...)
+	g.mu.Unlock()
+}
+
+// reset forgets what was delivered before (a previous run).
+func (g *gathered) reset() {
+	g.mu.Lock()
+	g.metrics = nil
+	g.mu.Unlock()
+}
+
+// last is the newest gather time received, 0 for none.
+func (g *gathered) last() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var t int64
+	for _, m := range g.metrics {
+		t = max(t, m.ts)
+	}
+	return t
+}
+
+// between sums the fields gathered in [from, to) (ms), and tells whether a
+// metric gathered at or after to has arrived (the window is complete).
+func (g *gathered) between(from, to int64) (fields int, complete bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.metrics {
+		if m.ts >= from && m.ts < to {
+			fields += m.fields
+		}
+		complete = complete || m.ts >= to
+	}
+	return fields, complete
 }
 
 // simConfig gives units 1..l.Units, each with l.Points holding registers
@@ -180,8 +243,12 @@ func startModbusEnv() (_ *modbusEnv, err error) {
 		tok := c.SubscribeMultiple(map[string]byte{"Topic/flexem/fbox/BENCH/data": 1, telegrafTopic: 1}, func(_ paho.Client, m paho.Message) {
 			p := m.Payload()
 			if m.Topic() == telegrafTopic {
+				ms := parseTelegrafBatch(p)
+				e.tgMetrics.add(ms)
 				e.tg.msgs.Add(1)
-				e.tg.points.Add(uint64(countFields(p)))
+				for _, m := range ms {
+					e.tg.points.Add(uint64(m.fields))
+				}
 				return
 			}
 			e.ep.msgs.Add(1)

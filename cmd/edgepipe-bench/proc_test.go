@@ -2,7 +2,9 @@ package main
 
 import (
 	"os"
+	"slices"
 	"testing"
+	"time"
 )
 
 const rollup = `55d9e86fb000-7fff402cb000 ---p 00000000 00:00 0                          [rollup]
@@ -78,20 +80,48 @@ func FuzzParseKB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = parseKB(b)
 		_, _ = parseStatPPID(b)
-		_ = countFields(b)
+		_ = parseTelegrafBatch(b)
 	})
 }
 
-func TestCountFields(t *testing.T) {
-	for in, want := range map[string]int{
-		`{"metrics":[{"fields":{"r0000":1,"r0001":2},"name":"plc1","tags":{"name":"plc1","slave_id":"1","type":"holding_register"},"timestamp":1}]}`: 2,
-		`{"metrics":[{"fields":{"a":1},"name":"x","tags":{}},{"fields":{"b":1.5,"c":-2,"d":3},"name":"y","tags":{"k":"v"}}]}`:                        4,
-		`{"metrics":[]}`:        0,
-		`{"fields":{"a":1`:      0, // cut short: an unterminated object is not counted
-		`garbage "fields":{}}}`: 0,
+func TestParseTelegrafBatch(t *testing.T) {
+	for in, want := range map[string][]telegrafMetric{
+		`{"metrics":[{"fields":{"r0000":1,"r0001":2},"name":"modbus","tags":{"name":"plc1","slave_id":"1","type":"holding_register"},"timestamp":1764633600123}]}`: {{1764633600123, 2}},
+		`{"metrics":[{"fields":{"a":1},"name":"x","tags":{},"timestamp":5},{"fields":{"b":1.5,"c":-2,"d":3},"name":"y","tags":{"k":"v"},"timestamp":7}]}`:          {{5, 1}, {7, 3}},
+		`{"metrics":[]}`:           nil,
+		`{"fields":{"a":1`:         nil, // cut short: an unterminated object is not counted
+		`{"fields":{"a":1},"x":2}`: {{0, 1}},
 	} {
-		if got := countFields([]byte(in)); got != want {
-			t.Errorf("countFields(%s) = %d, want %d", in, got, want)
+		if got := parseTelegrafBatch([]byte(in)); !slices.Equal(got, want) {
+			t.Errorf("parseTelegrafBatch(%s) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestGatheredBetween(t *testing.T) {
+	var g gathered
+	g.add([]telegrafMetric{{100, 10}, {200, 10}, {300, 10}})
+	if n, complete := g.between(150, 300); n != 10 || !complete {
+		t.Errorf("between(150, 300) = %d, %v; want 10, true", n, complete)
+	}
+	if n, complete := g.between(150, 400); n != 20 || complete {
+		t.Errorf("between(150, 400) = %d, %v; want 20, false", n, complete)
+	}
+	if g.last() != 300 {
+		t.Errorf("last = %d", g.last())
+	}
+}
+
+func TestLoadWindow(t *testing.T) {
+	for _, c := range []struct{ interval, want, got time.Duration }{
+		{time.Second, 10 * time.Second, 10 * time.Second},
+		{time.Second, 10400 * time.Millisecond, 10 * time.Second},
+		{time.Second, 10600 * time.Millisecond, 11 * time.Second},
+		{5 * time.Second, time.Second, 5 * time.Second}, // at least one interval
+		{100 * time.Millisecond, 20 * time.Second, 20 * time.Second},
+	} {
+		if got := (load{Interval: c.interval}).window(c.want); got != c.got {
+			t.Errorf("window(%s) at %s = %s, want %s", c.want, c.interval, got, c.got)
 		}
 	}
 }

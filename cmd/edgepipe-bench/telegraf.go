@@ -34,14 +34,16 @@ func telegrafConfig(l load, simURL, brokerURL string) string {
 			b.WriteString("]\n")
 		}
 	}
-	fmt.Fprintf(&b, "[[outputs.mqtt]]\nservers = [%q]\ntopic = %q\nqos = 1\nlayout = \"batch\"\ndata_format = \"json\"\n", brokerURL, telegrafTopic)
+	fmt.Fprintf(&b, "[[outputs.mqtt]]\nservers = [%q]\ntopic = %q\nqos = 1\nlayout = \"batch\"\ndata_format = \"json\"\njson_timestamp_units = \"1ms\"\n", brokerURL, telegrafTopic)
 	return b.String()
 }
 
 // runTelegraf measures Telegraf at s.Load as runChild measures the
 // gateway: warm-up once its first message has arrived, then the CPU of its
 // process tree over the window and its memory at the end. Points are the
-// fields that reached the subscriber.
+// fields gathered in the window (metric timestamps, in ms) that reached
+// the subscriber: Telegraf flushes on its own ticker, so counting the
+// messages that arrived in the window would be off by a flush.
 func runTelegraf(bin string, s childSpec, env *modbusEnv) (res result, err error) {
 	dir, err := os.MkdirTemp("", "edgepipe-bench-telegraf")
 	if err != nil {
@@ -80,9 +82,9 @@ func runTelegraf(bin string, s childSpec, env *modbusEnv) (res result, err error
 		}
 	}()
 
-	first := env.telegraf().msgs
+	env.tgMetrics.reset()
 	deadline := time.Now().Add(60 * time.Second)
-	for env.telegraf().msgs == first {
+	for env.tgMetrics.last() == 0 {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -94,26 +96,46 @@ func runTelegraf(bin string, s childSpec, env *modbusEnv) (res result, err error
 		}
 	}
 	time.Sleep(s.Warmup)
+	// Open the window half an interval after a gather (by the newest
+	// timestamp received), as the gateway's: see alignWindow.
+	iv := s.Load.Interval
+	start := time.UnixMilli(env.tgMetrics.last()).Add(iv / 2)
+	for start.Before(time.Now()) {
+		start = start.Add(iv)
+	}
+	time.Sleep(time.Until(start))
 
 	pid := cmd.Process.Pid
 	pids := tree(pid)
 	c0, cpu0, t0 := env.telegraf(), cpuSeconds(pids), time.Now()
-	time.Sleep(s.Window)
+	time.Sleep(s.Load.window(s.Window))
 	pids = tree(pid)
 	c1, cpu1, t1 := env.telegraf(), cpuSeconds(pids), time.Now()
 	d := t1.Sub(t0).Seconds()
 	res.Mem = memOfAll(pids)
 	res.Procs, res.Libc = len(pids), linksLibc(pid)
-	n := float64(c1.points - c0.points)
+	// The points are the fields gathered in the window, by their
+	// timestamps, once a later gather has arrived (or a deadline passed).
+	var fields int
+	for wait := time.Now().Add(2*iv + 10*time.Second); ; {
+		var complete bool
+		fields, complete = env.tgMetrics.between(t0.UnixMilli(), t1.UnixMilli())
+		if complete || time.Now().After(wait) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n := float64(fields)
 	if n == 0 {
 		return res, fmt.Errorf("no fields from telegraf in the window")
 	}
 	res.Subscribed = true
-	res.Rate, res.RecvPoints = n/d, n/d
+	res.Rate = n / d
+	res.RecvPoints = float64(c1.points-c0.points) / d
 	res.MsgRate = float64(c1.msgs-c0.msgs) / d
 	res.CPUPerPoint, res.CPUCore = (cpu1-cpu0)/n, (cpu1-cpu0)/d
-	if want := s.Load.rate(); s.Window >= 2*s.Load.Interval && res.Rate < 0.9*want {
-		res.Warning += fmt.Sprintf("; WARNING: %.0f fields/s received from telegraf, the load asks for %.0f", res.Rate, want)
+	if want := s.Load.rate(); res.Rate < 0.9*want {
+		res.Warning += fmt.Sprintf("; WARNING: telegraf gathered %.0f fields/s, the load asks for %.0f", res.Rate, want)
 	}
 	return res, nil
 }

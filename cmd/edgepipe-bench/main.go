@@ -115,7 +115,9 @@ func main() {
 	flag.StringVar(&o.memprofile, "memprofile", "", "write the gateway process's allocation profile (of the whole run) to FILE.<scenario>.<row>.<run>")
 	flag.BoolVar(&o.verbose, "v", false, "print every run")
 	flag.Parse()
-	o.modes = strings.Split(*modes, ",")
+	if *modes != "" { // -modes "": Telegraf alone
+		o.modes = strings.Split(*modes, ",")
+	}
 	for _, mode := range o.modes {
 		switch strings.TrimSuffix(mode, "-disk") {
 		case "in-process", "isolated":

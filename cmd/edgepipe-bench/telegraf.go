@@ -136,6 +136,14 @@ func runTelegraf(bin string, s childSpec, env *modbusEnv) (res result, err error
 	res.CPUPerPoint, res.CPUCore = (cpu1-cpu0)/n, (cpu1-cpu0)/d
 	if want := s.Load.rate(); res.Rate < 0.9*want {
 		res.Warning += fmt.Sprintf("; WARNING: telegraf gathered %.0f fields/s, the load asks for %.0f", res.Rate, want)
+		if log, _ := os.ReadFile(logf.Name()); len(log) > 0 {
+			res.Warning += "; its log ends:\n" + lastLines(string(log), 5)
+		}
 	}
 	return res, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

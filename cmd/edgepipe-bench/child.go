@@ -154,6 +154,9 @@ func measure(s childSpec) (result, error) {
 	r.AllocPerPoint = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
 	r.GCs = ms1.NumGC - ms0.NumGC
 	r.Published = float64(published(st1)-published(st0)) / elapsed.Seconds()
+	if out := runningOutside(os.Getpid(), pids); len(out) > 0 {
+		r.Warning += fmt.Sprintf("; WARNING: processes %v outside the measured tree run its binary and share its pages", out)
+	}
 	for i, pid := range pids {
 		m := memOf(pid)
 		r.Mem.add(m)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -163,4 +164,27 @@ func linksLibc(pid int) bool {
 		}
 	}
 	return false
+}
+
+// runningOutside lists the processes outside pids that run the same
+// executable file as pid: they would share its pages and lower the tree's
+// PSS below what the tree alone costs (the gateway is run from a copy of
+// the bench for that reason).
+func runningOutside(pid int, pids []int) []int {
+	self, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || slices.Contains(pids, p) {
+			continue
+		}
+		if fi, err := os.Stat("/proc/" + e.Name() + "/exe"); err == nil && os.SameFile(fi, self) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

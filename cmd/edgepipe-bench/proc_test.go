@@ -125,3 +125,15 @@ func TestLoadWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestRunningOutside finds this test process as running its own binary
+// when it is not in the tree given, and nothing else.
+func TestRunningOutside(t *testing.T) {
+	self := os.Getpid()
+	if got := runningOutside(self, []int{self}); len(got) != 0 {
+		t.Errorf("runningOutside(self, [self]) = %v, want none", got)
+	}
+	if got := runningOutside(self, nil); !slices.Equal(got, []int{self}) {
+		t.Errorf("runningOutside(self, nil) = %v, want [%d]", got, self)
+	}
+}

@@ -134,6 +134,13 @@ func runTelegraf(bin string, s childSpec, env *modbusEnv) (res result, err error
 	res.RecvPoints = float64(c1.points-c0.points) / d
 	res.MsgRate = float64(c1.msgs-c0.msgs) / d
 	res.CPUPerPoint, res.CPUCore = (cpu1-cpu0)/n, (cpu1-cpu0)/d
+	if out := runningOutside(pid, pids); len(out) > 0 {
+		res.Warning += fmt.Sprintf("; WARNING: processes %v outside telegraf's tree run its binary and share its pages", out)
+	}
+	// One flush per interval while a poll of every device fits in a batch.
+	if want := 1 / iv.Seconds(); res.MsgRate < 0.9*want {
+		res.Warning += fmt.Sprintf("; WARNING: %.1f msgs/s from telegraf, want %.1f (a flush per interval)", res.MsgRate, want)
+	}
 	if want := s.Load.rate(); res.Rate < 0.9*want {
 		res.Warning += fmt.Sprintf("; WARNING: telegraf gathered %.0f fields/s, the load asks for %.0f", res.Rate, want)
 		if log, _ := os.ReadFile(logf.Name()); len(log) > 0 {

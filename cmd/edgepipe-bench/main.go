@@ -5,7 +5,7 @@
 // and broker. It prints one markdown table per scenario.
 //
 // The full comparison (what the README's performance section shows; about
-// 15 minutes on 2 cores):
+// 20 minutes on 2 cores):
 //
 //	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /tmp/edgepipe-bench ./cmd/edgepipe-bench
 //	/tmp/edgepipe-bench -scenario modbus-mqtt,scaling,memory -telegraf /work/bench/telegraf -runs 3

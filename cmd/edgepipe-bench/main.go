@@ -105,7 +105,7 @@ func main() {
 	scenarios := flag.String("scenario", "synthetic", "comma separated: synthetic | modbus-mqtt | scaling | memory")
 	flag.Float64Var(&o.seconds, "seconds", 0, "measured seconds per run (default: 5 synthetic, 20 modbus-mqtt, 10 scaling, 5 memory)")
 	flag.Float64Var(&o.warmup, "warmup", 0, "seconds before measuring (default: 1 synthetic, 3 modbus-mqtt and scaling, 6 memory)")
-	flag.IntVar(&o.runs, "runs", 1, "runs per row; figures are medians")
+	flag.IntVar(&o.runs, "runs", 1, "runs per row, in rounds of one run of each row of a load; figures are medians")
 	flag.IntVar(&o.points, "points", 1000, "synthetic: points per poll; modbus-mqtt: holding registers")
 	flag.StringVar(&o.procs, "procs", "", "synthetic: processors, comma separated (default: deadband,template when built in, else bench stand-ins)")
 	modes := flag.String("modes", "in-process,isolated", "modes to measure: in-process, isolated; a -disk suffix uses buffer = \"disk\" (in-process-disk)")
@@ -215,11 +215,7 @@ func runSynthetic(o options, gw string) {
 	o.window(&spec)
 	fmt.Printf("## synthetic: synthetic input (%d points/poll, as fast as it goes) -> %s -> discard, %s measured after %s\n\n",
 		o.points, strings.Join(spec.Chain, " -> "), spec.Window, spec.Warmup)
-	var rows []row
-	for _, mode := range o.modes {
-		rows = append(rows, o.measureEdgepipe("synthetic", mode, spec, gw, nil))
-	}
-	printTable(rows, false)
+	printTable(o.measureRounds("synthetic", o.modes, spec, gw, nil), false)
 	fmt.Println()
 }
 
@@ -282,26 +278,16 @@ func runModbus(scenario string, o options, gw string, env *modbusEnv) {
 		}
 		s := spec
 		s.Load, s.SimURL, s.BrokerURL = l, env.simURL, env.brokerURL
+		var modes []string
 		for _, mode := range o.modes {
-			if l.InProcessOnly && mode != "in-process" {
-				continue
+			if !l.InProcessOnly || mode == "in-process" {
+				modes = append(modes, mode)
 			}
-			rows = append(rows, o.measureEdgepipe(scenario, mode, s, gw, env))
 		}
 		if o.telegraf != "" {
-			r := row{load: l.String(), mode: "telegraf"}
-			for i := 1; i <= o.runs; i++ {
-				res, err := runTelegraf(o.telegraf, s, env)
-				if err != nil {
-					fatalf("telegraf %s run %d: %v", l, i, err)
-				}
-				if o.verbose || res.Warning != "" {
-					fmt.Fprintf(os.Stderr, "%s telegraf run %d: %s%s\n", l, i, res.summary(), res.Warning)
-				}
-				r.rs = append(r.rs, res)
-			}
-			rows = append(rows, r)
+			modes = append(modes, "telegraf")
 		}
+		rows = append(rows, o.measureRounds(scenario, modes, s, gw, env)...)
 		env.stopSim()
 	}
 	printTable(rows, o.telegraf != "")
@@ -318,36 +304,53 @@ func runModbus(scenario string, o options, gw string, env *modbusEnv) {
 	fmt.Println()
 }
 
-// measureEdgepipe runs one row: -runs fresh gateway children.
-func (o options) measureEdgepipe(scenario, mode string, s childSpec, gw string, env *modbusEnv) row {
+// measureRounds measures a row per mode (edgepipe's, or "telegraf"):
+// -runs rounds of one run of each, interleaved, so that a change in the
+// machine's load in between falls on every row alike.
+func (o options) measureRounds(scenario string, modes []string, s childSpec, gw string, env *modbusEnv) []row {
+	label := s.Load.String()
+	if scenario == "synthetic" {
+		label = "synthetic"
+	}
+	rows := make([]row, len(modes))
+	for i := 1; i <= o.runs; i++ {
+		for j, mode := range modes {
+			rows[j].load, rows[j].mode = label, mode
+			var res result
+			var err error
+			if mode == "telegraf" {
+				res, err = runTelegraf(o.telegraf, s, env)
+			} else {
+				res, err = runChild(gw, o.edgepipeSpec(s, scenario, label, mode, i), env)
+			}
+			if err != nil {
+				fatalf("%s %s run %d: %v", label, mode, i, err)
+			}
+			if o.verbose || res.Warning != "" {
+				fmt.Fprintf(os.Stderr, "%s %s run %d: %s%s\n", label, mode, i, res.summary(), res.Warning)
+			}
+			rows[j].rs = append(rows[j].rs, res)
+		}
+	}
+	return rows
+}
+
+// edgepipeSpec is s for run i of an edgepipe mode.
+func (o options) edgepipeSpec(s childSpec, scenario, label, mode string, i int) childSpec {
 	s.Mode = mode
 	s.Isolated = strings.HasPrefix(mode, "isolated")
 	s.Buffer = "memory"
 	if strings.HasSuffix(mode, "-disk") {
 		s.Buffer = "disk"
 	}
-	r := row{load: s.Load.String(), mode: mode}
-	if scenario == "synthetic" {
-		r.load = "synthetic"
+	tag := fmt.Sprintf("%s.%s.%s.%d", scenario, strings.ReplaceAll(label, " ", ""), mode, i)
+	if o.cpuprofile != "" {
+		s.CPUProfile = o.cpuprofile + "." + tag
 	}
-	for i := 1; i <= o.runs; i++ {
-		tag := fmt.Sprintf("%s.%s.%s.%d", scenario, strings.ReplaceAll(r.load, " ", ""), mode, i)
-		if o.cpuprofile != "" {
-			s.CPUProfile = o.cpuprofile + "." + tag
-		}
-		if o.memprofile != "" {
-			s.MemProfile = o.memprofile + "." + tag
-		}
-		res, err := runChild(gw, s, env)
-		if err != nil {
-			fatalf("%s %s run %d: %v", r.load, mode, i, err)
-		}
-		if o.verbose || res.Warning != "" {
-			fmt.Fprintf(os.Stderr, "%s %s run %d: %s%s\n", r.load, mode, i, res.summary(), res.Warning)
-		}
-		r.rs = append(r.rs, res)
+	if o.memprofile != "" {
+		s.MemProfile = o.memprofile + "." + tag
 	}
-	return r
+	return s
 }
 
 // row is one line of a table: the runs of one mode (or Telegraf) at one load.

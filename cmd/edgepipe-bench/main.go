@@ -35,8 +35,9 @@
 //     ms on one connection and 10 devices of 1000 on 10), and 500 Modbus devices of 30 registers each every 1 s (500
 //     connections, 15,000 points/s; in-process and Telegraf only).
 //   - memory: memory per configured point: 100 and then 100,000 registers
-//     (4 devices of 25,000 on one connection) polled every 5 s;
-//     (PSS(100,000) - PSS(100)) / 99,900.
+//     (40 devices of 2,500 on one connection) polled every 5 s;
+//     (PSS(100,000) - PSS(100)) / 99,900, from the PSS at the end of the
+//     window and from the largest sampled in it.
 //
 // Every edgepipe run is a fresh child process (the gateway), so that its
 // memory is its own and not what the previous run left on the heap. The
@@ -246,7 +247,7 @@ func (o options) loads(scenario string) []load {
 	case "memory":
 		return []load{
 			{Conns: 1, Units: 1, Points: 100, Interval: 5 * time.Second},
-			{Conns: 1, Units: 4, Points: 25000, Interval: 5 * time.Second},
+			{Conns: 1, Units: 40, Points: 2500, Interval: 5 * time.Second},
 		}
 	}
 	return nil
@@ -258,7 +259,7 @@ func runModbus(scenario string, o options, gw string, env *modbusEnv) {
 	case "scaling":
 		spec.Window = 10 * time.Second
 	case "memory":
-		spec.Window, spec.Warmup = 5*time.Second, 6*time.Second
+		spec.Window, spec.Warmup, spec.SampleMem = 5*time.Second, 6*time.Second, true
 	}
 	o.window(&spec)
 	switch scenario {
@@ -268,7 +269,7 @@ func runModbus(scenario string, o options, gw string, env *modbusEnv) {
 	case "scaling":
 		fmt.Println("## scaling: Modbus simulator -> inputs.modbus -> template (batch JSON) -> outputs.mqtt QoS 1 -> mosquitto, from 1,000 to 100,000 points/s, and 500 devices")
 	case "memory":
-		fmt.Println("## memory: memory per configured point, 100 and 100,000 holding registers polled every 5 s (same pipeline)")
+		fmt.Println("## memory: memory per configured point, 100 and 100,000 holding registers (40 devices of 2,500) polled every 5 s (same pipeline)")
 	}
 	fmt.Printf("%s measured after %s warm-up; load: connections x devices x registers @ interval\n\n", spec.Window, spec.Warmup)
 	var rows []row
@@ -361,6 +362,17 @@ type row struct {
 
 func (r row) median(f func(result) float64) float64 { return median(r.rs, f) }
 
+// memSamplePeriod is how often the memory scenario samples PSS.
+const memSamplePeriod = 250 * time.Millisecond
+
+// maxPSSOf is the largest PSS sampled over the window, else the last.
+func maxPSSOf(x result) float64 {
+	if x.MaxMem != nil {
+		return x.MaxMem.PSS
+	}
+	return x.Mem.PSS
+}
+
 func cpuOf(x result) float64 { return x.CPUPerPoint }
 func pssOf(x result) float64 { return x.Mem.PSS }
 
@@ -391,7 +403,7 @@ func printTable(rows []row, ratios bool) {
 			fmt.Sprintf("%.1f", r.median(func(x result) float64 { return x.MsgRate })),
 		}
 		if ratios {
-			if t, ok := tg[r.load]; ok {
+			if t, ok := tg[r.load]; ok && t.median(cpuOf) > 0 {
 				cells = append(cells, fmt.Sprintf("%.2f", cpu/t.median(cpuOf)), fmt.Sprintf("%.2f", r.median(pssOf)/t.median(pssOf)))
 			} else {
 				cells = append(cells, "", "")
@@ -407,7 +419,7 @@ func printTable(rows []row, ratios bool) {
 func printMemoryPerPoint(rows []row, loads []load) {
 	small, large := loads[0], loads[1]
 	dn := float64(large.points() - small.points())
-	fmt.Printf("| mode | PSS MB at %d points | PSS MB at %d points | bytes of PSS per configured point | peak RSS (VmHWM) bytes per point |\n|---|---|---|---|---|\n",
+	fmt.Printf("| mode | PSS MB at %d points (max in window) | PSS MB at %d points (max in window) | bytes of PSS per configured point (from the max) | peak RSS (VmHWM) bytes per point |\n|---|---|---|---|---|\n",
 		small.points(), large.points())
 	byKey := map[string]row{}
 	var modes []string
@@ -424,8 +436,10 @@ func printMemoryPerPoint(rows []row, loads []load) {
 		if !ok1 || !ok2 {
 			continue
 		}
-		fmt.Printf("| %s | %.1f | %.1f | %.0f | %.0f |\n", m, a.median(pssOf), b.median(pssOf),
-			(b.median(pssOf)-a.median(pssOf))*1024*1024/dn, (b.median(hwm)-a.median(hwm))*1024*1024/dn)
+		fmt.Printf("| %s | %.1f (%.1f) | %.1f (%.1f) | %.0f (%.0f) | %.0f |\n", m,
+			a.median(pssOf), a.median(maxPSSOf), b.median(pssOf), b.median(maxPSSOf),
+			(b.median(pssOf)-a.median(pssOf))*1024*1024/dn, (b.median(maxPSSOf)-a.median(maxPSSOf))*1024*1024/dn,
+			(b.median(hwm)-a.median(hwm))*1024*1024/dn)
 	}
 	fmt.Println()
 }
@@ -535,6 +549,7 @@ type childSpec struct {
 	Window     time.Duration
 	SimURL     string
 	BrokerURL  string
+	SampleMem  bool // the parent samples the tree's PSS over the window
 	CPUProfile string
 	MemProfile string
 }
@@ -545,6 +560,7 @@ type result struct {
 	CPUPerPoint float64 // CPU seconds per point
 	CPUCore     float64 // CPU seconds per wall second (1 = one core)
 	Mem         mem     // summed over the tree at the end of the window
+	MaxMem      *mem    // -scenario memory: the sample of the largest PSS in the window
 	Procs       int     // processes in the tree
 	Libc        bool    // the main process maps libc.so
 	Published   float64 // messages per second confirmed by the outputs
@@ -598,6 +614,8 @@ func runChild(gw string, s childSpec, env *modbusEnv) (result, error) {
 	var res result
 	var c0, c1 counts
 	var t0, t1 time.Time
+	var sampler *memSampler
+	var maxMem *mem
 	sc := bufio.NewScanner(out)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -605,8 +623,15 @@ func runChild(gw string, s childSpec, env *modbusEnv) (result, error) {
 		switch {
 		case line == "start":
 			c0, t0 = env.edgepipe(), time.Now()
+			if s.SampleMem {
+				sampler = sampleMem(cmd.Process.Pid, memSamplePeriod)
+			}
 		case line == "end":
 			c1, t1 = env.edgepipe(), time.Now()
+			if sampler != nil {
+				m := sampler.max()
+				maxMem, sampler = &m, nil
+			}
 		case strings.HasPrefix(line, "result "):
 			if err := json.Unmarshal([]byte(line[len("result "):]), &res); err != nil {
 				return res, err
@@ -618,6 +643,7 @@ func runChild(gw string, s childSpec, env *modbusEnv) (result, error) {
 	if err := cmd.Wait(); err != nil {
 		return res, fmt.Errorf("child: %w", err)
 	}
+	res.MaxMem = maxMem // the child's result line came after "end"
 	if env != nil {
 		res.Subscribed = true
 		d := t1.Sub(t0).Seconds()

@@ -143,15 +143,18 @@ func (g *gathered) between(from, to int64) (fields int, complete bool) {
 }
 
 // simConfig gives units 1..l.Units, each with l.Points holding registers
-// from address 0, uint16 (at most the first 10,000 listed: the rest of the
-// image reads 0). Every 10th register changes (ramps, randoms, counters),
+// from address 0, uint16 (at most the first 20,000 of all listed, to keep
+// the simulator's start short: the rest of each image reads 0). Every 10th register changes (ramps, randoms, counters),
 // the others hold a static value: the values on the wire change, every
 // point is reported every poll either way (no deadband).
 func simConfig(l load) string {
 	var b strings.Builder
+	listed := 0
 	for u := 1; u <= l.Units; u++ {
 		fmt.Fprintf(&b, "[[units]]\nid = %d\n", u)
-		for i := 0; i < min(l.Points, 10000); i++ {
+		n := min(l.Points, 20000-listed)
+		listed += n
+		for i := 0; i < n; i++ {
 			fmt.Fprintf(&b, "[[units.registers]]\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i)
 			switch {
 			case i%30 == 0:

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // What a process tree costs, read from /proc: the same functions measure
@@ -187,4 +188,40 @@ func runningOutside(pid int, pids []int) []int {
 		}
 	}
 	return out
+}
+
+// memSampler reads the PSS of a process tree every period, from this
+// (the bench's) process: the reads cost the measured processes nothing.
+// A Go heap's PSS rises and falls with its GC cycle, so the memory
+// scenario reports the largest PSS over the window beside the last one.
+type memSampler struct {
+	stop chan struct{}
+	done chan mem
+}
+
+func sampleMem(root int, period time.Duration) *memSampler {
+	m := &memSampler{stop: make(chan struct{}), done: make(chan mem, 1)}
+	go func() {
+		var top mem
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			if cur := memOfAll(tree(root)); cur.PSS > top.PSS {
+				top = cur
+			}
+			select {
+			case <-m.stop:
+				m.done <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+// max stops the sampler and returns the sample of the largest PSS.
+func (m *memSampler) max() mem {
+	close(m.stop)
+	return <-m.done
 }

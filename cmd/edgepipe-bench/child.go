@@ -52,13 +52,19 @@ func gatewayConfig(s childSpec, dir string) string {
 			}
 		}
 		fmt.Fprintf(&b, "[[outputs.discard]]\nbuffer = %q\n", s.Buffer)
-	case "modbus-mqtt":
+	case "modbus":
 		// Every register every poll, no deadband: what the Telegraf bar
 		// does. The default template (batch JSON) is appended by the agent.
-		fmt.Fprintf(&b, "[[inputs.modbus]]\nurl = %q\ninterval = %q\ntimeout = \"1s\"\n", s.SimURL, s.Interval)
-		fmt.Fprintf(&b, "[[inputs.modbus.devices]]\nname = \"plc1\"\nunit_id = 1\n")
-		for i := 0; i < s.Points; i++ {
-			fmt.Fprintf(&b, "[[inputs.modbus.devices.points]]\nname = \"r%04d\"\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i, i)
+		// One [[inputs.modbus]] per connection, its devices by unit id.
+		l := s.Load
+		for c := 0; c < l.Conns; c++ {
+			fmt.Fprintf(&b, "[[inputs.modbus]]\nurl = %q\ninterval = %q\ntimeout = \"1s\"\n", s.SimURL, l.Interval)
+			for u := 0; u < l.Units; u++ {
+				fmt.Fprintf(&b, "[[inputs.modbus.devices]]\nname = %q\nunit_id = %d\n", l.device(c, u), u+1)
+				for i := 0; i < l.Points; i++ {
+					fmt.Fprintf(&b, "[[inputs.modbus.devices.points]]\nname = %q\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", l.register(i), i)
+				}
+			}
 		}
 		fmt.Fprintf(&b, "[[outputs.mqtt]]\nservers = [%q]\nqos = 1\nbuffer = %q\n", s.BrokerURL, s.Buffer)
 	}
@@ -90,10 +96,12 @@ func measure(s childSpec) (result, error) {
 		a.Stop(ctx)
 	}()
 	time.Sleep(s.Warmup) // connections, caches, GC pacing
-	pids, names := []int{os.Getpid()}, []string{"gateway"}
+	// The measured tree: this gateway and its plugin processes.
+	pids := tree(os.Getpid())
+	names := map[int]string{os.Getpid(): "gateway"}
 	for _, p := range a.Stats().Plugins {
 		if p.Pid != 0 {
-			pids, names = append(pids, p.Pid), append(names, p.ID)
+			names[p.Pid] = p.ID
 		}
 	}
 	per0 := make([]float64, len(pids))
@@ -108,12 +116,19 @@ func measure(s childSpec) (result, error) {
 		defer f.Close()
 		_ = pprof.StartCPUProfile(f)
 	}
+	window := s.Window
+	if s.Scenario == "modbus" {
+		window = s.Load.window(s.Window)
+		if err := alignWindow(s.Load, func() uint64 { return a.Stats().Gathered }); err != nil {
+			return result{}, err
+		}
+	}
 	fmt.Println("start")
 	st0 := a.Stats()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0, start := cpuSeconds(pids), time.Now()
-	time.Sleep(s.Window)
+	time.Sleep(window)
 	cpu1, elapsed := cpuSeconds(pids), time.Since(start)
 	st1 := a.Stats()
 	runtime.ReadMemStats(&ms1)
@@ -133,24 +148,27 @@ func measure(s childSpec) (result, error) {
 	if n == 0 {
 		return result{}, fmt.Errorf("no points went through")
 	}
-	r := result{Rate: n / elapsed.Seconds(), CPUPerPoint: (cpu1 - cpu0) / n, Procs: len(pids),
+	r := result{Rate: n / elapsed.Seconds(), CPUPerPoint: (cpu1 - cpu0) / n, CPUCore: (cpu1 - cpu0) / elapsed.Seconds(),
+		Procs: len(pids), Libc: linksLibc(os.Getpid()),
 		Polls: float64(st1.Messages-st0.Messages) / elapsed.Seconds(), GatherErrors: st1.GatherErrors - st0.GatherErrors}
 	r.AllocPerPoint = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
 	r.GCs = ms1.NumGC - ms0.NumGC
 	r.Published = float64(published(st1)-published(st0)) / elapsed.Seconds()
-	var file float64
+	if out := runningOutside(os.Getpid(), pids); len(out) > 0 {
+		r.Warning += fmt.Sprintf("; WARNING: processes %v outside the measured tree run its binary and share its pages", out)
+	}
 	for i, pid := range pids {
-		m := memMB(pid)
-		r.RSSMB += m.rss
-		r.PeakMB += m.hwm
-		r.OnceMB += m.anon
-		file = max(file, m.file)
+		m := memOf(pid)
+		r.Mem.add(m)
 		if len(pids) > 1 {
-			r.PerProcess += fmt.Sprintf("\n    %-28s %6.3f us CPU/point, %5.1f MB RSS (%4.1f private), peak %5.1f MB",
-				names[i], (cpuSeconds([]int{pid})-per0[i])/n*1e6, m.rss, m.anon, m.hwm)
+			name := names[pid]
+			if name == "" {
+				name = fmt.Sprintf("pid %d", pid)
+			}
+			r.PerProcess += fmt.Sprintf("\n    %-28s %6.3f us CPU/point, PSS %5.1f MB (anon %4.1f, file %4.1f), RSS %5.1f MB, peak %5.1f MB",
+				name, (cpuSeconds([]int{pid})-per0[i])/n*1e6, m.PSS, m.PSSAnon, m.PSSFile+m.PSSShmem, m.RSS, m.HWM)
 		}
 	}
-	r.OnceMB += file
 	return r, nil
 }
 

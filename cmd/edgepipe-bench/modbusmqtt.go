@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,9 +23,9 @@ import (
 	"github.com/edgepipe/edgepipe/sim/modbussim"
 )
 
-// modbusEnv is what the modbus-mqtt scenario runs beside the gateway, each
-// outside the measured processes: the simulator and mosquitto as their own
-// processes, the subscriber in the bench's parent process.
+// modbusEnv is what the Modbus scenarios run beside the measured tree,
+// each outside it: the simulator and mosquitto as their own processes, the
+// subscriber in the bench's parent process.
 type modbusEnv struct {
 	dir       string
 	sim       *exec.Cmd
@@ -33,36 +34,138 @@ type modbusEnv struct {
 	simURL    string
 	brokerURL string
 
-	msgs, points, bad atomic.Uint64
+	ep, tg    tally // edgepipe's data topic, Telegraf's
+	tgMetrics gathered
 }
+
+// tally counts what a subscriber received on a topic.
+type tally struct{ msgs, points, bad atomic.Uint64 }
 
 type counts struct{ msgs, points, bad uint64 }
 
-func (e *modbusEnv) counts() counts {
+func (t *tally) counts() counts { return counts{t.msgs.Load(), t.points.Load(), t.bad.Load()} }
+
+// edgepipe counts the gateway's data messages and points; zero without env.
+func (e *modbusEnv) edgepipe() counts {
 	if e == nil {
 		return counts{}
 	}
-	return counts{e.msgs.Load(), e.points.Load(), e.bad.Load()}
+	return e.ep.counts()
 }
 
-// simConfig is a unit with n holding registers from address 0, uint16.
-// Every 10th register changes (ramps, randoms, counters), the others hold a
-// static value: the values on the wire change, every point is reported
-// every poll either way (no deadband).
-func simConfig(n int) string {
+// telegraf counts Telegraf's messages and the fields in them.
+func (e *modbusEnv) telegraf() counts { return e.tg.counts() }
+
+// telegrafTopic is where Telegraf's outputs.mqtt publishes in the bench.
+const telegrafTopic = "telegraf/bench"
+
+// telegrafMetric is one metric of a Telegraf JSON batch: a device's poll.
+type telegrafMetric struct {
+	ts     int64 // gather time, ms since the epoch (json_timestamp_units = "1ms")
+	fields int
+}
+
+// parseTelegrafBatch reads a Telegraf JSON batch,
+// {"metrics":[{"fields":{"r0000":1,...},"name":..,"tags":{..},"timestamp":N}]}
+// (encoding/json writes the keys sorted): per metric the members of its
+// "fields" object, whose values are numbers, and the timestamp after it.
+// It scans bytes rather than decode, to cost the parent little.
+func parseTelegrafBatch(p []byte) []telegrafMetric {
+	var out []telegrafMetric
+	fieldsKey, tsKey := []byte(`"fields":{`), []byte(`"timestamp":`)
+	for {
+		i := bytes.Index(p, fieldsKey)
+		if i < 0 {
+			return out
+		}
+		p = p[i+len(fieldsKey):]
+		end := bytes.IndexByte(p, '}')
+		if end < 0 {
+			return out
+		}
+		m := telegrafMetric{fields: bytes.Count(p[:end], []byte(":"))}
+		p = p[end:]
+		if j := bytes.Index(p, tsKey); j >= 0 {
+			q := p[j+len(tsKey):]
+			k := 0
+			for k < len(q) && q[k] >= '0' && q[k] <= '9' {
+				k++
+			}
+			m.ts, _ = strconv.ParseInt(string(q[:k]), 10, 64)
+		}
+		out = append(out, m)
+	}
+}
+
+// gathered keeps the metrics Telegraf delivered, to count the fields it
+// gathered within a window by their timestamps.
+type gathered struct {
+	mu      sync.Mutex
+	metrics []telegrafMetric
+}
+
+func (g *gathered) add(ms []telegrafMetric) {
+	g.mu.Lock()
+	g.metrics = append(g.metrics, ms...)
+	g.mu.Unlock()
+}
+
+// reset forgets what was delivered before (a previous run).
+func (g *gathered) reset() {
+	g.mu.Lock()
+	g.metrics = nil
+	g.mu.Unlock()
+}
+
+// last is the newest gather time received, 0 for none.
+func (g *gathered) last() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var t int64
+	for _, m := range g.metrics {
+		t = max(t, m.ts)
+	}
+	return t
+}
+
+// between sums the fields gathered in [from, to) (ms), and tells whether a
+// metric gathered at or after to has arrived (the window is complete).
+func (g *gathered) between(from, to int64) (fields int, complete bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.metrics {
+		if m.ts >= from && m.ts < to {
+			fields += m.fields
+		}
+		complete = complete || m.ts >= to
+	}
+	return fields, complete
+}
+
+// simConfig gives units 1..l.Units, each with l.Points holding registers
+// from address 0, uint16 (at most the first 20,000 of all listed, to keep
+// the simulator's start short: the rest of each image reads 0). Every 10th register changes (ramps, randoms, counters),
+// the others hold a static value: the values on the wire change, every
+// point is reported every poll either way (no deadband).
+func simConfig(l load) string {
 	var b strings.Builder
-	b.WriteString("[[units]]\nid = 1\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "[[units.registers]]\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i)
-		switch {
-		case i%30 == 0:
-			b.WriteString("generator = \"ramp\"\nmin = 0.0\nmax = 1000.0\nperiod = \"10s\"\n")
-		case i%30 == 10:
-			b.WriteString("generator = \"random\"\nmin = 0.0\nmax = 65535.0\nperiod = \"100ms\"\n")
-		case i%30 == 20:
-			b.WriteString("generator = \"counter\"\nperiod = \"1s\"\n")
-		default:
-			fmt.Fprintf(&b, "value = %d\n", i)
+	listed := 0
+	for u := 1; u <= l.Units; u++ {
+		fmt.Fprintf(&b, "[[units]]\nid = %d\n", u)
+		n := min(l.Points, 20000-listed)
+		listed += n
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "[[units.registers]]\narea = \"holding\"\naddress = %d\ntype = \"uint16\"\n", i)
+			switch {
+			case i%30 == 0:
+				b.WriteString("generator = \"ramp\"\nmin = 0.0\nmax = 1000.0\nperiod = \"10s\"\n")
+			case i%30 == 10:
+				b.WriteString("generator = \"random\"\nmin = 0.0\nmax = 65535.0\nperiod = \"100ms\"\n")
+			case i%30 == 20:
+				b.WriteString("generator = \"counter\"\nperiod = \"1s\"\n")
+			default:
+				fmt.Fprintf(&b, "value = %d\n", i)
+			}
 		}
 	}
 	return b.String()
@@ -82,7 +185,7 @@ func simMain(args []string) int {
 
 var errNoMosquitto = errors.New("mosquitto is not installed (apt-get install mosquitto)")
 
-func startModbusEnv(points int) (_ *modbusEnv, err error) {
+func startModbusEnv() (_ *modbusEnv, err error) {
 	bin := mosquittoPath()
 	if bin == "" {
 		return nil, errNoMosquitto
@@ -97,35 +200,6 @@ func startModbusEnv(points int) (_ *modbusEnv, err error) {
 			e.close()
 		}
 	}()
-
-	// The simulator: this binary re-executed, listening on a free port.
-	simConf := filepath.Join(dir, "sim.toml")
-	if err := os.WriteFile(simConf, []byte(simConfig(points)), 0o600); err != nil {
-		return nil, err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	e.sim = exec.Command(exe, simArg, "--listen", "tcp://127.0.0.1:0", "--config", simConf)
-	e.sim.Stderr = os.Stderr
-	e.sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := e.sim.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.sim.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return nil, fmt.Errorf("simulator: %v", err)
-	}
-	i := strings.Index(line, " on ")
-	if i < 0 {
-		return nil, fmt.Errorf("simulator said %q", line)
-	}
-	e.simURL = strings.TrimSpace(line[i+4:])
 
 	// mosquitto, stock settings (Nagle on, as installed), no persistence.
 	port, err := freePort()
@@ -169,11 +243,20 @@ func startModbusEnv(points int) (_ *modbusEnv, err error) {
 	o := paho.NewClientOptions().AddBroker(e.brokerURL).SetClientID("bench-sub").SetProtocolVersion(4).
 		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(false)
 	o.SetOnConnectHandler(func(c paho.Client) {
-		tok := c.Subscribe("Topic/flexem/fbox/BENCH/data", 1, func(_ paho.Client, m paho.Message) {
+		tok := c.SubscribeMultiple(map[string]byte{"Topic/flexem/fbox/BENCH/data": 1, telegrafTopic: 1}, func(_ paho.Client, m paho.Message) {
 			p := m.Payload()
-			e.msgs.Add(1)
-			e.points.Add(uint64(bytes.Count(p, []byte(`"name":`))))
-			e.bad.Add(uint64(bytes.Count(p, []byte(`"q":"bad"`))))
+			if m.Topic() == telegrafTopic {
+				ms := parseTelegrafBatch(p)
+				e.tgMetrics.add(ms)
+				e.tg.msgs.Add(1)
+				for _, m := range ms {
+					e.tg.points.Add(uint64(m.fields))
+				}
+				return
+			}
+			e.ep.msgs.Add(1)
+			e.ep.points.Add(uint64(bytes.Count(p, []byte(`"name":`))))
+			e.ep.bad.Add(uint64(bytes.Count(p, []byte(`"q":"bad"`))))
 		})
 		tok.Wait()
 		select {
@@ -196,15 +279,57 @@ func startModbusEnv(points int) (_ *modbusEnv, err error) {
 	return e, nil
 }
 
+// startSim starts the simulator for a load: this binary re-executed (the
+// original, not the gateway's copy), listening on a free port that all of
+// the load's connections use.
+func (e *modbusEnv) startSim(l load) error {
+	e.stopSim()
+	simConf := filepath.Join(e.dir, "sim.toml")
+	if err := os.WriteFile(simConf, []byte(simConfig(l)), 0o600); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	e.sim = exec.Command(exe, simArg, "--listen", "tcp://127.0.0.1:0", "--config", simConf)
+	e.sim.Stderr = os.Stderr
+	e.sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := e.sim.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := e.sim.Start(); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("simulator: %v", err)
+	}
+	i := strings.Index(line, " on ")
+	if i < 0 {
+		return fmt.Errorf("simulator said %q", line)
+	}
+	e.simURL = strings.TrimSpace(line[i+4:])
+	return nil
+}
+
+func (e *modbusEnv) stopSim() {
+	if e.sim != nil && e.sim.Process != nil {
+		_ = e.sim.Process.Kill()
+		_ = e.sim.Wait()
+	}
+	e.sim = nil
+}
+
 func (e *modbusEnv) close() {
 	if e.sub != nil {
 		e.sub.Disconnect(100)
 	}
-	for _, c := range []*exec.Cmd{e.broker, e.sim} {
-		if c != nil && c.Process != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
+	e.stopSim()
+	if e.broker != nil && e.broker.Process != nil {
+		_ = e.broker.Process.Kill()
+		_ = e.broker.Wait()
 	}
 	os.RemoveAll(e.dir)
 }

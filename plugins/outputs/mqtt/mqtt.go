@@ -87,7 +87,7 @@ type Output struct {
 	// command that finds it full is answered busy through answers, which
 	// answerLoop publishes (paho's router must not publish itself).
 	cmds    chan held[sdk.Command]
-	answers chan held[sdk.Message]
+	answers *fifo[held[sdk.Message]]
 	wg      sync.WaitGroup // answerLoop
 	// cmdBytes and answerBytes are what the two queues hold, bounded by
 	// intakeBytes and answerBytes beside the slot counts.
@@ -199,7 +199,7 @@ func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 	o.up = make(chan struct{})
 	o.done = make(chan struct{})
 	o.cmds = make(chan held[sdk.Command], intakeSlots)
-	o.answers = make(chan held[sdk.Message], answerSlots)
+	o.answers = newFIFO[held[sdk.Message]](answerSlots)
 	o.reason = "not started"
 	return &sdk.InitResponse{}, nil
 }
@@ -731,15 +731,14 @@ func (o *Output) answer(cmd sdk.Command, r sdk.Result) {
 		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
 		return
 	}
-	select {
-	case o.answers <- held[sdk.Message]{m, size}:
-		o.answerBytesHeld.Add(size)
-		o.commandsBusy.Add(1)
-		o.log.Info("command refused", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID), "err", r.Error)
-	default:
+	if !o.answers.put(held[sdk.Message]{m, size}) {
 		o.commandsDropped.Add(1)
 		o.log.Warn("command dropped: too many commands waiting to be answered", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID))
+		return
 	}
+	o.answerBytesHeld.Add(size)
+	o.commandsBusy.Add(1)
+	o.log.Info("command refused", "kind", cmd.Kind, "id", fbox.Clip(cmd.ID), "err", r.Error)
 }
 
 // answerLoop publishes the output's own replies, in order, whenever
@@ -748,14 +747,17 @@ func (o *Output) answer(cmd sdk.Command, r sdk.Result) {
 func (o *Output) answerLoop() {
 	defer o.wg.Done()
 	for {
-		var m sdk.Message
-		select {
-		case h := <-o.answers:
-			o.answerBytesHeld.Add(-h.size)
-			m = h.v
-		case <-o.ctx.Done():
-			return
+		h, ok := o.answers.take()
+		if !ok {
+			select {
+			case <-o.answers.ready:
+				continue
+			case <-o.ctx.Done():
+				return
+			}
 		}
+		o.answerBytesHeld.Add(-h.size)
+		m := h.v
 		c, err := o.waitConnected(o.ctx)
 		if err != nil {
 			return

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,13 @@ type Settings struct {
 	MaxProcs int
 	// GCPercent: see defaultGCPercent.
 	GCPercent int
+	// NoHeapProfile: stop sampling allocations for the heap profile,
+	// which nothing in a running gateway reads (no pprof endpoint): each
+	// sample walks the stack and the profile's hash table (1.4 MB
+	// reserved) gains a page per new call site, ~150 KB per process here.
+	// A rate someone chose (the bench's -memprofile before Apply,
+	// GODEBUG=memprofilerate=N) is kept.
+	NoHeapProfile bool
 	// TrimAfter: drop the executable's start-up pages this long after
 	// Apply (see TrimStartup); 0: never.
 	TrimAfter time.Duration
@@ -42,6 +50,9 @@ type Settings struct {
 // scenario, see README "## Performance").
 const defaultGCPercent = 50
 
+// runtimeMemProfileRate is the runtime's default runtime.MemProfileRate.
+const runtimeMemProfileRate = 512 * 1024
+
 // startupGrace is how long after Apply the start-up is taken to be over:
 // packages initialised, the configuration parsed, plugins initialised,
 // connections opened and the first polls done.
@@ -50,12 +61,15 @@ const startupGrace = 10 * time.Second
 // For is what Apply sets in a process whose environment is getenv: the
 // runtime's own variables, when set, keep their say.
 func For(getenv func(string) string) Settings {
-	s := Settings{MaxProcs: 1, GCPercent: defaultGCPercent, TrimAfter: startupGrace}
+	s := Settings{MaxProcs: 1, GCPercent: defaultGCPercent, NoHeapProfile: true, TrimAfter: startupGrace}
 	if getenv("GOMAXPROCS") != "" {
 		s.MaxProcs = 0
 	}
 	if getenv("GOGC") != "" {
 		s.GCPercent = 0
+	}
+	if strings.Contains(getenv("GODEBUG"), "memprofilerate=") {
+		s.NoHeapProfile = false
 	}
 	return s
 }
@@ -71,6 +85,9 @@ func Apply() {
 	}
 	if s.GCPercent > 0 {
 		debug.SetGCPercent(s.GCPercent)
+	}
+	if s.NoHeapProfile && runtime.MemProfileRate == runtimeMemProfileRate {
+		runtime.MemProfileRate = 0
 	}
 	if s.TrimAfter > 0 {
 		time.AfterFunc(s.TrimAfter, func() { _ = TrimStartup() })

@@ -11,40 +11,53 @@ import (
 // type, access and bounds, and the input that owns its device. Writes are
 // checked against it and routed by it.
 type Registry struct {
+	// schemas and owners are parallel, sorted by device; byName indexes
+	// them. One copy of each schema, and a 4-byte index per name: the
+	// registry is the gateway's largest per-point structure (it was a
+	// second copy of every schema in the map, 260 B a point; now ~150).
 	schemas []sdk.PointSchema
-	byName  map[string]registered // "device.point"
+	owners  []*instance
+	byName  map[string]int32 // "device.point"
 	// subOnly lists points that must not be reported (access = sub), by
 	// device then name; empty in the common case, which costs nothing.
 	subOnly map[string]map[string]bool
 }
 
-type registered struct {
-	schema sdk.PointSchema
-	owner  *instance
-}
-
 func buildRegistry(inputs []*instance) (*Registry, sdk.ConfigErrors) {
-	r := &Registry{byName: map[string]registered{}, subOnly: map[string]map[string]bool{}}
-	var errs sdk.ConfigErrors
+	type offered struct {
+		schema sdk.PointSchema
+		owner  *instance
+	}
+	var all []offered
 	for _, in := range inputs {
 		for _, s := range in.points {
-			full := s.FullName()
-			if prev, dup := r.byName[full]; dup {
-				errs = append(errs, sdk.ConfigError{File: in.cfg.File, Line: in.cfg.Line, Path: in.cfg.ID,
-					Msg: fmt.Sprintf("point %s is also defined by %s; device names must be unique", full, prev.owner.cfg.ID)})
-				continue
-			}
-			r.byName[full] = registered{schema: s, owner: in}
-			r.schemas = append(r.schemas, s)
-			if !s.Access.Publishes() {
-				if r.subOnly[s.Device] == nil {
-					r.subOnly[s.Device] = map[string]bool{}
-				}
-				r.subOnly[s.Device][s.Name] = true
-			}
+			all = append(all, offered{s, in})
 		}
 	}
-	sort.SliceStable(r.schemas, func(i, j int) bool { return r.schemas[i].Device < r.schemas[j].Device })
+	// Grouped by device; stable, so a device's points (and the first of
+	// two inputs defining the same one) keep their order.
+	sort.SliceStable(all, func(i, j int) bool { return all[i].schema.Device < all[j].schema.Device })
+	r := &Registry{schemas: make([]sdk.PointSchema, 0, len(all)), owners: make([]*instance, 0, len(all)),
+		byName: make(map[string]int32, len(all)), subOnly: map[string]map[string]bool{}}
+	var errs sdk.ConfigErrors
+	for _, o := range all {
+		s, in := o.schema, o.owner
+		full := s.FullName()
+		if i, dup := r.byName[full]; dup {
+			errs = append(errs, sdk.ConfigError{File: in.cfg.File, Line: in.cfg.Line, Path: in.cfg.ID,
+				Msg: fmt.Sprintf("point %s is also defined by %s; device names must be unique", full, r.owners[i].cfg.ID)})
+			continue
+		}
+		r.byName[full] = int32(len(r.schemas))
+		r.schemas = append(r.schemas, s)
+		r.owners = append(r.owners, in)
+		if !s.Access.Publishes() {
+			if r.subOnly[s.Device] == nil {
+				r.subOnly[s.Device] = map[string]bool{}
+			}
+			r.subOnly[s.Device][s.Name] = true
+		}
+	}
 	return r, errs
 }
 
@@ -58,8 +71,11 @@ func (r *Registry) Schemas() []sdk.PointSchema {
 
 // Lookup finds a point by its full name.
 func (r *Registry) Lookup(full string) (sdk.PointSchema, *instance, bool) {
-	e, ok := r.byName[full]
-	return e.schema, e.owner, ok
+	i, ok := r.byName[full]
+	if !ok {
+		return sdk.PointSchema{}, nil, false
+	}
+	return r.schemas[i], r.owners[i], true
 }
 
 // filterUnpublished drops points an input reported although their access

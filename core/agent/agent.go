@@ -594,6 +594,6 @@ func (a *Agent) outputByID(id string) *outputRunner {
 
 // TuneRuntime sets the Go runtime of a gateway process up for its work:
 // runtimecfg.Apply, the settings every edgepipe process (the gateway and each
-// built-in plugin's process) runs with, the environment's GOMAXPROCS and GOGC
+// built-in plugin's process) runs with, the environment's GOMAXPROCS and GOMEMLIMIT
 // winning.
 func TuneRuntime() { runtimecfg.Apply() }

@@ -43,8 +43,9 @@ func TrimStartup() error {
 	if err != nil {
 		return err
 	}
+	exe, _ := os.Readlink("/proc/self/exe")
 	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
-	for _, r := range trimRanges(smaps, dev, st.Ino) {
+	for _, r := range trimRanges(smaps, dev, st.Ino, exe) {
 		// Addresses from /proc, not Go pointers: the raw system call.
 		if _, _, e := unix.Syscall(unix.SYS_MADVISE, r.lo, r.hi-r.lo, unix.MADV_DONTNEED); e != 0 {
 			return fmt.Errorf("madvise %x-%x: %w", r.lo, r.hi, e)
@@ -57,8 +58,10 @@ func TrimStartup() error {
 type span struct{ lo, hi uintptr }
 
 // trimRanges picks from /proc/self/smaps the mappings TrimStartup may drop:
-// those of the file dev:ino, not writable, private, with no anonymous page.
-func trimRanges(smaps []byte, dev string, ino uint64) []span {
+// those of the file dev:ino or named exe (on overlayfs, a container's root,
+// the mappings show the underlying file's device and inode), not writable,
+// private, with no anonymous page.
+func trimRanges(smaps []byte, dev string, ino uint64, exe string) []span {
 	var out []span
 	var cur span
 	ok := false // the current mapping qualifies so far
@@ -80,9 +83,10 @@ func trimRanges(smaps []byte, dev string, ino uint64) []span {
 			h, err2 := strconv.ParseUint(hi, 16, 64)
 			i, err3 := strconv.ParseUint(f[4], 10, 64)
 			perms := f[1]
+			same := f[3] == dev && i == ino && i != 0 ||
+				exe != "" && len(f) >= 6 && strings.Join(f[5:], " ") == exe
 			ok = found && err1 == nil && err2 == nil && err3 == nil && h > l &&
-				len(perms) == 4 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p' &&
-				f[3] == dev && i == ino && i != 0
+				len(perms) == 4 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p' && same
 			cur = span{uintptr(l), uintptr(h)}
 			continue
 		}

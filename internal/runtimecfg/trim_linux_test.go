@@ -40,7 +40,7 @@ Anonymous:             0 kB
 // data, not another file, not the same inode on another device, not a
 // shared mapping.
 func TestTrimRangesPicksOnlyCleanReadOnlyExecutableMappings(t *testing.T) {
-	got := trimRanges([]byte(smapsFixture), "fd:01", 4242)
+	got := trimRanges([]byte(smapsFixture), "fd:01", 4242, "")
 	want := []span{{0x400000, 0xd56000}, {0xd56000, 0x17e9000}}
 	if len(got) != len(want) {
 		t.Fatalf("got %x, want %x", got, want)
@@ -50,17 +50,25 @@ func TestTrimRangesPicksOnlyCleanReadOnlyExecutableMappings(t *testing.T) {
 			t.Errorf("range %d: got %x, want %x", i, got[i], want[i])
 		}
 	}
-	if r := trimRanges([]byte(smapsFixture), "fd:01", 0); len(r) != 0 {
+	if r := trimRanges([]byte(smapsFixture), "fd:01", 0, ""); len(r) != 0 {
 		t.Errorf("inode 0 (anonymous mappings) must never qualify: %x", r)
+	}
+	// On overlayfs the mappings name the file but not stat's device and
+	// inode: the path decides, with the same rules.
+	if r := trimRanges([]byte(smapsFixture), "00:2a", 77, "/usr/bin/edgepipe"); len(r) != 2 || r[0] != want[0] || r[1] != want[1] {
+		t.Errorf("by path: got %x, want %x", r, want)
+	}
+	if r := trimRanges([]byte(smapsFixture), "00:2a", 77, ""); len(r) != 0 {
+		t.Errorf("neither device and inode nor path match: %x", r)
 	}
 }
 
 func FuzzTrimRanges(f *testing.F) {
-	f.Add([]byte(smapsFixture), "fd:01", uint64(4242))
-	f.Add([]byte("0-1 r-xp 0 fd:01 1\n"), "fd:01", uint64(1))
-	f.Add([]byte("ffffffffffffffff-0 r--p"), "", uint64(0))
-	f.Fuzz(func(t *testing.T, b []byte, dev string, ino uint64) {
-		for _, r := range trimRanges(b, dev, ino) {
+	f.Add([]byte(smapsFixture), "fd:01", uint64(4242), "/usr/bin/edgepipe")
+	f.Add([]byte("0-1 r-xp 0 fd:01 1\n"), "fd:01", uint64(1), "")
+	f.Add([]byte("ffffffffffffffff-0 r--p"), "", uint64(0), "x")
+	f.Fuzz(func(t *testing.T, b []byte, dev string, ino uint64, exe string) {
+		for _, r := range trimRanges(b, dev, ino, exe) {
 			if r.hi <= r.lo {
 				t.Fatalf("empty or inverted range %x", r)
 			}

@@ -11,11 +11,12 @@ import (
 // type, access and bounds, and the input that owns its device. Writes are
 // checked against it and routed by it.
 type Registry struct {
-	// schemas and owners are parallel, sorted by device; byName indexes
-	// them. One copy of each schema, and a 4-byte index per name: the
-	// registry is the gateway's largest per-point structure (it was a
-	// second copy of every schema in the map, 260 B a point; now ~150).
-	schemas []sdk.PointSchema
+	// schemas and owners are parallel, grouped by device; byName indexes
+	// them. A schema is the input's own (its InitResponse.Points, which
+	// the instance keeps), not a copy, and a name costs a 4-byte index:
+	// the registry is the gateway's largest per-point structure (it held
+	// two more copies of every schema, 263 B a point; now ~65).
+	schemas []*sdk.PointSchema
 	owners  []*instance
 	byName  map[string]int32 // "device.point"
 	// subOnly lists points that must not be reported (access = sub), by
@@ -25,19 +26,19 @@ type Registry struct {
 
 func buildRegistry(inputs []*instance) (*Registry, sdk.ConfigErrors) {
 	type offered struct {
-		schema sdk.PointSchema
+		schema *sdk.PointSchema
 		owner  *instance
 	}
 	var all []offered
 	for _, in := range inputs {
-		for _, s := range in.points {
-			all = append(all, offered{s, in})
+		for i := range in.points {
+			all = append(all, offered{&in.points[i], in})
 		}
 	}
 	// Grouped by device; stable, so a device's points (and the first of
 	// two inputs defining the same one) keep their order.
 	sort.SliceStable(all, func(i, j int) bool { return all[i].schema.Device < all[j].schema.Device })
-	r := &Registry{schemas: make([]sdk.PointSchema, 0, len(all)), owners: make([]*instance, 0, len(all)),
+	r := &Registry{schemas: make([]*sdk.PointSchema, 0, len(all)), owners: make([]*instance, 0, len(all)),
 		byName: make(map[string]int32, len(all)), subOnly: map[string]map[string]bool{}}
 	var errs sdk.ConfigErrors
 	for _, o := range all {
@@ -61,12 +62,17 @@ func buildRegistry(inputs []*instance) (*Registry, sdk.ConfigErrors) {
 	return r, errs
 }
 
-// Schemas lists every point, grouped by device.
+// Schemas lists every point, grouped by device: a copy, for the console,
+// the API and the checks (not the poll path).
 func (r *Registry) Schemas() []sdk.PointSchema {
 	if r == nil {
 		return nil
 	}
-	return r.schemas
+	out := make([]sdk.PointSchema, len(r.schemas))
+	for i, s := range r.schemas {
+		out[i] = *s
+	}
+	return out
 }
 
 // Lookup finds a point by its full name.
@@ -75,7 +81,7 @@ func (r *Registry) Lookup(full string) (sdk.PointSchema, *instance, bool) {
 	if !ok {
 		return sdk.PointSchema{}, nil, false
 	}
-	return r.schemas[i], r.owners[i], true
+	return *r.schemas[i], r.owners[i], true
 }
 
 // filterUnpublished drops points an input reported although their access

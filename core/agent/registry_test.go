@@ -67,8 +67,8 @@ func TestRegistryRefusesAPointDefinedTwice(t *testing.T) {
 	}
 }
 
-// Memory per configured point: the registry holds one schema and a name
-// index per point, not copies of the schema (it was 260 B a point).
+// Memory per configured point: the registry points at the inputs' own
+// schemas and keeps a name index, not copies of every schema (263 B a point).
 func TestRegistryMemoryPerPoint(t *testing.T) {
 	const n = 100_000
 	ins := registryInputs(n)
@@ -80,7 +80,7 @@ func TestRegistryMemoryPerPoint(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
 	runtime.KeepAlive(r)
-	if per > 190 {
+	if per > 100 {
 		t.Errorf("the registry holds %d B per point", per)
 	}
 	t.Logf("the registry holds %d B per point", per)

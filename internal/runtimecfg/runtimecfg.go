@@ -38,8 +38,9 @@ type Settings struct {
 	// A rate someone chose (the bench's -memprofile before Apply,
 	// GODEBUG=memprofilerate=N) is kept.
 	NoHeapProfile bool
-	// TrimAfter: drop the executable's start-up pages this long after
-	// Apply (see TrimStartup); 0: never.
+	// TrimAfter: this long after Apply, return the start-up's garbage to
+	// the system and drop the executable's start-up pages (see settle);
+	// 0: never.
 	TrimAfter time.Duration
 }
 
@@ -94,6 +95,19 @@ func Apply() {
 		runtime.MemProfileRate = 0
 	}
 	if s.TrimAfter > 0 {
-		time.AfterFunc(s.TrimAfter, func() { _ = TrimStartup() })
+		time.AfterFunc(s.TrimAfter, settle)
 	}
+}
+
+// settle ends the start-up's cost once it is over. The heap: parsing the
+// configuration and initialising the plugins is the process's largest
+// transient (with 50,000 configured points the live heap peaks at 176 MB
+// for 39 MB in steady state), and the collector paces its next cycle from
+// that peak, so the heap grew to 300 MB before the next collection and
+// stayed mapped; a collection now that returns what it frees
+// (debug.FreeOSMemory) sets the pace from the steady heap. Then the
+// executable's pages only start-up used (TrimStartup).
+func settle() {
+	debug.FreeOSMemory()
+	_ = TrimStartup()
 }

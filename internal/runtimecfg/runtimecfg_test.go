@@ -3,6 +3,7 @@ package runtimecfg
 import (
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,26 @@ func FuzzCgroupMemoryLimit(f *testing.F) {
 func TestRuntimeMemProfileRateIsTheDefault(t *testing.T) {
 	if runtime.MemProfileRate != runtimeMemProfileRate && !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
 		t.Errorf("runtime.MemProfileRate is %d, runtimeMemProfileRate %d", runtime.MemProfileRate, runtimeMemProfileRate)
+	}
+}
+
+var sink [][]byte
+
+// settle returns the start-up's garbage to the system: the heap's freed
+// memory is released, not kept for a next cycle paced from the peak.
+func TestSettleReturnsStartupGarbage(t *testing.T) {
+	for i := 0; i < 64; i++ {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	sink = nil
+	released := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := released()
+	settle()
+	if after := released(); after < before+32<<20 {
+		t.Errorf("released heap %d -> %d bytes after 64 MB of garbage", before, after)
 	}
 }

@@ -163,8 +163,16 @@ func runRun(argv []string, _, stderr io.Writer) int {
 			}
 			applyLogLevel(level, next.Agent)
 		}})
-	live := console.NewLive() // the console's table of latest values
-	a := agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})
+	opts := agent.Options{Logger: log, OnReboot: rl.Reboot, OnConfig: rl.Command}
+	// The console's table of latest values, only when there is a console
+	// (enabling it takes a restart): it holds an entry per point (~100 B)
+	// and is updated for every point of every poll.
+	var live *console.Live
+	if cfg.Agent.HTTPListen != "" && cfg.Console.On() {
+		live = console.NewLive()
+		opts.Observer = live
+	}
+	a := agent.New(cfg, opts)
 	rl.Attach(a)
 	if err := a.Open(ctx, true); err != nil {
 		printErrorsAs(stderr, "run", err)

@@ -16,8 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/internal/backoff"
+	"github.com/edgepipe/edgepipe/internal/runtimecfg"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
@@ -606,15 +605,7 @@ func (a *Agent) outputByID(id string) *outputRunner {
 }
 
 // TuneRuntime sets the Go runtime of a gateway process up for its work:
-// one P unless the environment's GOMAXPROCS says otherwise. The pipeline
-// is mostly waiting on devices and brokers, and its processing runs in
-// one goroutine; with more Ps every hand-off between goroutines can wake
-// an idle thread that finds nothing to do, and that churn cost more than
-// the work itself in the modbus-mqtt benchmark (1.80 -> 1.38 us CPU per
-// point, see README). One core carries millions of points a second
-// through the processors, far beyond what an edge box polls.
-func TuneRuntime() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
-}
+// runtimecfg.Apply, the settings every edgepipe process (the gateway and each
+// built-in plugin's process) runs with, the environment's GOMAXPROCS and GOMEMLIMIT
+// winning.
+func TuneRuntime() { runtimecfg.Apply() }

@@ -55,10 +55,10 @@ func (a *Agent) Devices() []Device {
 	}
 	byName := map[string]*Device{}
 	var out []*Device
-	for _, e := range a.registry.byName {
-		d := byName[e.schema.Device]
+	for i, s := range a.registry.schemas {
+		d := byName[s.Device]
 		if d == nil {
-			d = &Device{Name: e.schema.Device, Input: e.owner.cfg.ID}
+			d = &Device{Name: s.Device, Input: a.registry.owners[i].cfg.ID}
 			byName[d.Name] = d
 			out = append(out, d)
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/edgepipe/edgepipe/core/agent"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
@@ -24,10 +25,16 @@ import (
 //go:embed web
 var webFS embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"deref":   func(b *bool) bool { return b != nil && *b },
-	"deref64": func(n *int64) int64 { return *n },
-}).ParseFS(webFS, "web/*.html"))
+// pages are parsed on the first page served, not at start: a gateway that
+// never serves the console (most, and every plugin process, which runs the
+// same binary) does not keep the parsed templates (~70 KB of heap, scanned
+// by every GC cycle) nor touch the parser's code.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		"deref":   func(b *bool) bool { return b != nil && *b },
+		"deref64": func(n *int64) int64 { return *n },
+	}).ParseFS(webFS, "web/*.html"))
+})
 
 // navItem is a link of the page header.
 type navItem struct{ Name, Path, Title string }
@@ -123,7 +130,7 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, d pageD
 	cfg := c.running()
 	d.DeviceID, d.Version = cfg.Agent.DeviceID, c.opts.Version
 	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name+".html", d); err != nil {
+	if err := pages().ExecuteTemplate(&b, name+".html", d); err != nil {
 		c.opts.Logger.Error("console page", "page", name, "err", err)
 		http.Error(w, "page failed", http.StatusInternalServerError)
 		return

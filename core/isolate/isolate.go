@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/edgepipe/edgepipe/internal/backoff"
+	"github.com/edgepipe/edgepipe/internal/runtimecfg"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 )
@@ -35,7 +36,7 @@ const ServeArg = "__plugin"
 // started as one; call it first thing in main and in TestMain.
 func MaybeServe() {
 	if len(os.Args) >= 3 && os.Args[1] == ServeArg && grpcplugin.IsPluginProcess() {
-		tunePluginProcess()
+		runtimecfg.Apply() // the gateway's settings, see there
 		go watchParent(os.Getppid(), time.Second)
 		if err := grpcplugin.ServeBuiltin(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -56,20 +57,6 @@ func watchParent(ppid int, every time.Duration) {
 			fmt.Fprintf(os.Stderr, "edgepipe plugin: the gateway (pid %d) is gone; exiting\n", ppid)
 			os.Exit(2)
 		}
-	}
-}
-
-// tunePluginProcess sets the Go runtime of a built-in plugin's process up
-// for what it does: answer one call of the core at a time.
-//
-// One P: with more, every goroutine hand-off of a gRPC call (caller,
-// HTTP/2 reader and writer) may wake an idle P's thread that then finds
-// nothing to do; on the 2-core bench machine that futex and epoll churn
-// cost more than the work itself. The environment's GOMAXPROCS, when set,
-// still wins.
-func tunePluginProcess() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
 	}
 }
 

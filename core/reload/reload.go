@@ -63,7 +63,7 @@ func (s Source) Load() (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	text, newest, err := s.read()
+	text, newest, err := s.read(cfg)
 	if err != nil {
 		return Loaded{}, err
 	}
@@ -87,8 +87,18 @@ func (s Source) Load() (Loaded, error) {
 }
 
 // read is the text of the files (the main one, then the directory's in
-// name order) and the newest modification time among them.
-func (s Source) read() ([]byte, time.Time, error) {
+// name order) and the newest modification time among them. Without a
+// directory the text is the one cfg was parsed from (cfg.Text), not a second
+// copy: a gateway keeps its running text for the console and remote
+// configuration, ~100 B per configured point.
+func (s Source) read(cfg *config.Config) ([]byte, time.Time, error) {
+	if s.Dir == "" {
+		fi, err := os.Stat(s.Config)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		return cfg.Text, fi.ModTime(), nil
+	}
 	files := []string{s.Config}
 	if s.Dir != "" {
 		more, _ := filepath.Glob(filepath.Join(s.Dir, "*.toml"))

@@ -156,7 +156,12 @@ func (m *Modbus) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 		return nil, errs
 	}
 	m.set, m.devices, m.byName = set, devices, map[string]*device{}
-	var schemas []sdk.PointSchema
+	// Exactly sized: the core keeps these schemas as the point registry's.
+	n := 0
+	for _, d := range devices {
+		n += len(d.points)
+	}
+	schemas := make([]sdk.PointSchema, 0, n)
 	for _, d := range devices {
 		m.byName[d.name] = d
 		var spans []span

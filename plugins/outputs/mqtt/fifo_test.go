@@ -1,8 +1,12 @@
 package mqtt
 
 import (
+	"context"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
 // TestFIFO: items come out in order, a full queue refuses, a put wakes a
@@ -53,4 +57,32 @@ func TestFIFO(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a put did not wake the waiting taker")
 	}
+}
+
+// TestInitHoldsLittleMemory: an initialised output holds little memory
+// while no flood of commands waits: its command and busy-reply queues used
+// to be channels of preallocated slots (1.2 MB).
+func TestInitHoldsLittleMemory(t *testing.T) {
+	var outs []*Output
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 4
+	for i := 0; i < n; i++ {
+		o := New()
+		if _, err := o.Init(context.Background(), sdktest.Request("servers = [\"tcp://127.0.0.1:1\"]\n")); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	for _, o := range outs {
+		_ = o.Close(context.Background())
+	}
+	if per > 400<<10 {
+		t.Errorf("an initialised output holds %d KB of heap", per>>10)
+	}
+	t.Logf("an initialised output holds %d KB of heap", per>>10)
 }

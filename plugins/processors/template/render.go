@@ -323,8 +323,8 @@ func (t *Template) alias(device, name string) (string, bool) {
 // split cuts a full point name into device and point, using the registry
 // when it knows the point (device names may hold dots).
 func (t *Template) split(full string) (string, string) {
-	if s, ok := t.schemas[full]; ok {
-		return s.Device, s.Name
+	if n, ok := t.devLen[full]; ok {
+		return full[:n], full[n+1:]
 	}
 	return splitFirst(full)
 }

@@ -1,0 +1,113 @@
+// Package runtimecfg sets up the Go runtime of every long-running edgepipe
+// process: the gateway (`edgepipe run`, the bench's gateway) and each
+// built-in plugin's process (`edgepipe __plugin NAME`). One function,
+// Apply, so that both kinds of process run with the same settings and the
+// reasons for them live in one place.
+//
+// The environment wins: GOMAXPROCS, GOMEMLIMIT and GODEBUG=memprofilerate,
+// when set, are left to the runtime, which has already applied them (GOGC
+// is the runtime's alone).
+package runtimecfg
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// Settings are what Apply sets; a zero field is left as the runtime has it.
+type Settings struct {
+	// MaxProcs: one P. The pipeline is mostly waiting on devices and
+	// brokers and its processing runs in one goroutine; with more Ps every
+	// hand-off between goroutines (a poll's result, a gRPC call's reader
+	// and writer) may wake an idle P's thread that then finds nothing to
+	// do, and on the 2-core bench machine that futex and epoll churn cost
+	// more than the work itself (1.80 -> 1.38 us CPU per point in the
+	// modbus-mqtt benchmark, see README "## Performance"). One core carries
+	// millions of points a second through the processors.
+	MaxProcs int
+	// MemoryLimit: a soft limit for the heap (runtime/debug.SetMemoryLimit),
+	// see memoryLimitShare; 0: none.
+	MemoryLimit int64
+	// NoHeapProfile: stop sampling allocations for the heap profile,
+	// which nothing in a running gateway reads (no pprof endpoint): each
+	// sample walks the stack and the profile's hash table (1.4 MB
+	// reserved) gains a page per new call site, ~150 KB per process here.
+	// A rate someone chose (the bench's -memprofile before Apply,
+	// GODEBUG=memprofilerate=N) is kept.
+	NoHeapProfile bool
+	// TrimAfter: this long after Apply, return the start-up's garbage to
+	// the system and drop the executable's start-up pages (see settle);
+	// 0: never.
+	TrimAfter time.Duration
+}
+
+// memoryLimitShare is the part of the memory limit of the process's
+// cgroup (systemd's MemoryMax=, a container's limit) that its Go heap may
+// take before the collector works harder: the rest is the executable's
+// pages, the disk queue's page cache and, isolated, the plugin processes.
+// Without a limit the runtime's GOGC=100 stands: GOGC=50 saves ~1.6 MB in
+// process and ~6.5 MB over the four isolated processes at 1,000 points, and
+// costs ~1 ms of GC CPU a second at 10,000 points/s (+0.1 us a point,
+// README "## Performance"), which is not ours to spend by default.
+const memoryLimitShare = 0.8
+
+// runtimeMemProfileRate is the runtime's default runtime.MemProfileRate.
+const runtimeMemProfileRate = 512 * 1024
+
+// startupGrace is how long after Apply the start-up is taken to be over:
+// packages initialised, the configuration parsed, plugins initialised,
+// connections opened and the first polls done.
+const startupGrace = 10 * time.Second
+
+// For is what Apply sets in a process whose environment is getenv and
+// whose cgroup memory limit is cgroupLimit (0: none): the runtime's own
+// variables, when set, keep their say.
+func For(getenv func(string) string, cgroupLimit int64) Settings {
+	s := Settings{MaxProcs: 1, NoHeapProfile: true, TrimAfter: startupGrace}
+	if getenv("GOMAXPROCS") != "" {
+		s.MaxProcs = 0
+	}
+	if getenv("GOMEMLIMIT") == "" && cgroupLimit > 0 {
+		s.MemoryLimit = int64(float64(cgroupLimit) * memoryLimitShare)
+	}
+	if strings.Contains(getenv("GODEBUG"), "memprofilerate=") {
+		s.NoHeapProfile = false
+	}
+	return s
+}
+
+// Apply sets the Go runtime of this process up for a gateway's work (see
+// Settings) and, once start-up is over, trims the executable's pages that
+// only start-up used (see TrimStartup). Call it once, early in main (after
+// flag parsing) in the gateway and in a plugin's process.
+func Apply() {
+	s := For(os.Getenv, cgroupMemoryLimit(os.ReadFile))
+	if s.MaxProcs > 0 {
+		runtime.GOMAXPROCS(s.MaxProcs)
+	}
+	if s.MemoryLimit > 0 {
+		debug.SetMemoryLimit(s.MemoryLimit)
+	}
+	if s.NoHeapProfile && runtime.MemProfileRate == runtimeMemProfileRate {
+		runtime.MemProfileRate = 0
+	}
+	if s.TrimAfter > 0 {
+		time.AfterFunc(s.TrimAfter, settle)
+	}
+}
+
+// settle ends the start-up's cost once it is over. The heap: parsing the
+// configuration and initialising the plugins is the process's largest
+// transient (with 50,000 configured points the live heap peaks at 176 MB
+// for 39 MB in steady state), and the collector paces its next cycle from
+// that peak, so the heap grew to 300 MB before the next collection and
+// stayed mapped; a collection now that returns what it frees
+// (debug.FreeOSMemory) sets the pace from the steady heap. Then the
+// executable's pages only start-up used (TrimStartup).
+func settle() {
+	debug.FreeOSMemory()
+	_ = TrimStartup()
+}

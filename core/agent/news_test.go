@@ -54,10 +54,10 @@ buffer = "disk"
 	a.Start()
 	defer a.Stop(ctx)
 	out := a.outputByID(cfg.Outputs[0].ID)
-	waitFor(t, "the output connected", func() bool { return out.connected() && out.in.published.Load() > 0 })
+	waitFor(t, "the output connected", func() bool { return out.connected(ctx) && out.in.published.Load() > 0 })
 
 	b.Stop()
-	waitFor(t, "the output disconnected", func() bool { return !out.connected() })
+	waitFor(t, "the output disconnected", func() bool { return !out.connected(ctx) })
 	waitFor(t, "messages queued for the absent broker", func() bool { return out.q.Stats().Depth >= 5 })
 	a.Announce(status("sha256:stale"))
 	a.Announce(status("sha256:fresh"))

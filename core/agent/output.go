@@ -210,15 +210,21 @@ func (r *outputRunner) stop(ctx context.Context) {
 	if !r.running {
 		return
 	}
-	grace := stopGrace
 	dctx := ctx
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		var cancel context.CancelFunc
 		dctx, cancel = context.WithDeadline(ctx, dl.Add(-stopGrace))
 		defer cancel()
-		grace = max(min(grace, time.Until(dl)), 0)
 	}
 	up := r.drain(dctx)
+	// The grace is what is left of ctx once the drain ended, not what was
+	// left when the stop began: a drain that overran its deadline (a slow
+	// health answer) must not push the stop past ctx.
+	grace := stopGrace
+	if hasDeadline {
+		grace = max(min(grace, time.Until(dl)), 0)
+	}
 	done := make(chan struct{})
 	go func() {
 		r.workerWG.Wait()
@@ -241,10 +247,10 @@ func (r *outputRunner) stop(ctx context.Context) {
 }
 
 // connected asks the output whether it is connected (outputs that cannot
-// tell are taken as connected).
-func (r *outputRunner) connected() bool {
+// tell are taken as connected), within ctx.
+func (r *outputRunner) connected(ctx context.Context) bool {
 	// A second, not healthTimeout: stop and reload ask this on their way.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	h, asked, err := r.in.askHealth(ctx)
 	return !asked || err == nil && h.OK
@@ -350,8 +356,8 @@ func (r *outputRunner) announce(m sdk.Message) {
 // connected; it reports whether the output was connected when it stopped
 // waiting.
 func (r *outputRunner) drain(ctx context.Context) bool {
-	if !r.connected() {
-		return false
+	if !r.connected(ctx) {
+		return ctx.Err() != nil // out of time asking: no answer is not "down"
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -361,8 +367,8 @@ func (r *outputRunner) drain(ctx context.Context) bool {
 			return true
 		case <-t.C:
 		}
-		if i%10 == 0 && !r.connected() {
-			return false
+		if i%10 == 0 && !r.connected(ctx) {
+			return ctx.Err() != nil
 		}
 	}
 	return true

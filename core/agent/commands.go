@@ -102,16 +102,28 @@ func (a *Agent) answer(o *outputRunner, c sdk.Command) sdk.Message {
 	return fbox.Reply(c, a.Execute(c))
 }
 
-// Announce queues a message the gateway sends of itself to the server
-// (a delayed configuration reply, the status) on every output that takes
+// Announce sends a message the gateway says of itself to the server (a
+// delayed configuration reply, the status) on every output that takes
 // commands: the outputs that talk to a server.
+//
+// A retained message (the status) is news, not data: it describes the
+// gateway now, so it goes out ahead of the output's backlog and a newer
+// one replaces it while it waits; it never enters the store-and-forward
+// queue, where it could be replayed after (and over) a fresher status or
+// outlive a restart. Any other message (a reply) is queued like data, so
+// it is not lost while the server is away.
 func (a *Agent) Announce(m sdk.Message) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	for _, o := range a.outputs {
-		if o.in.caps.Commands {
-			a.replyAll(o, []sdk.Message{m})
+		if !o.in.caps.Commands {
+			continue
 		}
+		if m.Retain && m.Topic != "" {
+			o.announce(m)
+			continue
+		}
+		a.replyAll(o, []sdk.Message{m})
 	}
 }
 

@@ -103,6 +103,12 @@ type outputRunner struct {
 	cmdCancel context.CancelFunc
 	// pushLog rate-limits the log of a queue that cannot be written.
 	pushLog pushLog
+	// news is the latest retained message the gateway announced of itself
+	// (the status) and not yet confirmed; newsReady wakes the worker for
+	// it. News never enters the queue: only the latest is worth sending,
+	// ahead of any backlog, and it is not kept across a restart.
+	news      atomic.Pointer[sdk.Message]
+	newsReady chan struct{}
 	// running says the worker was started and not stopped: a reload keeps
 	// an unchanged output's worker going. The goroutines that start and
 	// stop the pipeline are the only ones to touch it.
@@ -133,7 +139,7 @@ func (a *Agent) newOutputRunner(in *instance) (*outputRunner, error) {
 	default:
 		return nil, sdk.ConfigError{File: p.File, Line: p.Line, Path: p.ID + ".buffer", Msg: fmt.Sprintf("want disk, memory or none, got %q", p.Buffer)}
 	}
-	r := &outputRunner{a: a, in: in, q: q, resume: make(chan struct{}, 1)}
+	r := &outputRunner{a: a, in: in, q: q, resume: make(chan struct{}, 1), newsReady: make(chan struct{}, 1)}
 	r.enabled.Store(p.Enabled)
 	return r, nil
 }
@@ -204,15 +210,21 @@ func (r *outputRunner) stop(ctx context.Context) {
 	if !r.running {
 		return
 	}
-	grace := stopGrace
 	dctx := ctx
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		var cancel context.CancelFunc
 		dctx, cancel = context.WithDeadline(ctx, dl.Add(-stopGrace))
 		defer cancel()
-		grace = max(min(grace, time.Until(dl)), 0)
 	}
 	up := r.drain(dctx)
+	// The grace is what is left of ctx once the drain ended, not what was
+	// left when the stop began: a drain that overran its deadline (a slow
+	// health answer) must not push the stop past ctx.
+	grace := stopGrace
+	if hasDeadline {
+		grace = max(min(grace, time.Until(dl)), 0)
+	}
 	done := make(chan struct{})
 	go func() {
 		r.workerWG.Wait()
@@ -235,10 +247,10 @@ func (r *outputRunner) stop(ctx context.Context) {
 }
 
 // connected asks the output whether it is connected (outputs that cannot
-// tell are taken as connected).
-func (r *outputRunner) connected() bool {
+// tell are taken as connected), within ctx.
+func (r *outputRunner) connected(ctx context.Context) bool {
 	// A second, not healthTimeout: stop and reload ask this on their way.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	h, asked, err := r.in.askHealth(ctx)
 	return !asked || err == nil && h.OK
@@ -250,6 +262,22 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 	retry := backoff.New(publishRetry)
 	var lastLog time.Time
 	peek := publishBatch
+	// failed logs a failed publish (rate-limited) and waits out the retry.
+	failed := func(err error, batch int) {
+		r.in.errors.Add(1)
+		if time.Since(lastLog) > 30*time.Second {
+			r.in.log.Warn("publish failed; messages stay queued", "err", err,
+				"confirmed", sdk.ConfirmedOf(err, batch), "batch", batch, "queued", r.q.Stats().Depth)
+			lastLog = time.Now()
+		}
+		t := time.NewTimer(retry.Next())
+		select {
+		case <-t.C:
+		case <-r.stopping:
+		case <-r.ctx.Done():
+		}
+		t.Stop()
+	}
 	for r.ctx.Err() == nil {
 		select {
 		case <-r.stopping:
@@ -264,6 +292,18 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			}
 			continue
 		}
+		if n := r.news.Load(); n != nil {
+			pctx, cancel := context.WithTimeout(r.ctx, publishBudget(queue.MessageSize(n)))
+			err := out.Publish(pctx, []sdk.Message{*n})
+			cancel()
+			if sdk.ConfirmedOf(err, 1) == 1 {
+				r.news.CompareAndSwap(n, nil) // unless a newer one came meanwhile
+				retry.Reset()
+				continue
+			}
+			failed(err, 1)
+			continue
+		}
 		msgs, err := r.q.Peek(peek)
 		if err != nil {
 			r.in.log.Error("reading queue", "err", err)
@@ -271,6 +311,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 		if len(msgs) == 0 {
 			select {
 			case <-r.q.Ready():
+			case <-r.newsReady:
 			case <-r.resume:
 			case <-r.stopping:
 			case <-r.ctx.Done():
@@ -294,22 +335,20 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			retry.Reset() // the link moves: retry the rest soon
 		}
 		if err != nil {
-			r.in.errors.Add(1)
-			if time.Since(lastLog) > 30*time.Second {
-				r.in.log.Warn("publish failed; messages stay queued", "err", err,
-					"confirmed", sdk.ConfirmedOf(err, len(msgs)), "batch", len(msgs), "queued", r.q.Stats().Depth)
-				lastLog = time.Now()
-			}
-			t := time.NewTimer(retry.Next())
-			select {
-			case <-t.C:
-			case <-r.stopping:
-			case <-r.ctx.Done():
-			}
-			t.Stop()
+			failed(err, len(msgs))
 			continue
 		}
 		retry.Reset()
+	}
+}
+
+// announce hands the output a piece of news to send before its backlog,
+// replacing any news not yet sent: only the latest counts.
+func (r *outputRunner) announce(m sdk.Message) {
+	r.news.Store(&m)
+	select {
+	case r.newsReady <- struct{}{}:
+	default:
 	}
 }
 
@@ -317,8 +356,8 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 // connected; it reports whether the output was connected when it stopped
 // waiting.
 func (r *outputRunner) drain(ctx context.Context) bool {
-	if !r.connected() {
-		return false
+	if !r.connected(ctx) {
+		return ctx.Err() != nil // out of time asking: no answer is not "down"
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -328,8 +367,8 @@ func (r *outputRunner) drain(ctx context.Context) bool {
 			return true
 		case <-t.C:
 		}
-		if i%10 == 0 && !r.connected() {
-			return false
+		if i%10 == 0 && !r.connected(ctx) {
+			return ctx.Err() != nil
 		}
 	}
 	return true

@@ -270,10 +270,11 @@ func (r *Reloader) rollback(ctx context.Context, t *trial, why string) {
 // publishStatus publishes the retained status: the running
 // configuration's hash and state, uptime and plugin health.
 //
-// It is published only while an output that takes commands is connected:
-// a status is news, not data, and must not pile up in a queue during an
-// outage (the mqtt output republishes the last one on every reconnect).
-// Otherwise it stays pending until one connects (see Run).
+// It is published only while an output that takes commands is connected,
+// otherwise it stays pending until one connects (see Run). A status is
+// news, not data: Announce hands it to the output ahead of its backlog,
+// a newer one replacing it, and never through the store-and-forward
+// queue; the mqtt output republishes the last one on every reconnect.
 func (r *Reloader) publishStatus(ctx context.Context) {
 	if r.a == nil {
 		return

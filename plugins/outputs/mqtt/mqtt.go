@@ -230,8 +230,21 @@ func (o *Output) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	o.wg.Wait() // answerLoop ends with o.ctx
-	return nil
+	// answerLoop ends with o.ctx, but a reply it is handing to paho can
+	// sit behind a busy writer on a slow link: the wait is bounded by ctx
+	// like the goodbye, so a stop keeps to its deadline. (Replies are
+	// answers, not data: the core's queue holds no state for them here.)
+	answered := make(chan struct{})
+	go func() {
+		o.wg.Wait()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // run is the connection loop: one round tries every server in order; a

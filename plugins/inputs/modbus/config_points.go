@@ -15,10 +15,25 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 		bad("devices", "no [[inputs.modbus.devices]]: a connection needs at least one device")
 	}
 	devNames := map[string]int{}
+	// Names and units are copied out of the configuration text, once each:
+	// the TOML decoder's strings are substrings of its input, and one point
+	// name kept would keep the whole text alive. Devices often repeat the
+	// same point names and units.
+	strs := map[string]string{}
+	intern := func(s string) string {
+		if c, ok := strs[s]; ok {
+			return c
+		}
+		c := strings.Clone(s)
+		strs[c] = c
+		return c
+	}
 	var devices []*device
 	for di, dc := range cfg.Devices {
 		dp := fmt.Sprintf("devices[%d]", di)
-		d := &device{name: dc.Name, unit: 1, interval: dc.Interval.D(), byName: map[string]*point{}}
+		d := &device{name: strings.Clone(dc.Name), unit: 1, interval: dc.Interval.D()}
+		d.points = make([]point, 0, len(dc.Points)) // exactly sized: kept while the input runs
+		seen := map[string]bool{}
 		if d.interval == 0 {
 			d.interval = s.interval
 		}
@@ -65,13 +80,15 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 			if p == nil {
 				continue
 			}
-			if _, dup := d.byName[p.name]; dup {
+			if seen[p.name] {
 				bad(pp+".name", "point %q is already defined on device %q", p.name, dc.Name)
 				continue
 			}
-			d.byName[p.name] = p
-			d.points = append(d.points, p)
+			seen[p.name] = true
+			p.name, p.unit = intern(p.name), intern(p.unit)
+			d.points = append(d.points, *p)
 		}
+		d.index()
 		devices = append(devices, d)
 	}
 	return devices

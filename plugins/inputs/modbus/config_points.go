@@ -33,6 +33,7 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 		dp := fmt.Sprintf("devices[%d]", di)
 		d := &device{name: strings.Clone(dc.Name), unit: 1, interval: dc.Interval.D()}
 		d.points = make([]point, 0, len(dc.Points)) // exactly sized: kept while the input runs
+		d.meta = make([]pointMeta, 0, len(dc.Points))
 		seen := map[string]bool{}
 		if d.interval == 0 {
 			d.interval = s.interval
@@ -73,7 +74,8 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 		}
 		for pi := range dc.Points {
 			pp := fmt.Sprintf("%s.points[%d]", dp, pi)
-			p, perrs := checkPoint(src, pp, &dc.Points[pi], devOrder, s)
+			pc := &dc.Points[pi]
+			p, perrs := checkPoint(src, pp, pc, devOrder, s)
 			for _, e := range perrs {
 				bad(e.Path, "%s", e.Msg)
 			}
@@ -85,8 +87,9 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 				continue
 			}
 			seen[p.name] = true
-			p.name, p.unit = intern(p.name), intern(p.unit)
+			p.name = intern(p.name)
 			d.points = append(d.points, *p)
+			d.meta = append(d.meta, pointMeta{unit: intern(pc.Unit), min: pc.Min, max: pc.Max})
 		}
 		d.index()
 		devices = append(devices, d)
@@ -97,7 +100,7 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrder, s *settings) (*point, sdk.ConfigErrors) {
 	var errs sdk.ConfigErrors
 	bad := func(key, format string, args ...any) { errs = append(errs, src.Errorf(pp+"."+key, format, args...)) }
-	p := &point{name: pc.Name, unit: pc.Unit, access: pc.Access, min: pc.Min, max: pc.Max,
+	p := &point{name: pc.Name, access: pc.Access,
 		codec: codec{order: order, bit: -1, scale: 1, offset: pc.Offset}}
 	if pc.Name == "" {
 		bad("name", "is required")
@@ -194,7 +197,7 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 	} else {
 		p.addr = addr
 	}
-	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, p.min, p.max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
+	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, pc.Min, pc.Max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
 	p.scaled = p.scale != 1 || p.offset != 0
 	if p.access.Subscribes() {
 		if !a.writable() {

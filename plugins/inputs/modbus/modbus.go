@@ -39,13 +39,19 @@ func init() {
 // point is a checked point configuration. A device holds its points in
 // one slice of these (no pointer, map entry or closure per point): at
 // 100,000 configured points the per-point state is most of the input's
-// memory (issue 15). name and unit are shared with the schema the input
-// returns.
+// memory (issue 15). name is shared with the schema the input returns;
+// what only the schema needs (unit, bounds) is in pointMeta.
 type point struct {
 	codec
-	access   sdk.Access
-	addr     int
-	name     string
+	access sdk.Access
+	addr   int
+	name   string
+}
+
+// pointMeta is what a point's schema says beyond its point: kept from the
+// check to Init, which puts it in the schemas (the core checks writes
+// against their bounds) and drops it.
+type pointMeta struct {
 	unit     string
 	min, max *float64
 }
@@ -55,8 +61,9 @@ type device struct {
 	name     string
 	unit     uint8
 	interval time.Duration
-	points   []point // all, in configuration order
-	byName   []int32 // indices into points, sorted by name (writes find points by name)
+	points   []point     // all, in configuration order
+	meta     []pointMeta // parallel to points, until Init has built the schemas
+	byName   []int32     // indices into points, sorted by name (writes find points by name)
 	// polled are the points that are reported (pub, pubsub): points
 	// itself when all are (the common case), else a copy of those.
 	polled []point
@@ -175,11 +182,12 @@ func (m *Modbus) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 		var spans []span
 		all := true
 		for i := range d.points {
-			p := &d.points[i]
+			p, pm := &d.points[i], &d.meta[i]
 			schemas = append(schemas, sdk.PointSchema{Device: d.name, Name: p.name, Type: p.typ.String(),
-				Kind: p.kind(), Access: p.access, Unit: p.unit, Min: p.min, Max: p.max})
+				Kind: p.kind(), Access: p.access, Unit: pm.unit, Min: pm.min, Max: pm.max})
 			all = all && p.access.Publishes()
 		}
+		d.meta = nil
 		d.polled = d.points
 		if !all {
 			d.polled = make([]point, 0, len(d.points))

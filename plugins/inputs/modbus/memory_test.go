@@ -19,7 +19,7 @@ import (
 // built inside and dropped after Init, so a point name still pointing into
 // it (the TOML decoder's strings are substrings of its input) is counted.
 func TestInitMemoryPerPoint(t *testing.T) {
-	const devices, per = 40, 2500
+	const devices, per = 20, 2500
 	const n = devices * per
 	var before, after runtime.MemStats
 	runtime.GC()

@@ -135,18 +135,20 @@ func reorder(dst, src []byte, o byteOrder) { numcodec.Reorder(dst, src, o) }
 
 // codec is everything needed to turn a point's registers into its value
 // and back.
+// The one-byte fields come first, packed together: the codec is part of
+// every configured point.
 type codec struct {
 	area  area
 	typ   dataType
 	order byteOrder
-	bit   int // bool in a register: bit 0-15; -1: the whole register != 0
 	// lowByte: an int8 or uint8 is the register's low byte (the second on
 	// the wire), not its high byte. byte_order does not apply to one byte.
 	lowByte bool
-	length  int // registers a string occupies
+	scaled  bool // scale != 1 or offset != 0: the point reports a float
+	bit     int  // bool in a register: bit 0-15; -1: the whole register != 0
+	length  int  // registers a string occupies
 	scale   float64
 	offset  float64
-	scaled  bool // scale != 1 or offset != 0: the point reports a float
 }
 
 // count is the registers (or bits) the point covers.

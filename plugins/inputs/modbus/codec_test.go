@@ -98,7 +98,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		var spans []span
 		for i := range 6 {
 			p := &point{name: "p", addr: i * int(1+bit%5), codec: codec{area: areaHolding, typ: dataType((int(typ) + i) % int(nTypes)), bit: -1, length: 1 + i, scale: 1}}
-			d.polled = append(d.polled, p)
+			d.polled = append(d.polled, *p)
 			spans = append(spans, span{area: areaHolding, addr: p.addr, count: p.count()})
 		}
 		out := make([]sdk.Point, len(d.polled))

@@ -130,7 +130,8 @@ func (cfg *Config) checkLimits(s *settings, bad badFunc) {
 // checkURL checks the connection URL and sets its scheme.
 func (cfg *Config) checkURL(s *settings, bad badFunc) {
 	scheme, rest, ok := strings.Cut(cfg.URL, "://")
-	s.scheme, s.url = strings.ToLower(scheme), cfg.URL
+	// Copies: a substring of the configuration text would keep all of it.
+	s.scheme, s.url = strings.Clone(strings.ToLower(scheme)), strings.Clone(cfg.URL)
 	switch {
 	case cfg.URL == "":
 		bad("url", "is required: tcp://HOST:PORT, rtu:///dev/ttyX, rtuovertcp://HOST:PORT or tcp+tls://HOST:PORT")

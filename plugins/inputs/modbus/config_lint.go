@@ -40,7 +40,7 @@ func overlaps(src *sdk.ConfigSource, dp string, d *device) sdk.ConfigErrors {
 		idx[i] = i
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {
-		pa, pb := d.points[a], d.points[b]
+		pa, pb := &d.points[a], &d.points[b]
 		if pa.area != pb.area {
 			return int(pa.area) - int(pb.area)
 		}
@@ -48,9 +48,9 @@ func overlaps(src *sdk.ConfigSource, dp string, d *device) sdk.ConfigErrors {
 	})
 	var warns sdk.ConfigErrors
 	for x, i := range idx {
-		p := d.points[i]
+		p := &d.points[i]
 		for _, j := range idx[x+1:] {
-			q := d.points[j]
+			q := &d.points[j]
 			if q.area != p.area || q.addr >= p.addr+p.count() {
 				break
 			}
@@ -58,7 +58,7 @@ func overlaps(src *sdk.ConfigSource, dp string, d *device) sdk.ConfigErrors {
 				continue
 			}
 			first, later := min(i, j), max(i, j)
-			a, b := d.points[first], d.points[later]
+			a, b := &d.points[first], &d.points[later]
 			warns = append(warns, src.Warnf(fmt.Sprintf("%s.points[%d].address", dp, later),
 				"point %q (%s) overlaps point %q (%s) of device %q: the same registers read twice, or a wrong address",
 				b.name, covers(b), a.name, covers(a), d.name))

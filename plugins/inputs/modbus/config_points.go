@@ -15,10 +15,26 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 		bad("devices", "no [[inputs.modbus.devices]]: a connection needs at least one device")
 	}
 	devNames := map[string]int{}
+	// Names and units are copied out of the configuration text, once each:
+	// the TOML decoder's strings are substrings of its input, and one point
+	// name kept would keep the whole text alive. Devices often repeat the
+	// same point names and units.
+	strs := map[string]string{}
+	intern := func(s string) string {
+		if c, ok := strs[s]; ok {
+			return c
+		}
+		c := strings.Clone(s)
+		strs[c] = c
+		return c
+	}
 	var devices []*device
 	for di, dc := range cfg.Devices {
 		dp := fmt.Sprintf("devices[%d]", di)
-		d := &device{name: dc.Name, unit: 1, interval: dc.Interval.D(), byName: map[string]*point{}}
+		d := &device{name: strings.Clone(dc.Name), unit: 1, interval: dc.Interval.D()}
+		d.points = make([]point, 0, len(dc.Points)) // exactly sized: kept while the input runs
+		d.meta = make([]pointMeta, 0, len(dc.Points))
+		seen := map[string]bool{}
 		if d.interval == 0 {
 			d.interval = s.interval
 		}
@@ -58,20 +74,24 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 		}
 		for pi := range dc.Points {
 			pp := fmt.Sprintf("%s.points[%d]", dp, pi)
-			p, perrs := checkPoint(src, pp, &dc.Points[pi], devOrder, s)
+			pc := &dc.Points[pi]
+			p, perrs := checkPoint(src, pp, pc, devOrder, s)
 			for _, e := range perrs {
 				bad(e.Path, "%s", e.Msg)
 			}
 			if p == nil {
 				continue
 			}
-			if _, dup := d.byName[p.name]; dup {
+			if seen[p.name] {
 				bad(pp+".name", "point %q is already defined on device %q", p.name, dc.Name)
 				continue
 			}
-			d.byName[p.name] = p
-			d.points = append(d.points, p)
+			seen[p.name] = true
+			p.name = intern(p.name)
+			d.points = append(d.points, *p)
+			d.meta = append(d.meta, pointMeta{unit: intern(pc.Unit), min: pc.Min, max: pc.Max})
 		}
+		d.index()
 		devices = append(devices, d)
 	}
 	return devices
@@ -80,7 +100,7 @@ func (cfg *Config) checkDevices(src *sdk.ConfigSource, s *settings, connOrder by
 func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrder, s *settings) (*point, sdk.ConfigErrors) {
 	var errs sdk.ConfigErrors
 	bad := func(key, format string, args ...any) { errs = append(errs, src.Errorf(pp+"."+key, format, args...)) }
-	p := &point{name: pc.Name, unit: pc.Unit, access: pc.Access, min: pc.Min, max: pc.Max,
+	p := &point{name: pc.Name, access: pc.Access,
 		codec: codec{order: order, bit: -1, scale: 1, offset: pc.Offset}}
 	if pc.Name == "" {
 		bad("name", "is required")
@@ -177,7 +197,7 @@ func checkPoint(src *sdk.ConfigSource, pp string, pc *PointConfig, order byteOrd
 	} else {
 		p.addr = addr
 	}
-	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, p.min, p.max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
+	p.scale = numcodec.CheckScaling(pc.Scale, p.offset, pc.Min, pc.Max, p.typ != tBool && p.typ != tString, p.typ.String(), bad)
 	p.scaled = p.scale != 1 || p.offset != 0
 	if p.access.Subscribes() {
 		if !a.writable() {

@@ -18,7 +18,7 @@ type request struct {
 	area   area
 	start  int
 	count  int
-	points []int
+	points []int32
 }
 
 // limits bound a read: at most maxRegs registers or maxBits bits, and
@@ -63,12 +63,16 @@ func plan(points []span, lim limits) []request {
 			}
 			if p.addr-end <= gap && newEnd-cur.start <= max {
 				cur.count = newEnd - cur.start
-				cur.points = append(cur.points, i)
+				cur.points = append(cur.points, int32(i))
 				continue
 			}
 		}
-		out = append(out, request{area: p.area, start: p.addr, count: p.count, points: []int{i}})
+		out = append(out, request{area: p.area, start: p.addr, count: p.count, points: []int32{int32(i)}})
 		cur = &out[len(out)-1]
 	}
-	return out
+	// Kept for as long as the input runs: exactly sized.
+	for i := range out {
+		out[i].points = slices.Clone(out[i].points)
+	}
+	return slices.Clone(out)
 }

@@ -146,6 +146,18 @@ func (s *grpcServer) gather(ctx context.Context, r *pb.GatherRequest) (*wireFram
 	return newWireFrameResponse(f, s.changes())
 }
 
+// releaseFrame gives a frame the input returned back to it (sdk.FrameReleaser)
+// once the frame is encoded: SendMsg has marshalled it into the codec's
+// buffer before it returns, so nothing reads its points after. An isolated
+// inputs.modbus then reuses its points slices as it does in process, rather
+// than allocating a poll's points anew for the collector (about a third of
+// that process's allocations at 1,000 points a poll).
+func (s *grpcServer) releaseFrame(f *Frame) {
+	if r, ok := s.impl.(FrameReleaser); ok && f != nil {
+		r.ReleaseFrame(f)
+	}
+}
+
 func (s *grpcServer) Stream(_ *pb.Empty, stream pb.Plugin_StreamServer) error {
 	in, ok := s.impl.(StreamingInput)
 	if !ok {

@@ -367,7 +367,11 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 			running, stop = false, nil
 			mu.Unlock()
 			cancel()
-			if err := stream.SendMsg(r); err != nil {
+			err := stream.SendMsg(r)
+			if c.Gather != nil && r.Frame != nil {
+				s.releaseFrame(r.Frame.F)
+			}
+			if err != nil {
 				done <- err
 				return
 			}

@@ -127,3 +127,41 @@ func TestSessionErrorsKeepTheirMeaning(t *testing.T) {
 		}
 	})
 }
+
+// lender is an input that lends its frames (sdk.FrameReleaser): each
+// Gather returns a new frame and ReleaseFrame reports the frame given back.
+type lender struct {
+	gathered chan *sdk.Frame
+	released chan *sdk.Frame
+}
+
+func (l *lender) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error) {
+	return &sdk.InitResponse{}, nil
+}
+func (l *lender) Close(context.Context) error { return nil }
+func (l *lender) Gather(context.Context) (*sdk.Frame, error) {
+	f := frameOf("a")
+	l.gathered <- f
+	return f, nil
+}
+func (l *lender) ReleaseFrame(f *sdk.Frame) { l.released <- f }
+
+// An input in its own process gets each frame it gathered back once the
+// frame has been sent, so it can reuse its points as it does in process.
+func TestIsolatedInputGetsItsFramesBack(t *testing.T) {
+	l := &lender{gathered: make(chan *sdk.Frame, 4), released: make(chan *sdk.Frame, 4)}
+	c := sdktest.Connect(t, l)
+	sdktest.Init(t, c, "")
+	for i := 0; i < 2; i++ {
+		got, err := c.Gather(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Batches) != 1 || len(got.Batches[0].Points) != 1 {
+			t.Fatalf("gathered %+v", got)
+		}
+		if f, r := wait(t, l.gathered), wait(t, l.released); f != r {
+			t.Fatalf("released %p, want the gathered frame %p", r, f)
+		}
+	}
+}

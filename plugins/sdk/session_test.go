@@ -165,3 +165,50 @@ func TestIsolatedInputGetsItsFramesBack(t *testing.T) {
 		}
 	}
 }
+
+// The host's end of a connection decodes the next gathered frame into the
+// points of a frame the core gave back, and nothing of the old frame's
+// points shows through.
+func TestReleasedFramePointsAreReusedByTheHost(t *testing.T) {
+	in := &sequence{}
+	c := sdktest.Connect(t, in)
+	sdktest.Init(t, c, "")
+	first, err := c.Gather(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &first.Batches[0].Points[0]
+	c.ReleaseFrame(first)
+	second, err := c.Gather(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := second.Batches[0].Points
+	if &pts[0] != old {
+		t.Error("the second frame's points were allocated anew, not decoded into the released ones")
+	}
+	want := sdk.Point{Name: "n", Value: sdk.Int(2), TS: 7}
+	if len(pts) != 1 || pts[0] != want {
+		t.Fatalf("second frame's points %+v, want [%+v]", pts, want)
+	}
+	// A frame never gathered, or given back twice, is ignored.
+	c.ReleaseFrame(&sdk.Frame{})
+	c.ReleaseFrame(first)
+}
+
+// sequence gathers a string point with a status first, then a bare int
+// point: a reused slice must not keep the first one's fields.
+type sequence struct{ n int }
+
+func (s *sequence) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error) {
+	return &sdk.InitResponse{}, nil
+}
+func (s *sequence) Close(context.Context) error { return nil }
+func (s *sequence) Gather(context.Context) (*sdk.Frame, error) {
+	s.n++
+	p := sdk.Point{Name: "n", Value: sdk.Int(2), TS: 7}
+	if s.n == 1 {
+		p = sdk.Point{Name: "first", Value: sdk.String("text"), Quality: sdk.QualityBad, Status: "BadThing", TS: 5}
+	}
+	return &sdk.Frame{Batches: []sdk.Batch{{Device: "d", TS: p.TS, Points: []sdk.Point{p}}}}, nil
+}

@@ -382,6 +382,20 @@ func (s *Supervised) Gather(ctx context.Context) (*sdk.Frame, error) {
 	return call(ctx, s, func(c grpcplugin.Client) (*sdk.Frame, error) { return c.Gather(ctx) })
 }
 
+// ReleaseFrame gives a frame Gather returned back to the connection that
+// decoded it (sdk.FrameReleaser), whose next frame reuses its points: the
+// gateway then no longer allocates a poll's points per isolated input. A
+// frame of a process since restarted is unknown to the new connection,
+// which ignores it.
+func (s *Supervised) ReleaseFrame(f *sdk.Frame) {
+	s.mu.Lock()
+	p := s.cur
+	s.mu.Unlock()
+	if p != nil {
+		p.rpc.ReleaseFrame(f)
+	}
+}
+
 func (s *Supervised) Process(ctx context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 	return call(ctx, s, func(c grpcplugin.Client) (*sdk.Frame, error) { return c.Process(ctx, f) })
 }

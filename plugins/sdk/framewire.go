@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -420,9 +421,12 @@ func (w *wireFrame) UnmarshalWire(b []byte) error {
 type wireFrameResponse struct {
 	F     *Frame
 	State []*pb.StateChange
-	enc   frameWire
-	state [][]byte
-	size  int
+	// points, when set, lends the decoded batches' points slices (the
+	// host's end, see pointPool).
+	points *pointPool
+	enc    frameWire
+	state  [][]byte
+	size   int
 }
 
 func newWireFrameResponse(f *Frame, state []*pb.StateChange) (*wireFrameResponse, error) {
@@ -485,7 +489,7 @@ func (w *wireFrameResponse) fast(b []byte) error {
 				if w.F != nil {
 					return errMerge
 				}
-				f, err := decodeFrame(v)
+				f, err := decodeFrameWith(v, w.points)
 				if err != nil {
 					return err
 				}
@@ -596,7 +600,11 @@ var (
 
 // decodeFrame reads a pb.Frame body. It falls back to the generated code
 // for whatever its fast path does not take.
-func decodeFrame(b []byte) (*Frame, error) {
+func decodeFrame(b []byte) (*Frame, error) { return decodeFrameWith(b, nil) }
+
+// decodeFrameWith is decodeFrame taking the batches' points slices from
+// points (nil: allocated).
+func decodeFrameWith(b []byte, points *pointPool) (*Frame, error) {
 	f := &Frame{}
 	orig := b
 	for len(b) > 0 {
@@ -621,7 +629,7 @@ func decodeFrame(b []byte) (*Frame, error) {
 		switch num {
 		case frameBatches:
 			var bt Batch
-			if !decodeBatch(v, &bt) {
+			if !decodeBatch(v, &bt, points) {
 				return slowFrame(orig)
 			}
 			f.Batches = append(f.Batches, bt)
@@ -726,7 +734,7 @@ func countVarints(b []byte) (int, bool) {
 
 // decodeBatch reads a pb.Batch into out with the semantics of
 // batchFromPB; false sends the batch to the generated code.
-func decodeBatch(b []byte, out *Batch) bool {
+func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 	var names, nameLens, kinds, bits, strs, strLens, quals, tsDelta []byte
 	var seen uint32
 	for len(b) > 0 {
@@ -812,7 +820,7 @@ func decodeBatch(b []byte, out *Batch) bool {
 		return false
 	}
 	nbits := len(bits) / 8
-	out.Points = make([]Point, np)
+	out.Points = points.get(np)
 	nameStr, strStr := string(names), string(strs)
 	for i := range out.Points {
 		p := &out.Points[i]
@@ -853,4 +861,50 @@ func decodeBatch(b []byte, out *Batch) bool {
 		}
 	}
 	return true
+}
+
+// pointPool holds points slices given back to the host's end of a plugin
+// connection (grpcClient.ReleaseFrame) for the next decoded frame: an
+// isolated input's poll of 1,000 points decodes into ~80 KB of points,
+// nearly half of what the gateway allocates per poll, and the collector's
+// cycles are a tenth of its CPU. A slice comes out cleared (decodeBatch
+// sets only what the wire carries). Safe for concurrent use; a nil pool
+// allocates.
+type pointPool struct {
+	mu   sync.Mutex
+	free [][]Point
+}
+
+// maxPooledSlices bounds what a pool keeps: a frame holds a batch per
+// device.
+const maxPooledSlices = 64
+
+func (p *pointPool) get(n int) []Point {
+	if p != nil && n > 0 {
+		p.mu.Lock()
+		for i := len(p.free) - 1; i >= 0; i-- {
+			if s := p.free[i]; cap(s) >= n {
+				p.free[i] = p.free[len(p.free)-1]
+				p.free[len(p.free)-1] = nil
+				p.free = p.free[:len(p.free)-1]
+				p.mu.Unlock()
+				s = s[:n]
+				clear(s)
+				return s
+			}
+		}
+		p.mu.Unlock()
+	}
+	return make([]Point, n)
+}
+
+func (p *pointPool) put(s []Point) {
+	if cap(s) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if len(p.free) < maxPooledSlices {
+		p.free = append(p.free, s[:0])
+	}
+	p.mu.Unlock()
 }

@@ -181,7 +181,8 @@ type wireReply struct {
 	Message   string
 	Confirmed uint32
 
-	state []byte
+	state  []byte
+	points *pointPool // lends the frame's points slices; nil: allocated
 }
 
 // replyFor makes the reply to a call that returned (resp, err).
@@ -270,7 +271,7 @@ func (r *wireReply) AppendWire(b []byte) []byte {
 }
 
 func (r *wireReply) UnmarshalWire(b []byte) error {
-	*r = wireReply{}
+	*r = wireReply{points: r.points}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -303,7 +304,7 @@ func (r *wireReply) UnmarshalWire(b []byte) error {
 				if r.Frame != nil {
 					return errors.New("session: reply with two frames")
 				}
-				r.Frame = &wireFrameResponse{}
+				r.Frame = &wireFrameResponse{points: r.points}
 				if err := r.Frame.UnmarshalWire(v); err != nil {
 					return err
 				}
@@ -367,7 +368,11 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 			running, stop = false, nil
 			mu.Unlock()
 			cancel()
-			if err := stream.SendMsg(r); err != nil {
+			err := stream.SendMsg(r)
+			if c.Gather != nil && r.Frame != nil {
+				s.releaseFrame(r.Frame.F)
+			}
+			if err != nil {
 				done <- err
 				return
 			}
@@ -439,25 +444,27 @@ type session struct {
 	next    uint64
 	dead    error // why the stream ended; set once
 	gone    chan struct{}
+
+	points *pointPool // the client's, for the frames of replies
 }
 
 var sessionDesc = grpc.StreamDesc{StreamName: "Session", ServerStreams: true, ClientStreams: true}
 
-func openSession(cc grpc.ClientConnInterface) (*session, error) {
+func openSession(cc grpc.ClientConnInterface, points *pointPool) (*session, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := cc.NewStream(ctx, &sessionDesc, pb.Plugin_Session_FullMethodName, wire.CallCodec)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	s := &session{stream: st, cancel: cancel, pending: map[uint64]chan *wireReply{}, gone: make(chan struct{})}
+	s := &session{stream: st, cancel: cancel, pending: map[uint64]chan *wireReply{}, gone: make(chan struct{}), points: points}
 	go s.read()
 	return s, nil
 }
 
 func (s *session) read() {
 	for {
-		r := &wireReply{}
+		r := &wireReply{points: s.points}
 		if err := s.stream.RecvMsg(r); err != nil {
 			s.mu.Lock()
 			s.dead = err
@@ -565,7 +572,7 @@ func (c *grpcClient) onSession(ctx context.Context, call *wireCall) (r *wireRepl
 	}
 	s := c.sess
 	if s == nil || s.isGone() {
-		if s, err = openSession(c.cc); err != nil {
+		if s, err = openSession(c.cc, &c.points); err != nil {
 			c.smu.Unlock()
 			return nil, true, err
 		}

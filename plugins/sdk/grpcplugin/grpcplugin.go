@@ -35,6 +35,9 @@ type Client interface {
 	sdk.CommandSource
 	sdk.HealthReporter
 	sdk.CommandHandler
+	// FrameReleaser: a frame Gather returned, given back, lends its
+	// points to the next frame decoded.
+	sdk.FrameReleaser
 	// Caps is what the remote plugin can do, learnt in Init.
 	Caps() sdk.Caps
 	// Kinds are the roles the remote plugin serves, learnt in Init

@@ -42,7 +42,7 @@ func sampleEvents(cfg *config.Config, points []sdk.PointSchema) ([]sdk.Alarm, []
 		var c struct {
 			Device string `toml:"device"`
 		}
-		if _, err := toml.Decode(string(p.Text), &c); err == nil && c.Device != "" {
+		if _, err := toml.Decode(string(p.Text()), &c); err == nil && c.Device != "" {
 			// The smallest JPEG: start and end of image.
 			pictures = append(pictures, sdk.Picture{Device: c.Device, Format: "jpeg", Data: []byte{0xFF, 0xD8, 0xFF, 0xD9}})
 		}

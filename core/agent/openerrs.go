@@ -43,7 +43,7 @@ func (u *unopened) add(p *config.Plugin) {
 			found = true
 		}
 	}
-	if _, err := toml.Decode(string(p.Text), &t); err == nil {
+	if _, err := toml.Decode(string(p.Text()), &t); err == nil {
 		note(t.Device)
 		for _, d := range t.Devices {
 			note(d["name"])

@@ -200,7 +200,7 @@ func byID(ins []*instance) map[string]*instance {
 // samePlugin reports whether two plugin tables configure the same thing.
 // Line numbers may differ: moving a table does not restart its plugin.
 func samePlugin(a, b *config.Plugin) bool {
-	return a.FullName() == b.FullName() && bytes.Equal(trimLines(a.Text), trimLines(b.Text)) &&
+	return a.FullName() == b.FullName() && bytes.Equal(trimLines(a.Text()), trimLines(b.Text())) &&
 		a.Isolated == b.Isolated && a.Command == b.Command && slices.Equal(a.Args, b.Args) &&
 		a.SHA256 == b.SHA256 && a.Buffer == b.Buffer && a.BufferLimit == b.BufferLimit && a.Enabled == b.Enabled
 }

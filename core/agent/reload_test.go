@@ -100,7 +100,7 @@ func TestReloadKeepsQueuedMessagesAndRefusesBrokenConfigs(t *testing.T) {
 
 	// A broken configuration is refused and the old one keeps running.
 	broken := reloadConfig(t, dir, 1, "")
-	broken.Inputs[0].Text = []byte(strings.Replace(string(broken.Inputs[0].Text), `pattern = "counter"`, `pattern = "zigzag"`, 1))
+	broken.Inputs[0].SetText([]byte(strings.Replace(string(broken.Inputs[0].Text()), `pattern = "counter"`, `pattern = "zigzag"`, 1)))
 	if err := a.Reload(context.Background(), broken); err == nil || !strings.Contains(err.Error(), "zigzag") {
 		t.Fatalf("broken config: %v", err)
 	}

@@ -72,12 +72,20 @@ type Plugin struct {
 	Command string
 	Args    []string
 	SHA256  string
-	// Text is the plugin's own table (header blanked, common keys blanked,
-	// sub-table headers made relative); its line 1 is Line of the file.
-	Text []byte
+	// text is the plugin's own table (see Text), kept deflated.
+	text packed
 	File string
 	Line int
 }
+
+// Text is the plugin's own table (header blanked, common keys blanked,
+// sub-table headers made relative); its line 1 is Line of the file. Each
+// call returns a new copy.
+func (p *Plugin) Text() []byte { return p.text.bytes() }
+
+// SetText replaces the plugin's table (tests that alter a loaded
+// configuration).
+func (p *Plugin) SetText(b []byte) { p.text = pack(b) }
 
 // FullName is "inputs.modbus".
 func (p *Plugin) FullName() string { return string(p.Kind) + "." + p.Name }
@@ -528,7 +536,7 @@ func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Head
 	if p.External() {
 		// The plugin's configuration is the [config] sub-table; anything
 		// else in the table is a mistake.
-		p.Text = externalConfig(tl, ix)
+		p.text = pack(externalConfig(tl, ix))
 		for _, l := range ix.BareLinesUnder("") {
 			if tl[l.Line-1] != nil {
 				errs = append(errs, sdk.ConfigError{File: file, Line: h.Line + l.Line - 1, Path: p.FullName() + "." + l.Key,
@@ -536,7 +544,7 @@ func plugin(file string, lines [][]byte, h tomlscan.Header, subs []tomlscan.Head
 			}
 		}
 	} else {
-		p.Text = bytes.Join(tl, []byte("\n"))
+		p.text = pack(bytes.Join(tl, []byte("\n")))
 	}
 	return p, errs
 }

@@ -53,7 +53,7 @@ name = "t"
 	if in.ID != "bus1" || !in.Isolated || in.Line != 5 {
 		t.Fatalf("plugin: %+v", in)
 	}
-	lines := strings.Split(string(in.Text), "\n")
+	lines := strings.Split(string(in.Text()), "\n")
 	want := map[int]string{1: "", 2: "", 3: "", 4: `url = "tcp://10.0.0.5:502"   # from the environment`, 5: `template = "${value}"`,
 		7: "[[devices]]", 9: "[[devices.points]]"}
 	for n, w := range want {
@@ -148,7 +148,7 @@ a = 1
 		t.Fatalf("got %v", err)
 	}
 	p := cfg.Inputs[0]
-	lines := strings.Split(string(p.Text), "\n")
+	lines := strings.Split(string(p.Text()), "\n")
 	if lines[5] != "rate = 5" || lines[6] != "[sub]" || lines[1] != "" || !p.Isolated {
 		t.Fatalf("external text: %q", lines)
 	}
@@ -166,7 +166,7 @@ func FuzzParse(f *testing.F) {
 func TestEnvInCommentsIsLeftAlone(t *testing.T) {
 	doc := "[agent]\ndevice_id = \"${ID}\" # not ${UNSET}\n# password = \"${UNSET}\"\n[[inputs.cfgtest]]\nnote = \"a # b ${ID}\"\n"
 	cfg, err := Parse("gw.toml", []byte(doc), env(map[string]string{"ID": "GW-9"}))
-	if err != nil || cfg.Agent.DeviceID != "GW-9" || !strings.Contains(string(cfg.Inputs[0].Text), `note = "a # b GW-9"`) {
+	if err != nil || cfg.Agent.DeviceID != "GW-9" || !strings.Contains(string(cfg.Inputs[0].Text()), `note = "a # b GW-9"`) {
 		t.Fatalf("%v %+v", err, cfg)
 	}
 }

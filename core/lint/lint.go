@@ -39,7 +39,7 @@ func Config(cfg *config.Config, points []sdk.PointSchema) sdk.ConfigErrors {
 // InitRequest is the request a plugin of cfg is initialised with when it
 // is examined outside a running agent (lint, check's sample messages).
 func InitRequest(cfg *config.Config, p *config.Plugin, points []sdk.PointSchema) *sdk.InitRequest {
-	return &sdk.InitRequest{Config: p.Text, File: p.File, Line: p.Line, Name: p.FullName(), Alias: p.ID,
+	return &sdk.InitRequest{Config: p.Text(), File: p.File, Line: p.Line, Name: p.FullName(), Alias: p.ID,
 		Agent:  sdk.AgentInfo{DeviceID: cfg.Agent.DeviceID, TopicPrefix: cfg.Agent.TopicPrefix, DataDir: cfg.Agent.DataDir},
 		Points: points, State: sdk.NewMemState(nil)}
 }
@@ -87,7 +87,7 @@ func deadbandBeforeDelayedAlarm(cfg *config.Config, points []sdk.PointSchema) sd
 			if _, err := sdk.DecodeConfig(InitRequest(cfg, p, points), &ac); err != nil {
 				continue
 			}
-			ix := tomlscan.Scan(p.Text)
+			ix := tomlscan.Scan(p.Text())
 			for i, r := range ac.Rules {
 				if r.Delay <= 0 {
 					continue

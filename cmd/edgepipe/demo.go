@@ -168,7 +168,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(log)
 	rl := reload.New(start, reload.Options{Source: src, Logger: log, Version: versionString(), Lint: lint.Config})
 	live := console.NewLive()
-	a := agent.New(cfg, agent.Options{Logger: log, Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})
+	a := agent.New(cfg, agent.Options{Logger: log, Version: versionString(), Observer: live, OnReboot: rl.Reboot, OnConfig: rl.Command})
 	rl.Attach(a)
 	if err := a.Open(ctx, true); err != nil {
 		printErrorsAs(stderr, "demo", err)

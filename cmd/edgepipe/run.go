@@ -163,7 +163,7 @@ func runRun(argv []string, _, stderr io.Writer) int {
 			}
 			applyLogLevel(level, next.Agent)
 		}})
-	opts := agent.Options{Logger: log, OnReboot: rl.Reboot, OnConfig: rl.Command}
+	opts := agent.Options{Logger: log, Version: versionString(), OnReboot: rl.Reboot, OnConfig: rl.Command}
 	// The console's table of latest values, only when there is a console
 	// (enabling it takes a restart): it holds an entry per point (~100 B)
 	// and is updated for every point of every poll.

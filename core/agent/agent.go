@@ -38,6 +38,10 @@ const DefaultTemplate = "processors.template"
 // Options tune an Agent.
 type Options struct {
 	Logger *slog.Logger
+	// Version is the gateway's version as its status says it, handed to
+	// the plugins (sdk.AgentInfo.Version) so that an output's own online
+	// message says the same.
+	Version string
 	// Isolation, when set, decides for every built-in plugin whether it runs
 	// in its own process, overriding the configuration (tests, benchmarks).
 	Isolation func(*config.Plugin) bool

@@ -81,7 +81,7 @@ func (a *Agent) open(ctx context.Context, p *config.Plugin, registry []sdk.Point
 	resp, err := in.impl.Init(ctx, &sdk.InitRequest{
 		Config: p.Text(), File: p.File, Line: p.Line, Name: p.FullName(), Alias: p.ID,
 		Agent: sdk.AgentInfo{DeviceID: a.cfg.Agent.DeviceID, TopicPrefix: a.cfg.Agent.TopicPrefix,
-			DataDir: a.cfg.Agent.DataDir, MaxCommandSize: int64(a.cfg.Agent.MaxCommandSize)},
+			DataDir: a.cfg.Agent.DataDir, MaxCommandSize: int64(a.cfg.Agent.MaxCommandSize), Version: a.opts.Version},
 		Points: registry, State: in.state,
 	})
 	if err == nil || sdk.AsConfigErrors(err) != nil {

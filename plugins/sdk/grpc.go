@@ -102,7 +102,7 @@ func (s *grpcServer) Init(ctx context.Context, r *pb.InitRequest) (*pb.InitRespo
 		Points: schemaFromPB(r.Points), State: s.state}
 	if a := r.Agent; a != nil {
 		req.Agent = AgentInfo{DeviceID: a.DeviceId, TopicPrefix: a.TopicPrefix, DataDir: a.DataDir,
-			MaxCommandSize: a.MaxCommandSize}
+			MaxCommandSize: a.MaxCommandSize, Version: a.Version}
 	}
 	resp, err := s.impl.Init(ctx, req)
 	out := &pb.InitResponse{}
@@ -482,7 +482,7 @@ func (c *grpcClient) Kinds() ([]PluginKind, bool) { return c.kinds, c.kinds != n
 func (c *grpcClient) Init(ctx context.Context, req *InitRequest) (*InitResponse, error) {
 	r := &pb.InitRequest{Config: req.Config, File: req.File, Line: int32(req.Line), Name: req.Name, Alias: req.Alias,
 		Agent: &pb.AgentInfo{DeviceId: req.Agent.DeviceID, TopicPrefix: req.Agent.TopicPrefix, DataDir: req.Agent.DataDir,
-			MaxCommandSize: req.Agent.MaxCommandSize},
+			MaxCommandSize: req.Agent.MaxCommandSize, Version: req.Agent.Version},
 		Points: schemaToPB(req.Points)}
 	c.state = req.State
 	if req.State != nil {

@@ -25,6 +25,11 @@ type AgentInfo struct {
 	// MaxCommandSize is agent.max_command_size in bytes: an output refuses
 	// larger commands unparsed (fbox.DefaultMaxCommandSize when 0).
 	MaxCommandSize int64
+	// Version is the gateway's version as its status says it ("1.2.3
+	// (commit abc1234)"): an output that announces the gateway online
+	// itself (its connect message) says the same; "" from a core that
+	// does not tell.
+	Version string
 }
 
 // InitRequest carries a plugin's configuration and context.

@@ -190,7 +190,10 @@ func (o *Output) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 		name = "outputs.mqtt"
 	}
 	o.log = slog.Default().With("plugin", name)
-	o.version = buildVersion()
+	o.version = req.Agent.Version
+	if o.version == "" {
+		o.version = buildVersion() // a core that does not tell (tests, older cores)
+	}
 	o.topics = fbox.NewTopics(req.Agent.TopicPrefix, topicID(req.Agent, set.clientID))
 	o.maxCommand = fbox.DefaultMaxCommandSize
 	if req.Agent.MaxCommandSize > 0 {

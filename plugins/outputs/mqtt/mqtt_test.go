@@ -522,3 +522,31 @@ func TestCustomStatusTopicCarriesCoreStatus(t *testing.T) {
 		t.Fatalf("a retained status left on the default topic %s", statusTop)
 	}
 }
+
+// TestOnlineSaysTheGatewaysVersion: the output's own online message (at
+// connect, before the core's status) carries the version the core gives
+// it (sdk.AgentInfo.Version), also across the gRPC adapters, so that a
+// released gateway does not announce itself as "dev" first.
+func TestOnlineSaysTheGatewaysVersion(t *testing.T) {
+	m := testbroker.StartMochi(t, testbroker.MochiOptions{})
+	sdktest.Run(t, func() sdk.Plugin { return mqtt.New() }, func(t *testing.T, p sdk.Plugin) {
+		sub := m.Subscribe(statusTop)
+		req := sdktest.Request(fmt.Sprintf("servers = [%q]\n", m.URL()))
+		req.Agent.Version = "9.9.9 (commit abc1234)"
+		if _, err := p.Init(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		waitHealth(t, p, 20*time.Second, "connected", connected)
+		sub.Wait(t, 20*time.Second, "the online status with the gateway's version", func(got []testbroker.Received) bool {
+			for _, r := range got {
+				if strings.Contains(string(r.Payload), `"status":"online"`) {
+					if !strings.Contains(string(r.Payload), `"version":"9.9.9 (commit abc1234)"`) {
+						t.Fatalf("online status: %s", r.Payload)
+					}
+					return true
+				}
+			}
+			return false
+		})
+	})
+}

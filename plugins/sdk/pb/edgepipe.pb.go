@@ -874,6 +874,7 @@ type AgentInfo struct {
 	TopicPrefix    string                 `protobuf:"bytes,2,opt,name=topic_prefix,json=topicPrefix,proto3" json:"topic_prefix,omitempty"`
 	DataDir        string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	MaxCommandSize int64                  `protobuf:"varint,4,opt,name=max_command_size,json=maxCommandSize,proto3" json:"max_command_size,omitempty"`
+	Version        string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -934,6 +935,13 @@ func (x *AgentInfo) GetMaxCommandSize() int64 {
 		return x.MaxCommandSize
 	}
 	return 0
+}
+
+func (x *AgentInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 type Caps struct {
@@ -2228,12 +2236,13 @@ const file_edgepipe_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x10\n" +
-	"\x03msg\x18\x04 \x01(\tR\x03msg\"\x90\x01\n" +
+	"\x03msg\x18\x04 \x01(\tR\x03msg\"\xaa\x01\n" +
 	"\tAgentInfo\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
 	"\ftopic_prefix\x18\x02 \x01(\tR\vtopicPrefix\x12\x19\n" +
 	"\bdata_dir\x18\x03 \x01(\tR\adataDir\x12(\n" +
-	"\x10max_command_size\x18\x04 \x01(\x03R\x0emaxCommandSize\"\x80\x01\n" +
+	"\x10max_command_size\x18\x04 \x01(\x03R\x0emaxCommandSize\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\"\x80\x01\n" +
 	"\x04Caps\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\bR\x06stream\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x1a\n" +

@@ -19,6 +19,30 @@ import (
 // the gateway delivers what it can within 5 s, the rest stays queued.
 const documentedStop = 5 * time.Second
 
+// sigtermWithin sends SIGTERM to g and fails unless it exits cleanly
+// within the documented stop time plus a margin for a loaded machine (a
+// contract, not a benchmark); what names the situation in the messages.
+func sigtermWithin(t *testing.T, g *gateway, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the gateway did not exit within 60 s of SIGTERM %s", what)
+	}
+	took := time.Since(start)
+	if g.err != nil {
+		t.Fatalf("exit after SIGTERM: %v", g.err)
+	}
+	if took > documentedStop+time.Second {
+		t.Fatalf("the gateway took %v to stop after SIGTERM %s; documented: %v", took.Round(time.Millisecond), what, documentedStop)
+	}
+	return took
+}
+
 // TestStopWithinDocumentedTimeWithNoBroker: with no broker reachable,
 // SIGTERM ends the gateway within the documented time (it used to take
 // about 7 s: 5 s waiting for a queue to drain into a dead broker, then the
@@ -43,26 +67,8 @@ func TestStopWithinDocumentedTimeWithNoBroker(t *testing.T) {
 	})
 	_, _, queued, _, _ := h.output("up")
 
-	start := time.Now()
-	if err := g1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	// A contract, not a benchmark: the bound is the documented time plus
-	// a margin for a loaded machine; a stop that waits on the dead broker
-	// takes at least 7 s.
-	limit := documentedStop + time.Second
-	select {
-	case <-g1.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the gateway did not exit within 30 s of SIGTERM")
-	}
-	took := time.Since(start)
-	if g1.err != nil {
-		t.Fatalf("exit after SIGTERM: %v", g1.err)
-	}
-	if took > limit {
-		t.Fatalf("the gateway took %v to stop after SIGTERM with no broker; documented: %v", took.Round(time.Millisecond), documentedStop)
-	}
+	// A stop that waits on the dead broker takes at least 7 s.
+	took := sigtermWithin(t, g1, "with no broker")
 	t.Logf("stopped %v after SIGTERM with %d messages queued and no broker", took.Round(time.Millisecond), queued)
 
 	// Nothing queued was lost: the next run replays it.
@@ -108,23 +114,7 @@ func TestStopWithinDocumentedTimeWithSlowBroker(t *testing.T) {
 	})
 	_, _, queued, _, _ := h.output("up")
 
-	start := time.Now()
-	if err := g1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	limit := documentedStop + time.Second
-	select {
-	case <-g1.done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the gateway did not exit within 60 s of SIGTERM")
-	}
-	took := time.Since(start)
-	if g1.err != nil {
-		t.Fatalf("exit after SIGTERM: %v", g1.err)
-	}
-	if took > limit {
-		t.Fatalf("the gateway took %v to stop after SIGTERM with a slow connected broker; documented: %v", took.Round(time.Millisecond), documentedStop)
-	}
+	took := sigtermWithin(t, g1, "with a slow connected broker")
 	t.Logf("stopped %v after SIGTERM with %d messages queued behind a slow link", took.Round(time.Millisecond), queued)
 
 	g2 := startGateway(t, "run2", cfg2, addr2)
@@ -181,22 +171,7 @@ func TestStopWithinDocumentedTimeWithBrokerThatDoesNotConfirm(t *testing.T) {
 		ok, _, d, _, _ := h.output("up")
 		return ok && d >= 20
 	})
-	start := time.Now()
-	if err := g1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-g1.done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the gateway did not exit within 60 s of SIGTERM")
-	}
-	took := time.Since(start)
-	if g1.err != nil {
-		t.Fatalf("exit after SIGTERM: %v", g1.err)
-	}
-	if took > documentedStop+time.Second {
-		t.Fatalf("the gateway took %v to stop after SIGTERM with a broker that confirms nothing; documented: %v", took.Round(time.Millisecond), documentedStop)
-	}
+	took := sigtermWithin(t, g1, "with a broker that confirms nothing")
 	t.Logf("stopped %v after SIGTERM, broker confirming nothing", took.Round(time.Millisecond))
 
 	hook.on.Store(false)

@@ -736,6 +736,7 @@ func countVarints(b []byte) (int, bool) {
 // batchFromPB; false sends the batch to the generated code.
 func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 	var names, nameLens, kinds, bits, strs, strLens, quals, tsDelta []byte
+	var statuses [][]byte // map entries, in wire order (a later one wins)
 	var seen uint32
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -751,9 +752,15 @@ func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 		}
 		switch num {
 		case batchStatuses:
-			// Statuses are rare (points that are not good): the
-			// generated code reads them (batchFromPB).
-			return false
+			if typ != protowire.BytesType {
+				return false
+			}
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+			statuses = append(statuses, v)
 		case batchTS, batchReadBack:
 			if typ != protowire.VarintType {
 				return false
@@ -860,7 +867,50 @@ func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 			p.TS += protowire.DecodeZigZag(v)
 		}
 	}
+	for _, e := range statuses {
+		i, st, ok := decodeStatusEntry(e)
+		if !ok {
+			return false
+		}
+		if int(i) < len(out.Points) {
+			out.Points[i].Status = string(st)
+		}
+	}
 	return true
+}
+
+// decodeStatusEntry reads one entry of Batch.statuses (map<uint32,
+// bytes>) as the generated code does: a missing key is 0, a missing value
+// empty, a repeated field's last occurrence wins, unknown fields skipped.
+func decodeStatusEntry(b []byte) (key uint32, val []byte, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, nil, false
+		}
+		b = b[n:]
+		switch {
+		case num == statusKey && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return 0, nil, false
+			}
+			b, key = b[n:], uint32(v)
+		case num == statusValue && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return 0, nil, false
+			}
+			b, val = b[n:], v
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return 0, nil, false
+			}
+			b = b[n:]
+		}
+	}
+	return key, val, true
 }
 
 // pointPool holds points slices given back to the host's end of a plugin

@@ -4,9 +4,9 @@
 // Apply, so that both kinds of process run with the same settings and the
 // reasons for them live in one place.
 //
-// The environment wins: GOMAXPROCS, GOMEMLIMIT and GODEBUG=memprofilerate,
-// when set, are left to the runtime, which has already applied them (GOGC
-// is the runtime's alone).
+// The environment wins: GOMAXPROCS, GOGC, GOMEMLIMIT and
+// GODEBUG=memprofilerate, when set, are left to the runtime, which has
+// already applied them.
 package runtimecfg
 
 import (
@@ -38,6 +38,8 @@ type Settings struct {
 	// A rate someone chose (the bench's -memprofile before Apply,
 	// GODEBUG=memprofilerate=N) is kept.
 	NoHeapProfile bool
+	// PaceHeap: size the heap from the allocation rate (see heapPacer).
+	PaceHeap bool
 	// TrimAfter: this long after Apply, return the start-up's garbage to
 	// the system and drop the executable's start-up pages (see settle);
 	// 0: never.
@@ -66,9 +68,12 @@ const startupGrace = 10 * time.Second
 // whose cgroup memory limit is cgroupLimit (0: none): the runtime's own
 // variables, when set, keep their say.
 func For(getenv func(string) string, cgroupLimit int64) Settings {
-	s := Settings{MaxProcs: 1, NoHeapProfile: true, TrimAfter: startupGrace}
+	s := Settings{MaxProcs: 1, NoHeapProfile: true, PaceHeap: true, TrimAfter: startupGrace}
 	if getenv("GOMAXPROCS") != "" {
 		s.MaxProcs = 0
+	}
+	if getenv("GOGC") != "" {
+		s.PaceHeap = false
 	}
 	if getenv("GOMEMLIMIT") == "" && cgroupLimit > 0 {
 		s.MemoryLimit = int64(float64(cgroupLimit) * memoryLimitShare)
@@ -93,6 +98,9 @@ func Apply() {
 	}
 	if s.NoHeapProfile && runtime.MemProfileRate == runtimeMemProfileRate {
 		runtime.MemProfileRate = 0
+	}
+	if s.PaceHeap {
+		paceHeap()
 	}
 	if s.TrimAfter > 0 {
 		time.AfterFunc(s.TrimAfter, settle)

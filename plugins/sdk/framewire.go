@@ -954,15 +954,21 @@ type pointPool struct {
 	free [][]Point
 	strs [maxPooledStrings]string // recent column strings, for str
 	next int                      // the entry of strs str replaces next
+	held int                      // bytes of strs
 }
 
 // maxPooledSlices bounds what a pool keeps: a frame holds a batch per
 // device.
 const maxPooledSlices = 64
 
-// maxPooledStrings is how many column strings a pool remembers: a name
-// column per device of a poll, and string values that repeat.
-const maxPooledStrings = 64
+// maxPooledStrings is how many column strings a pool remembers (a name
+// column per device of a poll, and string values that repeat), and
+// maxPooledStringBytes how many bytes: string values that change every
+// poll must not pin much memory.
+const (
+	maxPooledStrings     = 64
+	maxPooledStringBytes = 256 << 10
+)
 
 // str returns b as a string: one handed out before when it holds the same
 // bytes, else a new one, remembered in place of the oldest.
@@ -978,7 +984,18 @@ func (p *pointPool) str(b []byte) string {
 		}
 	}
 	s := string(b)
+	if len(s) > maxPooledStringBytes/4 {
+		return s
+	}
+	for p.held+len(s) > maxPooledStringBytes || p.strs[p.next] != "" {
+		p.held -= len(p.strs[p.next])
+		p.strs[p.next] = ""
+		if p.held+len(s) > maxPooledStringBytes {
+			p.next = (p.next + 1) % maxPooledStrings
+		}
+	}
 	p.strs[p.next] = s
+	p.held += len(s)
 	p.next = (p.next + 1) % maxPooledStrings
 	return s
 }

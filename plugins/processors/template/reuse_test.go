@@ -93,7 +93,7 @@ func TestIsolatedRepliesAreWhatAFreshTemplateRenders(t *testing.T) {
 			sdktest.Init(t, remote, c.conf)
 			r := rand.New(rand.NewPCG(15, uint64(len(c.name))))
 			var got, want [][]msg
-			for n := range 300 {
+			for n := range 150 {
 				f := changingFrame(r, n)
 				fresh := New()
 				sdktest.Init(t, fresh, c.conf)

@@ -444,7 +444,9 @@ func (a *Agent) processLoop() {
 			a.deliver(msgs, rendered)
 		}
 		// The processors have run and the queues hold the messages:
-		// nothing refers to the input's points any more.
+		// nothing refers to the input's points any more. A processor's
+		// frame is never given back (sdk.FrameReleaser): its payloads
+		// are in the queues until delivered.
 		if r, ok := it.in.impl.(sdk.FrameReleaser); ok {
 			r.ReleaseFrame(it.f)
 		}

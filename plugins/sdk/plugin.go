@@ -95,6 +95,11 @@ type Writer interface {
 // asking a camera for a picture) adds a Request to the frame: the core
 // serves it like a write from the server, even if the frame is dropped
 // later in the chain.
+//
+// A processor that keeps no reference into the frames it is given or
+// returns may say so by implementing FrameReleaser: in its own process
+// the SDK then reuses the requests' memory and gives back the frames it
+// returned (see FrameReleaser for what each side promises).
 type Processor interface {
 	Plugin
 	Process(ctx context.Context, f *Frame) (*Frame, error)

@@ -54,6 +54,9 @@ type wireCall struct {
 	Publish *wirePublish
 
 	gather []byte // Gather encoded, by SizeWire
+	// points, when set, lends a Process request's points slices (the
+	// plugin's end, see grpcServer.recycle).
+	points *pointPool
 }
 
 func (c *wireCall) SizeWire() (int, error) {
@@ -114,7 +117,7 @@ func (c *wireCall) AppendWire(b []byte) []byte {
 }
 
 func (c *wireCall) UnmarshalWire(b []byte) error {
-	*c = wireCall{}
+	*c = wireCall{points: c.points}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -151,7 +154,7 @@ func (c *wireCall) UnmarshalWire(b []byte) error {
 					return err
 				}
 			case callProcess:
-				c.Process = &wireFrame{}
+				c.Process = &wireFrame{points: c.points}
 				if err := c.Process.UnmarshalWire(v); err != nil {
 					return err
 				}
@@ -348,7 +351,9 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 			if dropped[c.ID] {
 				delete(dropped, c.ID)
 				mu.Unlock()
-				if err := stream.SendMsg(replyFor(c.ID, nil, nil, context.Canceled)); err != nil {
+				err := stream.SendMsg(replyFor(c.ID, nil, nil, context.Canceled))
+				s.recycle(c, nil)
+				if err != nil {
 					done <- err
 					return
 				}
@@ -368,10 +373,10 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 			running, stop = false, nil
 			mu.Unlock()
 			cancel()
+			// SendMsg has encoded the reply when it returns: the frames
+			// of the call are no longer read.
 			err := stream.SendMsg(r)
-			if c.Gather != nil && r.Frame != nil {
-				s.releaseFrame(r.Frame.F)
-			}
+			s.recycle(c, r)
 			if err != nil {
 				done <- err
 				return
@@ -390,8 +395,8 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 		return err
 	}
 	for {
-		var c wireCall
-		if err := stream.RecvMsg(&c); err != nil {
+		c := &wireCall{points: s.requests()}
+		if err := stream.RecvMsg(c); err != nil {
 			return finish(nil) // the host closed the session or the connection
 		}
 		if c.Cancel {
@@ -406,7 +411,7 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 			continue
 		}
 		select {
-		case calls <- &c:
+		case calls <- c:
 		case err := <-done:
 			done <- err
 			return finish(err)

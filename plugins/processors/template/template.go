@@ -162,7 +162,23 @@ type Template struct {
 	pending    []pending
 	scratch    []byte
 	seq        uint64
+
+	// The payload buffer of the frame last returned, for ReleaseFrame:
+	// once that frame is given back its payloads are dead and the next
+	// call renders into the same buffer. Until a frame was ever given
+	// back (in the gateway's process none is: the outputs' queues keep
+	// the payloads) only the first calls' are remembered, so that a
+	// template that is never released does not pin a payload.
+	lastOut   *sdk.Frame
+	lastArena []byte
+	spare     []byte // given back, for the next call
+	released  bool
+	unclaimed int
 }
+
+// maxUnclaimed is how many calls remember their payload buffer before any
+// frame was given back.
+const maxUnclaimed = 2
 
 type pending struct {
 	sec        *section
@@ -173,7 +189,10 @@ type pending struct {
 // New returns an uninitialised processor.
 func New() *Template { return &Template{} }
 
-var _ sdk.Processor = (*Template)(nil)
+var (
+	_ sdk.Processor     = (*Template)(nil)
+	_ sdk.FrameReleaser = (*Template)(nil)
+)
 
 // Init compiles the templates; an empty configuration gives the defaults.
 func (t *Template) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitResponse, error) {
@@ -477,14 +496,27 @@ func (t *Template) dataTopic(it *item) string {
 }
 
 // Process renders every batch, alarm and picture of f into f.Messages and
-// removes them from the frame. Payloads of one call share one fresh
-// allocation, each message holding its own capacity-limited slice of it,
-// so no later call or append can touch a payload already handed on.
+// removes them from the frame. Payloads of one call share one buffer,
+// each message holding its own capacity-limited slice of it, so no append
+// can touch a payload already handed on. The buffer is fresh unless the
+// frame of an earlier call was given back (ReleaseFrame); in the
+// gateway's process that never happens, so a payload held by a queue is
+// never written again.
+//
+// The template keeps no reference into the frames it is given or returns
+// beyond the identity of the last one, which is what implementing
+// sdk.FrameReleaser promises.
 func (t *Template) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) {
 	if f == nil {
 		return f, nil
 	}
-	arena := make([]byte, 0, t.hint)
+	var arena []byte
+	if cap(t.spare) >= t.hint {
+		arena = t.spare[:0]
+	} else {
+		arena = make([]byte, 0, t.hint)
+	}
+	t.spare = nil
 	t.pending = t.pending[:0]
 	for bi := range f.Batches {
 		b := &f.Batches[bi]
@@ -527,7 +559,28 @@ func (t *Template) Process(_ context.Context, f *sdk.Frame) (*sdk.Frame, error) 
 		t.picture(f, &f.Pictures[pi])
 	}
 	f.Batches, f.Alarms, f.Pictures = nil, nil, nil
+	t.lastOut, t.lastArena = nil, nil
+	if !t.released {
+		t.unclaimed = min(t.unclaimed+1, maxUnclaimed+1)
+	}
+	if t.released || t.unclaimed <= maxUnclaimed {
+		t.lastOut, t.lastArena = f, arena
+	}
 	return f, nil
+}
+
+// ReleaseFrame takes back the frame the last Process call returned
+// (sdk.FrameReleaser): its payloads are no longer read, and the next call
+// renders into their buffer. Any other frame is ignored. The SDK calls it
+// in the template's own process, after the reply is encoded and before
+// the next Process call.
+func (t *Template) ReleaseFrame(f *sdk.Frame) {
+	if f == nil || f != t.lastOut {
+		return
+	}
+	t.released = true
+	t.spare = t.lastArena
+	t.lastOut, t.lastArena = nil, nil
 }
 
 // picture renders one picture, in parts when it is larger than chunk_size.

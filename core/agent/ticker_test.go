@@ -46,3 +46,43 @@ func TestTickerTicksAndStops(t *testing.T) {
 		t.Fatalf("%d goroutines after stop, %d before", n, before)
 	}
 }
+
+// Past maxKernelTickers poll loops tick from runtime timers, and a stopped
+// kernel ticker gives its place back.
+func TestKernelTickersAreBounded(t *testing.T) {
+	probe := newTicker(kernelTickMin)
+	probe.stop()
+	if !probe.kernel {
+		t.Skip("no kernel ticker on this system")
+	}
+	base := int(kernelTickers.Load()) // poll loops of other tests, if any
+	var ts []*ticker
+	for range maxKernelTickers + 3 {
+		ts = append(ts, newTicker(time.Second))
+	}
+	kernel := 0
+	for _, tk := range ts {
+		if tk.kernel {
+			kernel++
+		}
+	}
+	if kernel != maxKernelTickers-base {
+		t.Errorf("%d of %d tickers from kernel timers, want %d", kernel, len(ts), maxKernelTickers-base)
+	}
+	if !ts[0].kernel {
+		t.Fatal("the first ticker is not a kernel one")
+	}
+	ts[0].stop()
+	ts[0].stop() // twice: counted once
+	again := newTicker(time.Second)
+	if !again.kernel {
+		t.Error("a stopped kernel ticker's place was not given back")
+	}
+	again.stop()
+	for _, tk := range ts[1:] {
+		tk.stop()
+	}
+	if n := int(kernelTickers.Load()); n != base {
+		t.Errorf("%d kernel tickers counted after every stop, %d before", n, base)
+	}
+}

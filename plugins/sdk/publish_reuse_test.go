@@ -69,12 +69,12 @@ func intact(m sdk.Message, n, j int) string {
 // messages, as an output with messages still in flight may: they must
 // stay intact whatever follows.
 type recorder struct {
-	mu       sync.Mutex
-	got      map[int][]sdk.Message // by call, copied
-	failed   map[int][]sdk.Message // calls that failed, as given
-	seen     map[*byte]bool        // first bytes of payloads given
-	reused   int                   // payloads decoded into memory seen before
-	broken   []string
+	mu     sync.Mutex
+	got    map[int][]sdk.Message // by call, copied
+	failed map[int][]sdk.Message // calls that failed, as given
+	seen   map[*byte]bool        // first bytes of payloads given
+	reused int                   // payloads decoded into memory seen before
+	broken []string
 }
 
 func (r *recorder) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error) {

@@ -1021,8 +1021,11 @@ const (
 
 // arena returns an empty buffer of at least n bytes' capacity: a buffer
 // given back when one is large enough, else a new one with room for a
-// slightly larger request next time.
+// slightly larger request next time (exactly n when it will not be kept).
 func (p *pointPool) arena(n int) []byte {
+	if n > maxArenaBytes {
+		return make([]byte, 0, n)
+	}
 	p.mu.Lock()
 	for i, a := range p.arenas {
 		if cap(a) >= n {

@@ -1035,7 +1035,7 @@ func (p *pointPool) arena(n int) []byte {
 		}
 	}
 	p.mu.Unlock()
-	return make([]byte, 0, n+n/4)
+	return make([]byte, 0, min(n+n/4, maxArenaBytes))
 }
 
 func (p *pointPool) putArena(a []byte) {

@@ -59,3 +59,46 @@ func FuzzPublishWireReused(f *testing.F) {
 		}
 	})
 }
+
+// The pool keeps what a steady stream of calls needs and no more: a
+// replay's 2 MB batch is not kept after its call, calls of 64 KB reuse one
+// buffer, and calls that grew to 200 KB reuse one of theirs.
+func TestPublishPoolKeepsBoundedMemory(t *testing.T) {
+	var pool pointPool
+	decode := func(size int) *wirePublish {
+		t.Helper()
+		w := &wirePublish{pool: &pool}
+		b := marshalWire(t, newWirePublish([]Message{{Topic: "t", Payload: make([]byte, size)}}, 0))
+		if err := w.UnmarshalWire(b); err != nil || len(w.Msgs) != 1 || len(w.Msgs[0].Payload) != size {
+			t.Fatalf("decoding %d bytes: %v, %d messages", size, err, len(w.Msgs))
+		}
+		return w
+	}
+	decode(2 << 20).recycle()
+	if len(pool.arenas) != 0 {
+		t.Fatalf("a 2 MB request's buffer was kept (%d buffers)", len(pool.arenas))
+	}
+	first := decode(64 << 10)
+	p := &first.Msgs[0].Payload[0]
+	first.recycle()
+	for range 3 {
+		w := decode(64<<10 - 100)
+		if &w.Msgs[0].Payload[0] != p {
+			t.Fatal("a 64 KB call did not reuse the buffer of the last")
+		}
+		w.recycle()
+	}
+	grown := decode(200 << 10)
+	p = &grown.Msgs[0].Payload[0]
+	grown.recycle()
+	for range 3 {
+		w := decode(200 << 10)
+		if &w.Msgs[0].Payload[0] != p {
+			t.Fatal("a 200 KB call did not reuse the buffer of the last")
+		}
+		w.recycle()
+	}
+	if len(pool.arenas) > maxPooledArenas {
+		t.Fatalf("the pool keeps %d buffers", len(pool.arenas))
+	}
+}

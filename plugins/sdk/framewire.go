@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -543,6 +544,14 @@ type wirePublish struct {
 	Budget int64
 	enc    messagesWire
 	err    error
+	// pool, when set, lends the decoded request's memory (an output's
+	// process, for an output that implements FrameReleaser: see
+	// grpcServer.recycle): the payloads are decoded into arena, one
+	// buffer for the call, the messages into list, and the topics are
+	// the pool's strings. recycle gives arena and list back.
+	pool  *pointPool
+	arena []byte
+	list  []Message
 }
 
 func newWirePublish(msgs []Message, budget int64) *wirePublish {
@@ -570,6 +579,12 @@ func (w *wirePublish) AppendWire(b []byte) []byte {
 func (w *wirePublish) UnmarshalWire(b []byte) error {
 	orig := b
 	w.Msgs, w.Budget = nil, 0
+	var arena *[]byte
+	if w.pool != nil {
+		// The payloads are parts of b: an arena of b's size holds them.
+		w.arena, w.list = w.pool.arena(len(b)), w.pool.messages()
+		w.Msgs, arena = w.list, &w.arena
+	}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -583,7 +598,7 @@ func (w *wirePublish) UnmarshalWire(b []byte) error {
 				return errWire
 			}
 			b = b[n:]
-			m, ok := decodeMessage(v)
+			m, ok := decodeMessage(v, arena, w.pool)
 			if !ok {
 				return w.slow(orig)
 			}
@@ -603,7 +618,24 @@ func (w *wirePublish) UnmarshalWire(b []byte) error {
 			b = b[n:]
 		}
 	}
+	if len(w.Msgs) == 0 {
+		w.Msgs = nil
+	} else if w.pool != nil {
+		w.list = w.Msgs // grown past the lent list, if it was short
+	}
 	return nil
+}
+
+// recycle gives the memory the request was decoded into back to the pool
+// it came from, for a later request: call it only once nothing refers to
+// the messages any more.
+func (w *wirePublish) recycle() {
+	if w.pool == nil {
+		return
+	}
+	w.pool.putArena(w.arena)
+	w.pool.putMessages(w.list)
+	w.arena, w.list, w.Msgs = nil, nil, nil
 }
 
 func (w *wirePublish) slow(b []byte) error {
@@ -653,7 +685,7 @@ func decodeFrameWith(b []byte, points *pointPool) (*Frame, error) {
 			}
 			f.Batches = append(f.Batches, bt)
 		case frameMessages:
-			m, ok := decodeMessage(v)
+			m, ok := decodeMessage(v, nil, nil)
 			if !ok {
 				return slowFrame(orig)
 			}
@@ -691,8 +723,11 @@ func slowFrame(b []byte) (*Frame, error) {
 }
 
 // decodeMessage reads a pb.Message; ok is false when the generated code
-// must decide (invalid UTF-8, malformed).
-func decodeMessage(b []byte) (m Message, ok bool) {
+// must decide (invalid UTF-8, malformed). The payload is appended to
+// *arena when it has room (its capacity is never grown: the payloads
+// decoded before stay where they are), else allocated; the topic is one
+// of strs's strings (nil: allocated).
+func decodeMessage(b []byte, arena *[]byte, strs *pointPool) (m Message, ok bool) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -710,7 +745,14 @@ func decodeMessage(b []byte) (m Message, ok bool) {
 				if !utf8.Valid(v) {
 					return m, false
 				}
-				m.Topic = string(v)
+				m.Topic = strs.str(v)
+			} else if arena != nil && len(v) <= cap(*arena)-len(*arena) {
+				// Its own capacity only: an output appending to a
+				// payload must not write into the next one.
+				a := *arena
+				n := len(a)
+				a = append(a, v...)
+				m.Payload, *arena = a[n:len(a):len(a)], a
 			} else {
 				m.Payload = append(make([]byte, 0, len(v)), v...)
 			}
@@ -948,13 +990,100 @@ func decodeStatusEntry(b []byte) (key uint32, val []byte, ok bool) {
 // byte for byte, and a string is immutable, so handing the same one out
 // again is safe for any reader, and saves ~5 KB per 1,000 points.
 //
+// In an output's process the pool also holds the payload buffers and
+// message lists of the Publish requests of an output that promised not to
+// keep them (FrameReleaser), and the topics are its strings: an isolated
+// outputs.mqtt so decodes its ~64 KB payload per call into the buffer of
+// an earlier call instead of allocating it anew.
+//
 // Safe for concurrent use; a nil pool allocates.
 type pointPool struct {
-	mu   sync.Mutex
-	free [][]Point
-	strs [maxPooledStrings]string // recent column strings, for str
-	next int                      // the entry of strs str replaces next
-	held int                      // bytes of strs
+	mu     sync.Mutex
+	free   [][]Point
+	arenas [][]byte                 // payload buffers, empty, for arena
+	lists  [][]Message              // message lists, cleared, for messages
+	strs   [maxPooledStrings]string // recent column strings, for str
+	next   int                      // the entry of strs str replaces next
+	held   int                      // bytes of strs
+}
+
+// maxPooledArenas and maxPooledLists bound the Publish requests' memory
+// a pool keeps: calls run one at a time, so one is in use while the next
+// is decoded. maxArenaBytes and maxListLen bound what one may pin: a
+// replay's batch of 256 large messages is allocated for itself and
+// dropped after, not kept for calls a hundredth of its size.
+const (
+	maxPooledArenas = 2
+	maxPooledLists  = 2
+	maxArenaBytes   = 1 << 20
+	maxListLen      = 1024
+)
+
+// arena returns an empty buffer of at least n bytes' capacity: a buffer
+// given back when one is large enough, else a new one with room for a
+// slightly larger request next time (exactly n when it will not be kept).
+func (p *pointPool) arena(n int) []byte {
+	if n > maxArenaBytes {
+		return make([]byte, 0, n)
+	}
+	p.mu.Lock()
+	for i, a := range p.arenas {
+		if cap(a) >= n {
+			p.arenas = slices.Delete(p.arenas, i, i+1)
+			p.mu.Unlock()
+			return a
+		}
+	}
+	p.mu.Unlock()
+	return make([]byte, 0, min(n+n/4, maxArenaBytes))
+}
+
+func (p *pointPool) putArena(a []byte) {
+	if cap(a) == 0 || cap(a) > maxArenaBytes {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.arenas) < maxPooledArenas {
+		p.arenas = append(p.arenas, a[:0])
+		return
+	}
+	// Full: a larger buffer replaces the smallest, so that requests
+	// that grew for good stop allocating.
+	i := 0
+	for j := range p.arenas {
+		if cap(p.arenas[j]) < cap(p.arenas[i]) {
+			i = j
+		}
+	}
+	if cap(a) > cap(p.arenas[i]) {
+		p.arenas[i] = a[:0]
+	}
+}
+
+// messages returns an empty message list, one given back if any.
+func (p *pointPool) messages() []Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.lists); n > 0 {
+		l := p.lists[n-1]
+		p.lists[n-1] = nil
+		p.lists = p.lists[:n-1]
+		return l
+	}
+	return nil
+}
+
+func (p *pointPool) putMessages(l []Message) {
+	if cap(l) == 0 || cap(l) > maxListLen {
+		return
+	}
+	clear(l[:cap(l)]) // no topic or payload is held on to
+	p.mu.Lock()
+	if len(p.lists) < maxPooledLists {
+		p.lists = append(p.lists, l[:0])
+	}
+	p.mu.Unlock()
 }
 
 // maxPooledSlices bounds what a pool keeps: a frame holds a batch per

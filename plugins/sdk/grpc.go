@@ -90,11 +90,25 @@ type grpcServer struct {
 	// reqs is where the session decodes Process requests: it only ever
 	// gets points slices back from a processor that implements
 	// FrameReleaser (see recycle), so any other is given fresh ones.
+	// Publish requests decode into it only for an output that implements
+	// FrameReleaser (publishes).
 	reqs pointPool
 }
 
 // requests is the pool the session's calls decode their frames with.
 func (s *grpcServer) requests() *pointPool { return &s.reqs }
+
+// publishes is the pool the session's Publish requests decode into: nil,
+// so that every message is allocated for itself, unless the output
+// promised to keep none once Publish returned (FrameReleaser). An output
+// that keeps some of its messages must not pin the buffer of a whole call
+// with them.
+func (s *grpcServer) publishes() *pointPool {
+	if _, ok := s.impl.(FrameReleaser); ok {
+		return &s.reqs
+	}
+	return nil
+}
 
 func (s *grpcServer) changes() []*pb.StateChange {
 	if s.state == nil {
@@ -165,6 +179,11 @@ func (s *grpcServer) gather(ctx context.Context, r *pb.GatherRequest) (*wireFram
 // isolated processors.template its payload buffer, while the request's
 // ~80 KB of points per 1,000 are decoded into last call's: together most
 // of what those processes allocate per poll.
+//
+// An output's Publish request goes back likewise, but only when Publish
+// returned nil (or never ran): an output that failed may still have
+// messages in flight in its client library, whose writer reads them until
+// the connection it gave up on is torn down (see FrameReleaser).
 func (s *grpcServer) recycle(c *wireCall, r *wireReply) {
 	rel, ok := s.impl.(FrameReleaser)
 	if !ok {
@@ -175,6 +194,9 @@ func (s *grpcServer) recycle(c *wireCall, r *wireReply) {
 	}
 	if c.Process != nil {
 		c.Process.recycle()
+	}
+	if c.Publish != nil && (r == nil || r.Code == codes.OK) {
+		c.Publish.recycle()
 	}
 }
 

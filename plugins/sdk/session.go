@@ -55,8 +55,11 @@ type wireCall struct {
 
 	gather []byte // Gather encoded, by SizeWire
 	// points, when set, lends a Process request's points slices (the
-	// plugin's end, see grpcServer.recycle).
-	points *pointPool
+	// plugin's end, see grpcServer.recycle); publish a Publish request's
+	// payloads, messages and topics (only to an output that implements
+	// FrameReleaser).
+	points  *pointPool
+	publish *pointPool
 }
 
 func (c *wireCall) SizeWire() (int, error) {
@@ -117,7 +120,7 @@ func (c *wireCall) AppendWire(b []byte) []byte {
 }
 
 func (c *wireCall) UnmarshalWire(b []byte) error {
-	*c = wireCall{points: c.points}
+	*c = wireCall{points: c.points, publish: c.publish}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -159,7 +162,7 @@ func (c *wireCall) UnmarshalWire(b []byte) error {
 					return err
 				}
 			default:
-				c.Publish = &wirePublish{}
+				c.Publish = &wirePublish{pool: c.publish}
 				if err := c.Publish.UnmarshalWire(v); err != nil {
 					return err
 				}
@@ -395,7 +398,7 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 		return err
 	}
 	for {
-		c := &wireCall{points: s.requests()}
+		c := &wireCall{points: s.requests(), publish: s.publishes()}
 		if err := stream.RecvMsg(c); err != nil {
 			return finish(nil) // the host closed the session or the connection
 		}

@@ -50,10 +50,11 @@ type Settings struct {
 // cgroup (systemd's MemoryMax=, a container's limit) that its Go heap may
 // take before the collector works harder: the rest is the executable's
 // pages, the disk queue's page cache and, isolated, the plugin processes.
-// Without a limit the runtime's GOGC=100 stands: GOGC=50 saves ~1.6 MB in
-// process and ~6.5 MB over the four isolated processes at 1,000 points, and
-// costs ~1 ms of GC CPU a second at 10,000 points/s (+0.1 us a point,
-// README "## Performance"), which is not ours to spend by default.
+// Without a limit the heap pacer (heap.go) sizes the heap: a flat GOGC=50
+// would save ~1.6 MB in process and ~6.5 MB over the four isolated
+// processes at 1,000 points, and cost ~1 ms of GC CPU a second at 10,000
+// points/s (+0.1 us a point, README "## Performance"), which is not ours
+// to spend by default; the pacer saves it only where allocation is slow.
 const memoryLimitShare = 0.8
 
 // runtimeMemProfileRate is the runtime's default runtime.MemProfileRate.

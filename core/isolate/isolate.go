@@ -37,6 +37,8 @@ const ServeArg = "__plugin"
 func MaybeServe() {
 	if len(os.Args) >= 3 && os.Args[1] == ServeArg && grpcplugin.IsPluginProcess() {
 		runtimecfg.Apply() // the gateway's settings, see there
+		// Once the other plugin processes have trimmed too.
+		runtimecfg.TrimAgainAfter(2 * runtimecfg.StartupGrace)
 		go watchParent(os.Getppid(), time.Second)
 		if err := grpcplugin.ServeBuiltin(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -163,6 +165,11 @@ func startHere(spec Spec) (*process, error) {
 		c.Kill()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
 	}
+	// A built-in plugin's process runs this executable: the gateway trims
+	// its pages again once that process has done its first trim
+	// (runtimecfg.TrimAgainAfter; for another executable, a needless but
+	// harmless pass).
+	runtimecfg.TrimAgainAfter(runtimecfg.StartupGrace + time.Second)
 	return &process{client: c, rpc: g, released: make(chan struct{})}, nil
 }
 

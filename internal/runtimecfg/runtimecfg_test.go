@@ -6,6 +6,7 @@ import (
 	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestForLetsTheEnvironmentWin(t *testing.T) {
@@ -106,4 +107,20 @@ func TestSettleReturnsStartupGarbage(t *testing.T) {
 	if after := released(); after < before+32<<20 {
 		t.Errorf("released heap %d -> %d bytes after 64 MB of garbage", before, after)
 	}
+}
+
+// Calls to TrimAgainAfter share one timer: the last call's time stands.
+func TestTrimAgainAfterCoalesces(t *testing.T) {
+	TrimAgainAfter(time.Hour)
+	retrimMu.Lock()
+	first := retrim
+	retrimMu.Unlock()
+	TrimAgainAfter(2 * time.Hour)
+	retrimMu.Lock()
+	second := retrim
+	retrimMu.Unlock()
+	if first == nil || first != second {
+		t.Fatalf("two calls made two timers (%p, %p)", first, second)
+	}
+	second.Stop()
 }

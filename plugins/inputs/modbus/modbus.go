@@ -433,9 +433,14 @@ func (m *Modbus) settle(d *device, b *sdk.Batch, r request, regs []byte, bits []
 // stream left unanswered are sent again at no cost to their retries. It
 // returns the queue left: those reads again, in their order, then the
 // rest. A read after one that stops the poll is dropped unsettled, its
-// points bad, as a read never sent is with one request in flight.
+// points bad, as a read never sent is with one request in flight. A slave
+// that did not answer is probed with one read alone, as poll probes it:
+// a dead slave behind a gateway costs one gateway timeout, not N.
 func (m *Modbus) pollPipelined(ctx context.Context, d *device, b *sdk.Batch, queue []pending, probing *bool) (rest []pending, stop bool) {
 	n := min(m.set.maxInFlight, len(queue))
+	if *probing {
+		n = 1
+	}
 	batch := queue[:n]
 	reads := make([]pipeRead, n)
 	for i, p := range batch {

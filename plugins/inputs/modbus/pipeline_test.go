@@ -191,6 +191,10 @@ type testPeer struct {
 	conns atomic.Int32
 	// reversed counts groups of requests answered last first.
 	reversed atomic.Int32
+	// groups are the sizes of the groups of requests that came together,
+	// per connection (1-based).
+	mu     sync.Mutex
+	groups map[int][]int
 	// answer gives the frames to send for the request of the n-th answer
 	// (0-based) on connection conn (1-based) as frames, with stop to close
 	// the connection after them and silent to send nothing from then on.
@@ -271,6 +275,12 @@ func (p *testPeer) serve(c net.Conn, conn int) {
 			seen[q.addr] = true
 			reqs = append(reqs, q)
 		}
+		p.mu.Lock()
+		if p.groups == nil {
+			p.groups = map[int][]int{}
+		}
+		p.groups[conn] = append(p.groups[conn], len(reqs))
+		p.mu.Unlock()
 		if silent {
 			continue
 		}
@@ -386,6 +396,15 @@ func TestPipelineBrokenMidway(t *testing.T) {
 				if n := peer.conns.Load(); n != 2 {
 					t.Errorf("max_in_flight %d: %d connections, want 2", inFlight, n)
 				}
+				peer.mu.Lock()
+				g := peer.groups[2]
+				peer.mu.Unlock()
+				// A silent slave is probed with one read, then read in full.
+				if inFlight > 1 && mode == "silent" && (len(g) < 2 || g[0] != 1 || g[1] != 7) {
+					t.Errorf("second connection: requests came in groups of %v, want 1 (the probe), 7, ...", g)
+				} else if inFlight > 1 && mode != "silent" && (len(g) < 1 || g[0] != 4) {
+					t.Errorf("second connection: requests came in groups of %v, want the 4 reads after the failed one first", g)
+				}
 			}
 			if err := sameBatch(first[0], first[1]); err != nil {
 				t.Fatalf("first poll, one in flight vs 8: %v", err)
@@ -445,3 +464,31 @@ func TestMaxInFlightConfig(t *testing.T) {
 // TestTypesOverTCPPipelined: every type and byte order over Modbus TCP
 // with reads in flight together (five reads, one pipeline).
 func TestTypesOverTCPPipelined(t *testing.T) { checkTypes(t, "tcp://127.0.0.1:0", "max_in_flight = 8") }
+
+// TestPipelineRetriedAfterDrop: with retries, the read a dropped
+// connection left unanswered is tried again on the new connection with
+// the reads after it, and the poll is all good, as with one in flight.
+func TestPipelineRetriedAfterDrop(t *testing.T) {
+	for _, inFlight := range []int{1, 8} {
+		peer := &testPeer{answer: func(conn, n int, q mbapRequest) ([][]byte, bool, bool) {
+			if conn == 1 && n == 3 {
+				return nil, true, false // closed instead of the fourth answer
+			}
+			return [][]byte{registersAnswer(q)}, false, false
+		}}
+		url := startPeer(t, peer)
+		in := initPlugin(t, pipelinePoints(fmt.Sprintf("url = %q\ntimeout = \"5s\"\nretries = 1\nmax_in_flight = %d", url, inFlight), 1000, false))
+		b := pollNow(t, in)
+		for a, p := range b.Points {
+			if p.Quality != sdk.QualityGood || p.Value.UintValue() != uint64(peerValue(a)) {
+				t.Fatalf("max_in_flight %d: %s = %#v (%s)", inFlight, p.Name, p.Value, p.Quality)
+			}
+		}
+		peer.mu.Lock()
+		g := peer.groups[2]
+		peer.mu.Unlock()
+		if n := peer.conns.Load(); n != 2 || inFlight > 1 && (len(g) != 1 || g[0] != 5) {
+			t.Errorf("max_in_flight %d: %d connections, the second's requests in groups of %v, want 2 and [5]", inFlight, n, g)
+		}
+	}
+}

@@ -357,7 +357,9 @@ func (m *Modbus) poll(ctx context.Context, d *device, pts []sdk.Point) sdk.Batch
 		if stop {
 			return b
 		}
-		queue = append(split, queue...)
+		if len(split) > 0 {
+			queue = append(split, queue...)
+		}
 	}
 	return b
 }

@@ -367,6 +367,7 @@ func TestPipelineBrokenMidway(t *testing.T) {
 	for _, mode := range []string{"close", "garble", "silent"} {
 		t.Run(mode, func(t *testing.T) {
 			var first [2]sdk.Batch
+			var counters [2]map[string]uint64
 			for i, inFlight := range []int{1, 8} {
 				peer := &testPeer{answer: func(conn, n int, q mbapRequest) ([][]byte, bool, bool) {
 					if conn > 1 || n < 3 {
@@ -385,6 +386,11 @@ func TestPipelineBrokenMidway(t *testing.T) {
 				url := startPeer(t, peer)
 				in := initPlugin(t, pipelinePoints(fmt.Sprintf("url = %q\ninterval = \"50ms\"\ntimeout = \"1s\"\nretries = 0\nmax_in_flight = %d", url, inFlight), 1000, false))
 				first[i] = pollNow(t, in)
+				h, err := in.(sdk.HealthReporter).Health(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				counters[i] = h.Counters
 				// Then good again: at once, or after the device's backoff.
 				deadline := time.Now().Add(30 * time.Second)
 				for len(bad(pollNow(t, in))) > 0 {
@@ -408,6 +414,11 @@ func TestPipelineBrokenMidway(t *testing.T) {
 			}
 			if err := sameBatch(first[0], first[1]); err != nil {
 				t.Fatalf("first poll, one in flight vs 8: %v", err)
+			}
+			t.Logf("counters after the first poll: %v", counters[1])
+			// Requests, errors, timeouts and connections counted alike.
+			if fmt.Sprint(counters[0]) != fmt.Sprint(counters[1]) {
+				t.Errorf("counters after the first poll: one in flight %v, 8 %v", counters[0], counters[1])
 			}
 			// Reads of 125 registers: the fourth, or from it on.
 			last := 500

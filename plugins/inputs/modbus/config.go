@@ -26,6 +26,7 @@ type Config struct {
 	PauseBetweenRequests sdk.Duration   `toml:"pause_between_requests"`
 	MaxBackoff           sdk.Duration   `toml:"max_backoff"`
 	WriteMultiple        bool           `toml:"write_multiple"`
+	MaxInFlight          *int           `toml:"max_in_flight"`
 	TLSCA                string         `toml:"tls_ca"`
 	TLSCert              string         `toml:"tls_cert"`
 	TLSKey               string         `toml:"tls_key"`
@@ -69,6 +70,10 @@ const (
 	defaultMaxRegs    = 125  // the protocol's limit for FC3/FC4
 	defaultMaxBits    = 2000 // the protocol's limit for FC1/FC2
 	defaultMaxBackoff = 30 * time.Second
+	// maxInFlight bounds max_in_flight: more reads in flight than a
+	// device has request buffers for are refused or dropped by it, and 16
+	// x 125 registers is already a poll of 2,000 in one round trip.
+	maxInFlight = 16
 )
 
 // settings is the checked configuration of the connection.
@@ -83,6 +88,7 @@ type settings struct {
 	pauseBetweenRequests time.Duration
 	maxBackoff           time.Duration
 	writeMultiple        bool
+	maxInFlight          int // reads sent without waiting for their answers (1: one at a time)
 	tlsCert              *tls.Certificate
 	tlsRoots             *x509.CertPool
 }

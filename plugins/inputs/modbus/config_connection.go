@@ -41,6 +41,7 @@ func (cfg *Config) checkConnection(bad badFunc) (*settings, byteOrder) {
 		connOrder = o
 	}
 	cfg.checkLimits(s, bad)
+	cfg.checkInFlight(s, bad)
 	cfg.checkTLS(s, bad)
 	return s, connOrder
 }
@@ -124,6 +125,31 @@ func (cfg *Config) checkLimits(s *settings, bad badFunc) {
 		s.lim.maxBits = defaultMaxBits
 	} else if s.lim.maxBits < 1 || s.lim.maxBits > defaultMaxBits {
 		bad("max_bits", "%d: want 1..2000 (the protocol's limit per read)", s.lim.maxBits)
+	}
+}
+
+// checkInFlight checks max_in_flight: how many reads a poll sends before
+// it waits for their answers. Only Modbus TCP pairs answers with requests
+// (by MBAP transaction id); pauses between requests and pipelining
+// contradict each other.
+func (cfg *Config) checkInFlight(s *settings, bad badFunc) {
+	s.maxInFlight = 1
+	if cfg.MaxInFlight == nil {
+		return
+	}
+	n := *cfg.MaxInFlight
+	switch {
+	case n < 1 || n > maxInFlight:
+		bad("max_in_flight", "%d: want 1..%d requests", n, maxInFlight)
+	case n == 1:
+	case s.scheme == "rtu" || s.scheme == "rtuovertcp":
+		bad("max_in_flight", "%d: %s:// sends one request at a time: RTU frames carry no transaction id to pair answers with requests (only tcp:// can have several in flight)", n, s.scheme)
+	case s.scheme == "tcp+tls":
+		bad("max_in_flight", "%d: not supported over tcp+tls:// yet, whose client sends one request at a time (only tcp:// can have several in flight)", n)
+	case s.pauseBetweenRequests > 0:
+		bad("max_in_flight", "%d: pause_between_requests is set: requests paced one by one cannot be sent together (use one or the other)", n)
+	default:
+		s.maxInFlight = n
 	}
 }
 

@@ -96,6 +96,7 @@ type Modbus struct {
 	// writes (which the core may call beside Gather).
 	bus         sync.Mutex
 	client      busClient
+	pipe        pipeliner // the client, when it may have several reads in flight (max_in_flight > 1)
 	open        bool
 	connFails   int
 	connRetryAt time.Time
@@ -215,6 +216,9 @@ func (m *Modbus) Init(_ context.Context, req *sdk.InitRequest) (*sdk.InitRespons
 		return nil, sdk.ConfigErrors{src.Errorf("url", "%q: %v", set.url, err)}
 	}
 	m.client = client
+	if p, ok := client.(pipeliner); ok && set.maxInFlight > 1 {
+		m.pipe = p
+	}
 	return &sdk.InitResponse{Points: schemas, Interval: m.tick}, nil
 }
 
@@ -334,58 +338,136 @@ func (m *Modbus) poll(ctx context.Context, d *device, pts []sdk.Point) sdk.Batch
 		return b
 	}
 	probing := d.fails > 0
-	queue := append([]request(nil), d.reqs...)
-	for len(queue) > 0 {
-		r := queue[0]
-		queue = queue[1:]
-		if ctx.Err() != nil {
-			break
-		}
-		retries := m.set.retries
-		if probing {
-			retries = 0
-		}
-		regs, bits, err := m.read(ctx, d.unit, r, retries)
-		if err != nil {
-			if errors.Is(err, mb.ErrIllegalDataAddress) && len(r.points) > 1 {
-				// The merged read crossed a hole in the device's map: read
-				// its points one by one from now on.
-				slog.Info("modbus: read refused (illegal data address), splitting it per point",
-					"device", d.name, "area", r.area.String(), "start", r.start, "count", r.count)
-				split := m.split(d, r)
-				queue = append(split, queue...)
-				continue
-			}
-			if slaveSilent(err) {
-				m.noteRead(d, r, err)
-				d.fails++
-				if d.retry == nil || d.fails == 1 {
-					// The shared policy (full jitter): slaves on one bus, and
-					// gateways polling one device, do not retry in step.
-					d.retry = backoff.New(backoff.Policy{Initial: d.interval, Max: m.set.maxBackoff})
-				}
-				d.retryAt = time.Now().Add(d.retry.Next())
-				if d.fails == 1 {
-					slog.Warn("modbus: device does not answer, its points are bad; backing off", "device", d.name,
-						"unit_id", d.unit, "url", m.set.url, "error", err)
-				}
+	queue := make([]pending, len(d.reqs))
+	for i, r := range d.reqs {
+		queue[i] = pending{r: r}
+	}
+	for len(queue) > 0 && ctx.Err() == nil {
+		if m.pipe != nil {
+			var stop bool
+			if queue, stop = m.pollPipelined(ctx, d, &b, queue, &probing); stop {
 				return b
 			}
-			slog.Debug("modbus: read failed", "device", d.name, "area", r.area.String(), "start", r.start,
-				"count", r.count, "error", err)
+			continue
 		}
-		// The slave answered (with data or an exception): it is alive.
-		m.noteRead(d, r, err)
-		if probing {
-			slog.Info("modbus: device answers again", "device", d.name, "unit_id", d.unit, "after_failures", d.fails)
-			probing = false
+		r := queue[0].r
+		queue = queue[1:]
+		regs, bits, err := m.read(ctx, d.unit, r, m.retries(probing))
+		split, stop := m.settle(d, &b, r, regs, bits, err, &probing)
+		if stop {
+			return b
 		}
-		d.fails = 0
-		if err == nil {
-			m.decodeInto(b.Points, d, r, regs, bits)
+		if len(split) > 0 {
+			queue = append(split, queue...)
 		}
 	}
 	return b
+}
+
+// pending is a read of a poll yet to be done, and how often it was tried
+// again (counted here only for pipelined reads; read counts its own).
+type pending struct {
+	r     request
+	tries int
+}
+
+// retries is how often a failed read is tried again: not at all while
+// probing a slave that did not answer.
+func (m *Modbus) retries(probing bool) int {
+	if probing {
+		return 0
+	}
+	return m.set.retries
+}
+
+// settle takes the outcome of one read of device d, after its retries:
+// the points it serves go into b, the slave's state is updated. It
+// returns the reads that replace r when a merged read was refused (read
+// them next), and stop when the slave does not answer: the rest of the
+// poll is not read (its points stay bad) and the slave is backed off.
+func (m *Modbus) settle(d *device, b *sdk.Batch, r request, regs []byte, bits []bool, err error, probing *bool) (split []pending, stop bool) {
+	if err != nil {
+		if errors.Is(err, mb.ErrIllegalDataAddress) && len(r.points) > 1 {
+			// The merged read crossed a hole in the device's map: read
+			// its points one by one from now on.
+			slog.Info("modbus: read refused (illegal data address), splitting it per point",
+				"device", d.name, "area", r.area.String(), "start", r.start, "count", r.count)
+			for _, q := range m.split(d, r) {
+				split = append(split, pending{r: q})
+			}
+			return split, false
+		}
+		if slaveSilent(err) {
+			m.noteRead(d, r, err)
+			d.fails++
+			if d.retry == nil || d.fails == 1 {
+				// The shared policy (full jitter): slaves on one bus, and
+				// gateways polling one device, do not retry in step.
+				d.retry = backoff.New(backoff.Policy{Initial: d.interval, Max: m.set.maxBackoff})
+			}
+			d.retryAt = time.Now().Add(d.retry.Next())
+			if d.fails == 1 {
+				slog.Warn("modbus: device does not answer, its points are bad; backing off", "device", d.name,
+					"unit_id", d.unit, "url", m.set.url, "error", err)
+			}
+			return nil, true
+		}
+		slog.Debug("modbus: read failed", "device", d.name, "area", r.area.String(), "start", r.start,
+			"count", r.count, "error", err)
+	}
+	// The slave answered (with data or an exception): it is alive.
+	m.noteRead(d, r, err)
+	if *probing {
+		slog.Info("modbus: device answers again", "device", d.name, "unit_id", d.unit, "after_failures", d.fails)
+		*probing = false
+	}
+	d.fails = 0
+	if err == nil {
+		m.decodeInto(b.Points, d, r, regs, bits)
+	}
+	return nil, false
+}
+
+// pollPipelined sends the first max_in_flight reads of the queue together
+// (max_in_flight > 1) and settles each, in the queue's order, as poll
+// settles one read: a read that failed is tried again (in the next
+// pipeline, first) as often as read would try it, and the reads a broken
+// stream left unanswered are sent again at no cost to their retries. It
+// returns the queue left: those reads again, in their order, then the
+// rest. A read after one that stops the poll is dropped unsettled, its
+// points bad, as a read never sent is with one request in flight. A slave
+// that did not answer is probed with one read alone, as poll probes it:
+// a dead slave behind a gateway costs one gateway timeout, not N.
+func (m *Modbus) pollPipelined(ctx context.Context, d *device, b *sdk.Batch, queue []pending, probing *bool) (rest []pending, stop bool) {
+	n := min(m.set.maxInFlight, len(queue))
+	if *probing {
+		n = 1
+	}
+	batch := queue[:n]
+	reads := make([]pipeRead, n)
+	for i, p := range batch {
+		reads[i] = pipeRead{fc: p.r.area.readFC(), addr: uint16(p.r.start), qty: uint16(p.r.count)}
+	}
+	m.doPipelined(ctx, d.unit, reads)
+	var again []pending
+	for i := range reads {
+		p, rd := batch[i], &reads[i]
+		if !rd.done {
+			again = append(again, p)
+			continue
+		}
+		if rd.err != nil && retryable(rd.err) && p.tries < m.retries(*probing) && ctx.Err() == nil {
+			p.tries++
+			again = append(again, p)
+			continue
+		}
+		split, stop := m.settle(d, b, p.r, rd.regs, rd.bits, rd.err, probing)
+		if stop {
+			return nil, true
+		}
+		again = append(again, split...)
+	}
+	return append(again, queue[n:]...), false
 }
 
 // noteRead records the outcome of one read request of a device for Health.
@@ -554,6 +636,41 @@ func (m *Modbus) do(ctx context.Context, unit uint8, fn func(c busClient) error)
 		m.closeConn()
 	}
 	return err
+}
+
+// doPipelined runs reads together on the pipelining client, as do runs
+// one request: opening the connection when needed, counting each read
+// that has its outcome as a request, and closing the connection when the
+// stream can no longer be trusted (a late answer on it could be taken for
+// the answer to a later request). Callers hold m.bus.
+func (m *Modbus) doPipelined(ctx context.Context, unit uint8, reads []pipeRead) {
+	if err := m.ensureOpen(ctx); err != nil {
+		_ = charge(reads, err)
+		return
+	}
+	_ = m.client.SetUnitId(unit)
+	err := m.pipe.ReadPipelined(reads)
+	m.lastReq = time.Now()
+	m.stats.add(func(s *stats) {
+		for i := range reads {
+			rd := &reads[i]
+			if !rd.done {
+				continue
+			}
+			s.requests++
+			if rd.err != nil {
+				s.requestErrors++
+				s.lastErr = rd.err.Error()
+				if slaveSilent(rd.err) && !isException(rd.err) {
+					s.timeouts++
+				}
+			}
+		}
+	})
+	if err != nil && m.confused(err) {
+		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
+		m.closeConn()
+	}
 }
 
 // confused tells whether after err the byte stream can no longer be

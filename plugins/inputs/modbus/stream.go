@@ -41,9 +41,9 @@ var _ busClient = (*mb.ModbusClient)(nil)
 func newBusClient(set *settings) (busClient, error) {
 	switch set.scheme {
 	case "tcp":
-		return newStreamClient(set.url, set.timeout, mbapFraming)
+		return newStreamClient(set.url, set.timeout, mbapFraming, set.maxInFlight)
 	case "rtuovertcp":
-		return newStreamClient(set.url, set.timeout, rtuFraming)
+		return newStreamClient(set.url, set.timeout, rtuFraming, 1)
 	}
 	return mb.NewClient(&mb.ClientConfiguration{
 		URL: set.url, Speed: uint(set.baud), DataBits: uint(set.dataBits), Parity: set.parity, StopBits: set.stopBits,
@@ -88,6 +88,10 @@ type streamClient struct {
 	timeout time.Duration
 	framing framing
 
+	// rsize is the read buffer's: room for the answers of a whole
+	// pipeline, so that answers that come together are read together.
+	rsize int
+
 	mu   sync.Mutex
 	conn net.Conn
 	r    *bufio.Reader
@@ -101,12 +105,12 @@ type streamClient struct {
 // a PDU of at most 253 bytes, or an RTU frame of 256.
 const maxFrame = 7 + 253
 
-func newStreamClient(url string, timeout time.Duration, f framing) (*streamClient, error) {
+func newStreamClient(url string, timeout time.Duration, f framing, inFlight int) (*streamClient, error) {
 	_, hostport, _ := strings.Cut(url, "://")
 	if _, _, err := net.SplitHostPort(hostport); err != nil {
 		return nil, err
 	}
-	return &streamClient{addr: hostport, timeout: timeout, framing: f, unit: 1}, nil
+	return &streamClient{addr: hostport, timeout: timeout, framing: f, unit: 1, rsize: max(2, inFlight) * maxFrame}, nil
 }
 
 // dialTimeout bounds connecting, as the library's TCP transports do.
@@ -126,7 +130,7 @@ func (c *streamClient) Open() error {
 	c.conn = sockio.Wrap(conn, sockio.Options{})
 	// Bytes left from before a reconnect belong to the old stream: a new
 	// reader for every connection.
-	c.r = bufio.NewReaderSize(c.conn, 2*maxFrame)
+	c.r = bufio.NewReaderSize(c.conn, c.rsize)
 	return nil
 }
 
@@ -177,11 +181,7 @@ func (c *streamClient) exchange(fc byte, payload []byte) ([]byte, error) {
 	req := c.wbuf[:0]
 	if c.framing == mbapFraming {
 		c.txn++
-		req = binary.BigEndian.AppendUint16(req, c.txn)
-		req = append(req, 0, 0) // protocol id
-		req = binary.BigEndian.AppendUint16(req, uint16(2+len(payload)))
-		req = append(req, c.unit, fc)
-		req = append(req, payload...)
+		req = appendMBAP(req, c.txn, c.unit, fc, payload)
 	} else {
 		req = append(req, c.unit, fc)
 		req = append(req, payload...)
@@ -197,6 +197,16 @@ func (c *streamClient) exchange(fc byte, payload []byte) ([]byte, error) {
 	return readRTUResponse(c.r, c.rbuf[:], c.unit, fc)
 }
 
+// appendMBAP appends a Modbus TCP request: the MBAP header of transaction
+// txn for unit, then the PDU (function code and payload).
+func appendMBAP(req []byte, txn uint16, unit, fc byte, payload []byte) []byte {
+	req = binary.BigEndian.AppendUint16(req, txn)
+	req = append(req, 0, 0) // protocol id
+	req = binary.BigEndian.AppendUint16(req, uint16(2+len(payload)))
+	req = append(req, unit, fc)
+	return append(req, payload...)
+}
+
 // readMBAPResponse reads the Modbus TCP response to transaction txn, a
 // request with function code fc to unit, into buf (maxFrame bytes). Frames
 // of other transactions (a late answer to an earlier request) or of
@@ -206,44 +216,62 @@ func (c *streamClient) exchange(fc byte, payload []byte) ([]byte, error) {
 // impossible length), ErrRequestTimedOut.
 func readMBAPResponse(r io.Reader, buf []byte, txn uint16, unit, fc byte) ([]byte, error) {
 	for {
-		if _, err := io.ReadFull(r, buf[:7]); err != nil {
-			return nil, ioError(err)
+		got, ok, err := readMBAPFrame(r, buf)
+		if err != nil {
+			return nil, err
 		}
-		length := int(binary.BigEndian.Uint16(buf[4:6])) // unit id and PDU
-		if length < 2 || 6+length > maxFrame {
-			return nil, fmt.Errorf("%w: MBAP length %d", mb.ErrProtocolError, length)
-		}
-		n := 6 + length
-		if _, err := io.ReadFull(r, buf[7:n]); err != nil {
-			return nil, ioError(err)
-		}
-		if binary.BigEndian.Uint16(buf[0:2]) != txn || binary.BigEndian.Uint16(buf[2:4]) != 0 {
+		if !ok || got != txn {
 			continue
 		}
-		pdu := buf[7:n]
-		switch {
-		case pdu[0] == fc|0x80:
-			// Gateways answer exceptions from unit 255.
-			if buf[6] != unit && buf[6] != 0xFF {
-				return nil, fmt.Errorf("%w: exception from unit %d to a request for unit %d", mb.ErrBadUnitId, buf[6], unit)
-			}
-			if len(pdu) != 2 {
-				return nil, fmt.Errorf("%w: %d-byte exception", mb.ErrProtocolError, len(pdu))
-			}
-			return nil, exceptionError(pdu[1])
-		case pdu[0] != fc:
-			return nil, fmt.Errorf("%w: response function code %#02x to a request %#02x", mb.ErrProtocolError, pdu[0], fc)
-		case buf[6] != unit:
-			return nil, fmt.Errorf("%w: answer from unit %d to a request for unit %d", mb.ErrBadUnitId, buf[6], unit)
-		case fc >= fcReadCoils && fc <= fcReadInput:
-			if len(pdu) < 2 || len(pdu) != 2+int(pdu[1]) {
-				return nil, fmt.Errorf("%w: %d-byte answer with a byte count of %d", mb.ErrProtocolError, len(pdu)-1, pdu[min(1, len(pdu)-1)])
-			}
-		case len(pdu) != 5:
-			return nil, fmt.Errorf("%w: %d-byte answer to a write", mb.ErrProtocolError, len(pdu)-1)
-		}
-		return pdu[1:], nil
+		return checkMBAPPDU(buf, unit, fc)
 	}
+}
+
+// readMBAPFrame reads one Modbus TCP frame into buf (maxFrame bytes) and
+// returns its transaction id; ok is false for a frame of another protocol
+// id, which the caller skips. An error means the stream can no longer be
+// delimited.
+func readMBAPFrame(r io.Reader, buf []byte) (txn uint16, ok bool, err error) {
+	if _, err := io.ReadFull(r, buf[:7]); err != nil {
+		return 0, false, ioError(err)
+	}
+	length := int(binary.BigEndian.Uint16(buf[4:6])) // unit id and PDU
+	if length < 2 || 6+length > maxFrame {
+		return 0, false, fmt.Errorf("%w: MBAP length %d", mb.ErrProtocolError, length)
+	}
+	if _, err := io.ReadFull(r, buf[7:6+length]); err != nil {
+		return 0, false, ioError(err)
+	}
+	return binary.BigEndian.Uint16(buf[0:2]), binary.BigEndian.Uint16(buf[2:4]) == 0, nil
+}
+
+// checkMBAPPDU checks the frame readMBAPFrame left in buf as the answer
+// to a request with function code fc to unit, and returns its payload
+// after the function code.
+func checkMBAPPDU(buf []byte, unit, fc byte) ([]byte, error) {
+	pdu := buf[7 : 6+int(binary.BigEndian.Uint16(buf[4:6]))]
+	switch {
+	case pdu[0] == fc|0x80:
+		// Gateways answer exceptions from unit 255.
+		if buf[6] != unit && buf[6] != 0xFF {
+			return nil, fmt.Errorf("%w: exception from unit %d to a request for unit %d", mb.ErrBadUnitId, buf[6], unit)
+		}
+		if len(pdu) != 2 {
+			return nil, fmt.Errorf("%w: %d-byte exception", mb.ErrProtocolError, len(pdu))
+		}
+		return nil, exceptionError(pdu[1])
+	case pdu[0] != fc:
+		return nil, fmt.Errorf("%w: response function code %#02x to a request %#02x", mb.ErrProtocolError, pdu[0], fc)
+	case buf[6] != unit:
+		return nil, fmt.Errorf("%w: answer from unit %d to a request for unit %d", mb.ErrBadUnitId, buf[6], unit)
+	case fc >= fcReadCoils && fc <= fcReadInput:
+		if len(pdu) < 2 || len(pdu) != 2+int(pdu[1]) {
+			return nil, fmt.Errorf("%w: %d-byte answer with a byte count of %d", mb.ErrProtocolError, len(pdu)-1, pdu[min(1, len(pdu)-1)])
+		}
+	case len(pdu) != 5:
+		return nil, fmt.Errorf("%w: %d-byte answer to a write", mb.ErrProtocolError, len(pdu)-1)
+	}
+	return pdu[1:], nil
 }
 
 // readRTUResponse reads the response to a request with function code fc
@@ -349,6 +377,12 @@ func (c *streamClient) readBits(fc byte, addr, qty uint16) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	return unpackBits(p, qty)
+}
+
+// unpackBits unpacks the payload of an FC1 or FC2 answer (byte count,
+// then the bits) to a read of qty bits.
+func unpackBits(p []byte, qty uint16) ([]bool, error) {
 	if int(p[0]) != (int(qty)+7)/8 {
 		return nil, fmt.Errorf("%w: %d bytes of bits for %d bits", mb.ErrProtocolError, p[0], qty)
 	}
@@ -382,6 +416,13 @@ func (c *streamClient) ReadRawBytes(addr, quantity uint16, regType mb.RegType) (
 	if err != nil {
 		return nil, err
 	}
+	return registerBytes(p, regs, quantity)
+}
+
+// registerBytes copies the first quantity bytes of the registers of an FC3
+// or FC4 answer (byte count, then the registers) to a read of regs
+// registers.
+func registerBytes(p []byte, regs, quantity uint16) ([]byte, error) {
 	if int(p[0]) != 2*int(regs) {
 		return nil, fmt.Errorf("%w: %d bytes for %d registers", mb.ErrProtocolError, p[0], regs)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	mb "github.com/simonvetter/modbus"
@@ -123,6 +124,112 @@ func FuzzMBAPResponse(f *testing.F) {
 			}
 		} else if len(got) != 4 {
 			t.Fatalf("fc %d: payload % x is no echo", fc, got)
+		}
+	})
+}
+
+// sentReads are reads of 2 registers (FC3) as ReadPipelined leaves them
+// once sent: transactions 1..n, unit 1.
+func sentReads(n int) []pipeRead {
+	reads := make([]pipeRead, n)
+	for i := range reads {
+		reads[i] = pipeRead{fc: fcReadHolding, addr: uint16(10 * i), qty: 2, txn: uint16(i + 1), sent: true}
+	}
+	return reads
+}
+
+// TestReadMBAPAnswers pins how the answers to a pipeline are paired with
+// its reads: by transaction id in any order, skipping frames of no
+// outstanding transaction, and, when the stream breaks, charging the
+// error to the read it concerns (or the first unanswered) and to it
+// alone, so that the others are sent again at no cost.
+func TestReadMBAPAnswers(t *testing.T) {
+	regs := func(txn uint16, v byte) []byte { return mbap(txn, 1, 3, 4, 0, v, 0, v+1) }
+	cat := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+	otherProto := regs(2, 50)
+	otherProto[3] = 1
+	cases := []struct {
+		name    string
+		in      []byte
+		err     error // returned
+		charged int   // the read charged with it, -1: none
+		good    []int // reads answered with data
+		exc     []int // reads answered with an exception
+	}{
+		{"in order", cat(regs(1, 10), regs(2, 20), regs(3, 30)), nil, -1, []int{0, 1, 2}, nil},
+		{"reversed", cat(regs(3, 30), regs(2, 20), regs(1, 10)), nil, -1, []int{0, 1, 2}, nil},
+		{"unknown and repeated transactions skipped", cat(regs(9, 0), regs(2, 20), regs(2, 99), otherProto, regs(1, 10), regs(3, 30)), nil, -1, []int{0, 1, 2}, nil},
+		{"exception", cat(regs(2, 20), mbap(1, 1, 0x83, 2), regs(3, 30)), nil, -1, []int{1, 2}, []int{0}},
+		{"eof charges the first unanswered", cat(regs(1, 10), regs(3, 30)), io.EOF, 1, []int{0, 2}, nil},
+		{"garbled answer charges its read", cat(regs(1, 10), mbap(3, 1, 3, 4, 0, 1), regs(2, 20)), mb.ErrProtocolError, 2, []int{0}, nil},
+		{"wrong unit charges its read", cat(mbap(2, 7, 3, 4, 0, 1, 0, 2)), mb.ErrBadUnitId, 1, nil, nil},
+		{"bad length charges the first unanswered", cat(regs(1, 10), []byte{0, 2, 0, 0, 0, 0, 1}), mb.ErrProtocolError, 1, []int{0}, nil},
+	}
+	for _, c := range cases {
+		reads := sentReads(3)
+		err := readMBAPAnswers(bytes.NewReader(c.in), make([]byte, maxFrame), 1, reads, func() error { return nil })
+		if !errors.Is(err, c.err) || (err == nil) != (c.err == nil) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
+		}
+		for i, rd := range reads {
+			switch {
+			case slices.Contains(c.good, i):
+				v := byte(10 * (i + 1))
+				if !rd.done || rd.err != nil || !bytes.Equal(rd.regs, []byte{0, v, 0, v + 1}) {
+					t.Errorf("%s: read %d: %+v, want registers %d, %d", c.name, i, rd, v, v+1)
+				}
+			case slices.Contains(c.exc, i):
+				if !rd.done || !errors.Is(rd.err, mb.ErrIllegalDataAddress) {
+					t.Errorf("%s: read %d: %+v, want the exception", c.name, i, rd)
+				}
+			case i == c.charged:
+				if !rd.done || !errors.Is(rd.err, c.err) {
+					t.Errorf("%s: read %d: %+v, want charged with %v", c.name, i, rd, c.err)
+				}
+			default:
+				if rd.done {
+					t.Errorf("%s: read %d: %+v, want left to send again", c.name, i, rd)
+				}
+			}
+		}
+	}
+}
+
+// FuzzMBAPAnswers: whatever a peer answers to a pipeline, pairing never
+// panics; it ends with every read done or with one read charged with its
+// error, and an accepted answer holds exactly what its read asked for.
+func FuzzMBAPAnswers(f *testing.F) {
+	f.Add(append(mbap(2, 1, 3, 4, 0, 1, 0, 2), mbap(1, 1, 1, 1, 5)...), uint8(2))
+	f.Add(append(mbap(3, 1, 0x84, 4), mbap(9, 1, 2, 1, 1)...), uint8(3))
+	f.Add(mbap(1, 1, 3, 0xFF), uint8(1))
+	f.Add([]byte{0, 1, 0, 0, 0, 3}, uint8(4))
+	f.Fuzz(func(t *testing.T, in []byte, n uint8) {
+		reads := make([]pipeRead, 1+int(n)%maxInFlight)
+		for i := range reads {
+			// FC1..FC4 in turn, 1..3 registers or 1..17 bits.
+			reads[i] = pipeRead{fc: byte(1 + i%4), addr: uint16(i), qty: uint16(1 + i%3), txn: uint16(i + 1), sent: true}
+			if reads[i].fc <= fcReadDiscrete {
+				reads[i].qty += 8 * uint16(i%3)
+			}
+		}
+		err := readMBAPAnswers(bytes.NewReader(in), make([]byte, maxFrame), 1, reads, func() error { return nil })
+		charged := 0
+		for _, rd := range reads {
+			switch {
+			case !rd.done:
+				if err == nil {
+					t.Fatalf("read %+v left undone without an error", rd)
+				}
+			case rd.err == nil && rd.fc <= fcReadDiscrete && len(rd.bits) != int(rd.qty):
+				t.Fatalf("fc %d: %d bits for %d", rd.fc, len(rd.bits), rd.qty)
+			case rd.err == nil && rd.fc > fcReadDiscrete && len(rd.regs) != 2*int(rd.qty):
+				t.Fatalf("fc %d: %d bytes for %d registers", rd.fc, len(rd.regs), rd.qty)
+			case rd.err != nil && !isException(rd.err):
+				charged++
+			}
+		}
+		if err != nil && charged != 1 || err == nil && charged != 0 {
+			t.Fatalf("error %v, %d reads charged with a stream error", err, charged)
 		}
 	})
 }

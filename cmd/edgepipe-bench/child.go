@@ -59,6 +59,9 @@ func gatewayConfig(s childSpec, dir string) string {
 		l := s.Load
 		for c := 0; c < l.Conns; c++ {
 			fmt.Fprintf(&b, "[[inputs.modbus]]\nurl = %q\ninterval = %q\ntimeout = \"1s\"\n", s.SimURL, l.Interval)
+			if s.InFlight > 1 {
+				fmt.Fprintf(&b, "max_in_flight = %d\n", s.InFlight)
+			}
 			for u := 0; u < l.Units; u++ {
 				fmt.Fprintf(&b, "[[inputs.modbus.devices]]\nname = %q\nunit_id = %d\n", l.device(c, u), u+1)
 				for i := 0; i < l.Points; i++ {

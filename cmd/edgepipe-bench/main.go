@@ -109,7 +109,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 1, "runs per row, in rounds of one run of each row of a load; figures are medians")
 	flag.IntVar(&o.points, "points", 1000, "synthetic: points per poll; modbus-mqtt: holding registers")
 	flag.StringVar(&o.procs, "procs", "", "synthetic: processors, comma separated (default: deadband,template when built in, else bench stand-ins)")
-	modes := flag.String("modes", "in-process,isolated", "modes to measure: in-process, isolated; a -disk suffix uses buffer = \"disk\" (in-process-disk)")
+	modes := flag.String("modes", "in-process,isolated", "modes to measure: in-process, isolated; suffixes: -pipelined (inputs.modbus max_in_flight = 8), -disk (buffer = \"disk\"), in that order (in-process-pipelined-disk)")
 	flag.DurationVar(&o.interval, "interval", 100*time.Millisecond, "modbus-mqtt: poll interval")
 	flag.StringVar(&o.telegraf, "telegraf", "", "a Telegraf binary (inputs.modbus, outputs.mqtt, serializers.json) to measure beside edgepipe in the Modbus scenarios")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the gateway process's CPU profile of the measured window to FILE.<scenario>.<row>.<run>")
@@ -120,7 +120,7 @@ func main() {
 		o.modes = strings.Split(*modes, ",")
 	}
 	for _, mode := range o.modes {
-		switch strings.TrimSuffix(mode, "-disk") {
+		switch strings.TrimSuffix(strings.TrimSuffix(mode, "-disk"), "-pipelined") {
 		case "in-process", "isolated":
 		default:
 			fatalf("unknown mode %q (in-process, isolated, with an optional -disk suffix)", mode)
@@ -344,6 +344,9 @@ func (o options) edgepipeSpec(s childSpec, scenario, label, mode string, i int) 
 	if strings.HasSuffix(mode, "-disk") {
 		s.Buffer = "disk"
 	}
+	if strings.Contains(mode, "-pipelined") {
+		s.InFlight = pipelinedInFlight
+	}
 	tag := fmt.Sprintf("%s.%s.%s.%d", scenario, strings.ReplaceAll(label, " ", ""), mode, i)
 	if o.cpuprofile != "" {
 		s.CPUProfile = o.cpuprofile + "." + tag
@@ -353,6 +356,10 @@ func (o options) edgepipeSpec(s childSpec, scenario, label, mode string, i int) 
 	}
 	return s
 }
+
+// pipelinedInFlight is max_in_flight in the -pipelined modes: every read
+// of a 1000-register poll (8 of 125) in one write.
+const pipelinedInFlight = 8
 
 // row is one line of a table: the runs of one mode (or Telegraf) at one load.
 type row struct {
@@ -542,6 +549,7 @@ type childSpec struct {
 	Mode       string
 	Isolated   bool
 	Buffer     string   // memory | disk
+	InFlight   int      // modbus: max_in_flight (0: the default, one)
 	Points     int      // synthetic
 	Chain      []string // synthetic
 	Load       load     // modbus

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// The heap pacer: after every collection, sets GOGC so that the next
-// collection comes once the process has allocated about what it allocates
-// in gcEvery, but never later than Go's default (GOGC=100) would.
+// heapPacer, after every collection, sets GOGC so that the next collection
+// comes once the process has allocated about what it allocates in gcEvery,
+// but never later than Go's default (GOGC=100) would.
 //
 // Why: Go's default lets the heap double over what is live and never sizes
 // it below 4 MB (the runtime's heap minimum, scaled by GOGC). An edge
@@ -26,8 +26,8 @@ import (
 // allocates a lot keeps Go's default.
 //
 // The figures the pacer reads are the runtime's own (runtime/metrics) and
-// it runs in the finalizer goroutine, once a cycle: no timer, no wake-up of
-// its own.
+// it runs as a cleanup (runtime.AddCleanup) of an object each cycle leaves
+// unreachable, once a cycle: no timer, no wake-up of its own.
 type heapPacer struct {
 	mu        sync.Mutex
 	samples   []metrics.Sample

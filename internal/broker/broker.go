@@ -10,7 +10,6 @@ import (
 	"net"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -35,7 +34,7 @@ func Start(addr string) (*Broker, error) {
 	if err := srv.AddHook(new(allowAll), nil); err != nil {
 		return nil, err
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "demo", Address: addr})); err != nil {
+	if err := srv.AddListener(NewListener("demo", addr, nil)); err != nil {
 		return nil, fmt.Errorf("embedded broker on %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edgepipe/edgepipe/internal/broker"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -102,7 +102,7 @@ func (m *Mochi) Restart() {
 	if err := srv.AddHook(&authHook{user: m.opts.Username, pass: m.opts.Password}, nil); err != nil {
 		m.t.Fatalf("testbroker: mochi hook: %v", err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: m.addr, TLSConfig: m.opts.TLS})); err != nil {
+	if err := srv.AddListener(broker.NewListener("t", m.addr, m.opts.TLS)); err != nil {
 		m.t.Fatalf("testbroker: mochi listen on %s: %v", m.addr, err)
 	}
 	for i, s := range m.subs {

@@ -494,43 +494,30 @@ func (w *wireFrameResponse) UnmarshalWire(b []byte) error {
 
 func (w *wireFrameResponse) fast(b []byte) error {
 	w.F, w.State = nil, nil
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok := true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return errWire
 		}
-		b = b[n:]
-		if typ == protowire.BytesType && (num == respFrame || num == respState) {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return errWire
+		switch {
+		case fd.bytes(respFrame):
+			// A message field seen twice is merged: only this decoder's
+			// fast path would get that wrong.
+			if w.F != nil {
+				return errMerge
 			}
-			b = b[n:]
-			if num == respFrame {
-				// A message field seen twice is merged: only this
-				// decoder's fast path would get that wrong.
-				if w.F != nil {
-					return errMerge
-				}
-				f, err := decodeFrameWith(v, w.points)
-				if err != nil {
-					return err
-				}
-				w.F = f
-			} else {
-				c := &pb.StateChange{}
-				if err := proto.Unmarshal(v, c); err != nil {
-					return err
-				}
-				w.State = append(w.State, c)
+			f, err := decodeFrameWith(fd.b, w.points)
+			if err != nil {
+				return err
 			}
-			continue
+			w.F = f
+		case fd.bytes(respState):
+			c := &pb.StateChange{}
+			if err := proto.Unmarshal(fd.b, c); err != nil {
+				return err
+			}
+			w.State = append(w.State, c)
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return errWire
-		}
-		b = b[n:]
 	}
 	if w.F == nil {
 		w.F = &Frame{}
@@ -585,37 +572,20 @@ func (w *wirePublish) UnmarshalWire(b []byte) error {
 		w.arena, w.list = w.pool.arena(len(b)), w.pool.messages()
 		w.Msgs, arena = w.list, &w.arena
 	}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok := true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return errWire
 		}
-		b = b[n:]
 		switch {
-		case num == publishMessages && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
-			m, ok := decodeMessage(v, arena, w.pool)
+		case fd.bytes(publishMessages):
+			m, ok := decodeMessage(fd.b, arena, w.pool)
 			if !ok {
 				return w.slow(orig)
 			}
 			w.Msgs = append(w.Msgs, m)
-		case num == publishBudget && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
-			w.Budget = int64(v)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
+		case fd.varint(publishBudget):
+			w.Budget = int64(fd.v)
 		}
 	}
 	if len(w.Msgs) == 0 {
@@ -652,32 +622,68 @@ var (
 	errMerge = errors.New("frame field repeated") // internal: take the slow path
 )
 
+// wireField is one field of a message as the hand-written decoders read
+// it: its number and wire type, and a varint's value or a length-delimited
+// field's bytes (a field of another wire type is skipped whole).
+type wireField struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64
+	b   []byte
+}
+
+// varint reports whether f is field num carried as a varint.
+func (f *wireField) varint(num protowire.Number) bool {
+	return f.num == num && f.typ == protowire.VarintType
+}
+
+// bytes reports whether f is field num carried length-delimited.
+func (f *wireField) bytes(num protowire.Number) bool {
+	return f.num == num && f.typ == protowire.BytesType
+}
+
+// nextField reads the field at the start of b into f and returns the rest
+// of b; ok is false when b is not valid wire format. Every decoder here
+// walks its message with it.
+func nextField(b []byte, f *wireField) (rest []byte, ok bool) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || num > protowire.MaxValidNumber {
+		// ConsumeTag takes numbers up to 2^31-1; the generated code
+		// refuses those past the largest valid one, and so must we.
+		return nil, false
+	}
+	b = b[n:]
+	*f = wireField{num: num, typ: typ}
+	switch typ {
+	case protowire.VarintType:
+		f.v, n = protowire.ConsumeVarint(b)
+	case protowire.BytesType:
+		f.b, n = protowire.ConsumeBytes(b)
+	default:
+		n = protowire.ConsumeFieldValue(num, typ, b)
+	}
+	if n < 0 {
+		return nil, false
+	}
+	return b[n:], true
+}
+
 // decodeFrameWith reads a pb.Frame body, taking the batches' points
 // slices and column strings from points (nil: allocated). It falls back
 // to the generated code for whatever its fast path does not take.
 func decodeFrameWith(b []byte, points *pointPool) (*Frame, error) {
 	f := &Frame{}
 	orig := b
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok := true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return f, errWire
 		}
-		b = b[n:]
-		if typ != protowire.BytesType || num < frameBatches || num > frameRequests {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return f, errWire
-			}
-			b = b[n:]
+		if fd.typ != protowire.BytesType {
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return f, errWire
-		}
-		b = b[n:]
-		switch num {
+		v := fd.b
+		switch fd.num {
 		case frameBatches:
 			var bt Batch
 			if !decodeBatch(v, &bt, points) {
@@ -728,51 +734,30 @@ func slowFrame(b []byte) (*Frame, error) {
 // decoded before stay where they are), else allocated; the topic is one
 // of strs's strings (nil: allocated).
 func decodeMessage(b []byte, arena *[]byte, strs *pointPool) (m Message, ok bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok = true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return m, false
 		}
-		b = b[n:]
-		switch {
-		case (num == msgTopic || num == msgPayload) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
+		switch v := fd.b; {
+		case fd.bytes(msgTopic):
+			if !utf8.Valid(v) {
 				return m, false
 			}
-			b = b[n:]
-			if num == msgTopic {
-				if !utf8.Valid(v) {
-					return m, false
-				}
-				m.Topic = strs.str(v)
-			} else if arena != nil && len(v) <= cap(*arena)-len(*arena) {
-				// Its own capacity only: an output appending to a
-				// payload must not write into the next one.
-				a := *arena
-				n := len(a)
-				a = append(a, v...)
-				m.Payload, *arena = a[n:len(a):len(a)], a
-			} else {
-				m.Payload = append(make([]byte, 0, len(v)), v...)
-			}
-		case (num == msgQoS || num == msgRetain) && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return m, false
-			}
-			b = b[n:]
-			if num == msgQoS {
-				m.QoS = uint8(min(uint32(v), 2))
-			} else {
-				m.Retain = v != 0
-			}
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return m, false
-			}
-			b = b[n:]
+			m.Topic = strs.str(v)
+		case fd.bytes(msgPayload) && arena != nil && len(v) <= cap(*arena)-len(*arena):
+			// Its own capacity only: an output appending to a payload
+			// must not write into the next one.
+			a := *arena
+			n := len(a)
+			a = append(a, v...)
+			m.Payload, *arena = a[n:len(a):len(a)], a
+		case fd.bytes(msgPayload):
+			m.Payload = append(make([]byte, 0, len(v)), v...)
+		case fd.varint(msgQoS):
+			m.QoS = uint8(min(uint32(fd.v), 2))
+		case fd.varint(msgRetain):
+			m.Retain = fd.v != 0
 		}
 	}
 	return m, true
@@ -799,12 +784,12 @@ func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 	var names, nameLens, kinds, bits, strs, strLens, quals, tsDelta []byte
 	var statuses [][]byte // map entries, in wire order (a later one wins)
 	var seen uint32
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok := true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return false
 		}
-		b = b[n:]
+		num := fd.num
 		if num >= batchDevice && num <= batchReadBack {
 			if seen&(1<<num) != 0 {
 				return false // repeated or merged: the generated code decides
@@ -813,39 +798,25 @@ func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 		}
 		switch num {
 		case batchStatuses:
-			if typ != protowire.BytesType {
+			if fd.typ != protowire.BytesType {
 				return false
 			}
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			statuses = append(statuses, v)
+			statuses = append(statuses, fd.b)
 		case batchTS, batchReadBack:
-			if typ != protowire.VarintType {
+			if fd.typ != protowire.VarintType {
 				return false
 			}
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
 			if num == batchTS {
-				out.TS = int64(v)
+				out.TS = int64(fd.v)
 			} else {
-				out.ReadBack = v != 0
+				out.ReadBack = fd.v != 0
 			}
 		case batchDevice, batchNames, batchNameLens, batchKinds, batchBits, batchStrings,
 			batchStringLens, batchQualities, batchTSDelta:
-			if typ != protowire.BytesType {
+			if fd.typ != protowire.BytesType {
 				return false
 			}
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
+			v := fd.b
 			switch num {
 			case batchDevice:
 				if !utf8.Valid(v) {
@@ -869,12 +840,6 @@ func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 			case batchTSDelta:
 				tsDelta = v
 			}
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
 		}
 	}
 	np, ok := countVarints(nameLens)
@@ -944,31 +909,16 @@ func decodeBatch(b []byte, out *Batch, points *pointPool) bool {
 // bytes>) as the generated code does: a missing key is 0, a missing value
 // empty, a repeated field's last occurrence wins, unknown fields skipped.
 func decodeStatusEntry(b []byte) (key uint32, val []byte, ok bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok = true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return 0, nil, false
 		}
-		b = b[n:]
 		switch {
-		case num == statusKey && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return 0, nil, false
-			}
-			b, key = b[n:], uint32(v)
-		case num == statusValue && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return 0, nil, false
-			}
-			b, val = b[n:], v
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return 0, nil, false
-			}
-			b = b[n:]
+		case fd.varint(statusKey):
+			key = uint32(fd.v)
+		case fd.bytes(statusValue):
+			val = fd.b
 		}
 	}
 	return key, val, true

@@ -121,58 +121,38 @@ func (c *wireCall) AppendWire(b []byte) []byte {
 
 func (c *wireCall) UnmarshalWire(b []byte) error {
 	*c = wireCall{points: c.points, publish: c.publish}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok := true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return errWire
 		}
-		b = b[n:]
 		switch {
-		case (num == callID || num == callTimeout || num == callCancel) && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
-			switch num {
-			case callID:
-				c.ID = v
-			case callTimeout:
-				c.Timeout = time.Duration(v)
-			default:
-				c.Cancel = v != 0
-			}
-		case num >= callGather && num <= callPublish && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
+		case fd.varint(callID):
+			c.ID = fd.v
+		case fd.varint(callTimeout):
+			c.Timeout = time.Duration(fd.v)
+		case fd.varint(callCancel):
+			c.Cancel = fd.v != 0
+		case fd.bytes(callGather), fd.bytes(callProcess), fd.bytes(callPublish):
 			// A oneof: the last one set wins.
 			c.Gather, c.Process, c.Publish = nil, nil, nil
-			switch num {
+			switch fd.num {
 			case callGather:
 				c.Gather = &pb.GatherRequest{}
-				if err := proto.Unmarshal(v, c.Gather); err != nil {
+				if err := proto.Unmarshal(fd.b, c.Gather); err != nil {
 					return err
 				}
 			case callProcess:
 				c.Process = &wireFrame{points: c.points}
-				if err := c.Process.UnmarshalWire(v); err != nil {
+				if err := c.Process.UnmarshalWire(fd.b); err != nil {
 					return err
 				}
 			default:
 				c.Publish = &wirePublish{pool: c.publish}
-				if err := c.Publish.UnmarshalWire(v); err != nil {
+				if err := c.Publish.UnmarshalWire(fd.b); err != nil {
 					return err
 				}
 			}
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
 		}
 	}
 	return nil
@@ -278,56 +258,33 @@ func (r *wireReply) AppendWire(b []byte) []byte {
 
 func (r *wireReply) UnmarshalWire(b []byte) error {
 	*r = wireReply{points: r.points}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	var fd wireField
+	for ok := true; len(b) > 0; {
+		if b, ok = nextField(b, &fd); !ok {
 			return errWire
 		}
-		b = b[n:]
 		switch {
-		case (num == replyID || num == replyCode || num == replyConfirmed) && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return errWire
+		case fd.varint(replyID):
+			r.ID = fd.v
+		case fd.varint(replyCode):
+			r.Code = codes.Code(uint32(fd.v))
+		case fd.varint(replyConfirmed):
+			r.Confirmed = uint32(fd.v)
+		case fd.bytes(replyFrame):
+			if r.Frame != nil {
+				return errors.New("session: reply with two frames")
 			}
-			b = b[n:]
-			switch num {
-			case replyID:
-				r.ID = v
-			case replyCode:
-				r.Code = codes.Code(uint32(v))
-			default:
-				r.Confirmed = uint32(v)
+			r.Frame = &wireFrameResponse{points: r.points}
+			if err := r.Frame.UnmarshalWire(fd.b); err != nil {
+				return err
 			}
-		case num >= replyFrame && num <= replyMessage && num != replyCode && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return errWire
+		case fd.bytes(replyState):
+			r.State = &pb.StateResponse{}
+			if err := proto.Unmarshal(fd.b, r.State); err != nil {
+				return err
 			}
-			b = b[n:]
-			switch num {
-			case replyFrame:
-				if r.Frame != nil {
-					return errors.New("session: reply with two frames")
-				}
-				r.Frame = &wireFrameResponse{points: r.points}
-				if err := r.Frame.UnmarshalWire(v); err != nil {
-					return err
-				}
-			case replyState:
-				r.State = &pb.StateResponse{}
-				if err := proto.Unmarshal(v, r.State); err != nil {
-					return err
-				}
-			default:
-				r.Message = string(v)
-			}
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return errWire
-			}
-			b = b[n:]
+		case fd.bytes(replyMessage):
+			r.Message = string(fd.b)
 		}
 	}
 	return nil

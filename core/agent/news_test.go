@@ -3,12 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/internal/testbroker"
 	"github.com/edgepipe/edgepipe/plugins/sdk"
 	"github.com/edgepipe/edgepipe/plugins/sdk/fbox"
@@ -21,26 +18,7 @@ import (
 // the broker is back is the newest one announced.
 func TestAnnouncedStatusNeverQueued(t *testing.T) {
 	b := testbroker.StartMochi(t, testbroker.MochiOptions{})
-	doc := fmt.Sprintf(`[agent]
-device_id = "GW-NEWS"
-data_dir = %q
-[[inputs.synthetic]]
-device = "d"
-points = 1
-pattern = "counter"
-interval = "10ms"
-[[outputs.mqtt]]
-alias = "up"
-servers = [%q]
-qos = 1
-connect_timeout = "1s"
-max_reconnect_interval = "200ms"
-buffer = "disk"
-`, t.TempDir(), b.URL())
-	cfg, err := config.Parse("news.toml", []byte(doc), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := counterToBrokerConfig(t, "GW-NEWS", t.TempDir(), b.URL(), "")
 	topics := fbox.NewTopics(cfg.Agent.TopicPrefix, cfg.Agent.DeviceID)
 	status := func(cfgHash string) sdk.Message {
 		return topics.StatusMessage(time.Now(), "test", fbox.StatusInfo{Config: cfgHash, ConfigState: "confirmed"})

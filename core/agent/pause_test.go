@@ -15,8 +15,19 @@ import (
 // deadBrokerConfig polls a synthetic counter every 10 ms into an MQTT
 // output whose server is not there (a free port nothing listens on).
 func deadBrokerConfig(t testing.TB, dir string, port int, keepalive string) *config.Config {
+	return counterToBrokerConfig(t, "GW-DOWN", dir, fmt.Sprintf("tcp://127.0.0.1:%d", port), keepalive)
+}
+
+// counterToBrokerConfig polls a synthetic counter every 10 ms into an MQTT
+// output "up" on server at QoS 1 with a disk buffer, reconnecting every
+// 200 ms at most; keepalive "" leaves the output's default.
+func counterToBrokerConfig(t testing.TB, deviceID, dir, server, keepalive string) *config.Config {
+	t.Helper()
+	if keepalive != "" {
+		keepalive = fmt.Sprintf("keepalive = %q\n", keepalive)
+	}
 	doc := fmt.Sprintf(`[agent]
-device_id = "GW-DOWN"
+device_id = %q
 data_dir = %q
 [[inputs.synthetic]]
 device = "d"
@@ -25,14 +36,13 @@ pattern = "counter"
 interval = "10ms"
 [[outputs.mqtt]]
 alias = "up"
-servers = ["tcp://127.0.0.1:%d"]
+servers = [%q]
 qos = 1
-keepalive = %q
-connect_timeout = "1s"
+%sconnect_timeout = "1s"
 max_reconnect_interval = "200ms"
 buffer = "disk"
-`, dir, port, keepalive)
-	cfg, err := config.Parse("down.toml", []byte(doc), os.LookupEnv)
+`, deviceID, dir, server, keepalive)
+	cfg, err := config.Parse(deviceID+".toml", []byte(doc), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/edgepipe/edgepipe/core/config"
 	"github.com/edgepipe/edgepipe/core/queue"
 	"github.com/edgepipe/edgepipe/internal/testbroker"
 )
@@ -52,26 +49,7 @@ func TestStopWithinBoundWithConnectedBrokerThatDoesNotConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	doc := fmt.Sprintf(`[agent]
-device_id = "GW-NOACK"
-data_dir = %q
-[[inputs.synthetic]]
-device = "d"
-points = 1
-pattern = "counter"
-interval = "10ms"
-[[outputs.mqtt]]
-alias = "up"
-servers = [%q]
-qos = 1
-connect_timeout = "1s"
-max_reconnect_interval = "200ms"
-buffer = "disk"
-`, dir, b.URL())
-	cfg, err := config.Parse("noack.toml", []byte(doc), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := counterToBrokerConfig(t, "GW-NOACK", dir, b.URL(), "")
 	a := New(cfg, Options{})
 	ctx := context.Background()
 	if err := a.Open(ctx, true); err != nil {

@@ -10,6 +10,8 @@
 package wire
 
 import (
+	"net"
+
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
@@ -58,7 +60,8 @@ func ServerOptionsFor(tls bool) []grpc.ServerOption {
 		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
 		grpc.ReadBufferSize(readBufferBytes), grpc.WriteBufferSize(bufferBytes),
 		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool),
-		grpc.NumStreamWorkers(streamWorkers)}
+		grpc.NumStreamWorkers(streamWorkers),
+		grpc.ChainUnaryInterceptor(fenceUnary), grpc.ChainStreamInterceptor(fenceStream)}
 	if !tls {
 		opts = append(opts, grpc.Creds(newQuietCreds()))
 	}
@@ -98,6 +101,9 @@ const (
 // returns the host-side client, which grpcplugin asserts to its Client.
 var (
 	NewClient      func(cc grpc.ClientConnInterface) any
-	RegisterServer func(s *grpc.Server, impl any)
-	PluginSet      func() plugin.PluginSet
+	RegisterServer func(s *grpc.Server, impl any) any // returns the server, for ServeSession
+	// ServeSession serves the Session of server (RegisterServer's) on c,
+	// the plugin's end of a session socket that has greeted, until c ends.
+	ServeSession func(server any, c net.Conn)
+	PluginSet    func() plugin.PluginSet
 )

@@ -86,6 +86,7 @@ type process struct {
 	rpc      grpcplugin.Client
 	released chan struct{} // closed by kill: frees the thread that forked it
 	once     sync.Once
+	socket   bool // the Session runs on its own socket (grpcplugin.SessionPair)
 }
 
 // kill stops the process (go-plugin asks it to exit, then kills it) and
@@ -130,6 +131,14 @@ func start(spec Spec) (*process, error) {
 func startHere(spec Spec) (*process, error) {
 	cmd := exec.Command(spec.Command, spec.Args...)
 	dieWithParent(cmd)
+	// The Session's own socket (see grpcplugin.SessionPair); without it
+	// (a platform without socket pairs) the Session runs on gRPC.
+	sessHost, sessChild, serr := grpcplugin.SessionPair()
+	if serr == nil {
+		cmd.ExtraFiles = []*os.File{sessChild}
+		cmd.Env = []string{grpcplugin.SessionFDEnv + "=3"} // go-plugin appends the gateway's environment
+		defer sessChild.Close()                            // the child has its copy once started
+	}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  *grpcplugin.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: grpcplugin.PluginSet()},
@@ -149,6 +158,9 @@ func startHere(spec Spec) (*process, error) {
 	c := plugin.NewClient(cfg)
 	rc, err := c.Client()
 	if err != nil {
+		if sessHost != nil {
+			sessHost.Close()
+		}
 		c.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("refusing to start %s: its sha256 does not match the configured one (%s)", spec.Command, spec.SHA256)
@@ -156,21 +168,24 @@ func startHere(spec Spec) (*process, error) {
 		return nil, fmt.Errorf("start plugin %s: %w", spec.Command, err)
 	}
 	raw, err := rc.Dispense(grpcplugin.PluginName)
-	if err != nil {
-		c.Kill()
-		return nil, fmt.Errorf("plugin %s: %w", spec.Command, err)
-	}
 	g, ok := raw.(grpcplugin.Client)
-	if !ok {
+	if err != nil || !ok {
+		if sessHost != nil {
+			sessHost.Close()
+		}
 		c.Kill()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", spec.Command, err)
+		}
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
 	}
+	socket := sessHost != nil && grpcplugin.UseSessionSocket(g, sessHost)
 	// A built-in plugin's process runs this executable: the gateway trims
 	// its pages again once that process has done its first trim
 	// (runtimecfg.TrimAgainAfter; for another executable, a needless but
 	// harmless pass).
 	runtimecfg.TrimAgainAfter(runtimecfg.StartupGrace + time.Second)
-	return &process{client: c, rpc: g, released: make(chan struct{})}, nil
+	return &process{client: c, rpc: g, released: make(chan struct{}), socket: socket}, nil
 }
 
 // ErrDown is returned by calls made while the plugin process is being
@@ -217,6 +232,15 @@ func Start(spec Spec) (*Supervised, error) {
 
 // Restarts counts how often the process was restarted after a crash.
 func (s *Supervised) Restarts() uint64 { return s.restarts.Load() }
+
+// SessionSocket reports whether the calls of every poll travel on the
+// current process's session socket rather than on gRPC (a plugin of an
+// SDK without it); false while down.
+func (s *Supervised) SessionSocket() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil && s.cur.socket
+}
 
 // Pid is the process id of the current plugin process (0 while down).
 func (s *Supervised) Pid() int {

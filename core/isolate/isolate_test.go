@@ -25,6 +25,11 @@ func TestMain(m *testing.M) {
 		// started under is not its parent any more.
 		watchParent(os.Getppid()+1, 20*time.Millisecond)
 	}
+	if os.Getenv("EDGEPIPE_TEST_NO_SESSION_SOCKET") != "" {
+		// Play a plugin of an SDK without the session socket: it never
+		// greets on the descriptor it inherited.
+		os.Unsetenv(grpcplugin.SessionFDEnv)
+	}
 	MaybeServe()
 	os.Exit(m.Run())
 }
@@ -60,6 +65,31 @@ func TestSupervisedPluginServesCalls(t *testing.T) {
 	f, err := s.Gather(context.Background())
 	if err != nil || f.NumPoints() != 2 || s.Pid() == os.Getpid() || s.Pid() == 0 {
 		t.Fatalf("gather: %v %d points pid %d", err, f.NumPoints(), s.Pid())
+	}
+	if !s.SessionSocket() {
+		t.Fatal("the session does not run on its socket")
+	}
+}
+
+// A plugin that does not greet on the session socket (an older SDK, a
+// plugin in another language) is served as before: on gRPC.
+func TestPluginWithoutSessionSocketIsServedOnGRPC(t *testing.T) {
+	t.Setenv("EDGEPIPE_TEST_NO_SESSION_SOCKET", "1")
+	s, err := Start(selfSpec(t, "inputs.synthetic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if s.SessionSocket() {
+		t.Fatal("took a socket the plugin never greeted on")
+	}
+	if _, err := s.Init(context.Background(), sdktest.Request("points = 3\n")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if f, err := s.Gather(context.Background()); err != nil || f.NumPoints() != 3 {
+			t.Fatalf("gather: %v %v", f, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -29,7 +30,12 @@ type grpcPlugin struct {
 var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	registerServer(s, p.Factory())
+	srv := registerServer(s, p.Factory())
+	// go-plugin calls this before it prints the handshake line: the
+	// greeting on the session socket is there before the host looks.
+	if c := wire.InheritedSession(); c != nil {
+		go srv.serveRawSession(c)
+	}
 	return nil
 }
 
@@ -44,7 +50,7 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grp
 // The service is the generated one except for the calls of every poll
 // (Gather, Process, Publish): their handlers decode the request straight
 // into the SDK's values and encode the answer from them, see framewire.go.
-func registerServer(s *grpc.Server, impl Plugin) {
+func registerServer(s *grpc.Server, impl Plugin) *grpcServer {
 	desc := pb.Plugin_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)
 	for i := range desc.Methods {
@@ -61,7 +67,9 @@ func registerServer(s *grpc.Server, impl Plugin) {
 				(*grpcServer).publish)
 		}
 	}
-	s.RegisterService(&desc, &grpcServer{impl: impl})
+	srv := &grpcServer{impl: impl}
+	s.RegisterService(&desc, srv)
+	return srv
 }
 
 // unaryHandler is what protoc-gen-go-grpc writes for a unary method, for a
@@ -444,6 +452,7 @@ type grpcClient struct {
 	smu       sync.Mutex
 	sess      *session // Gather, Process, Publish; see session.go
 	noSession bool     // the plugin has no Session: unary calls
+	raw       net.Conn // the session socket, until the session opens on it
 
 	points pointPool   // points slices of released frames, for the next
 	lendMu sync.Mutex  // guards lent

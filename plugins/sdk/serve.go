@@ -3,6 +3,7 @@ package sdk
 import (
 	"io"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/hashicorp/go-plugin"
@@ -22,7 +23,8 @@ func init() {
 	// here).
 	wire.Handshake.ProtocolVersion = ProtocolVersion
 	wire.NewClient = func(cc grpc.ClientConnInterface) any { return newGRPCClient(cc) }
-	wire.RegisterServer = func(s *grpc.Server, impl any) { registerServer(s, impl.(Plugin)) }
+	wire.RegisterServer = func(s *grpc.Server, impl any) any { return registerServer(s, impl.(Plugin)) }
+	wire.ServeSession = func(server any, c net.Conn) { go server.(*grpcServer).serveRawSession(c) }
 	wire.PluginSet = func() plugin.PluginSet { return plugin.PluginSet{wire.PluginName: &grpcPlugin{}} }
 }
 

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -294,7 +295,20 @@ func (r *wireReply) UnmarshalWire(b []byte) error {
 // time, in order, in a goroutine of their own, while this one reads the
 // next messages (a cancel for the running call).
 func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
-	ctx, cancelAll := context.WithCancel(stream.Context())
+	return s.serveSession(stream.Context(), stream)
+}
+
+// sessionStream is what a session's two ends need of their stream: the
+// gRPC Session stream, or the session's own socket (rawsession.go).
+// SendMsg is not called concurrently on one stream, nor RecvMsg.
+type sessionStream interface {
+	SendMsg(m any) error
+	RecvMsg(m any) error
+}
+
+// serveSession serves a session on stream until it ends or ctx does.
+func (s *grpcServer) serveSession(ctx context.Context, stream sessionStream) error {
+	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
 	var (
 		mu      sync.Mutex
@@ -328,7 +342,9 @@ func (s *grpcServer) Session(stream pb.Plugin_SessionServer) error {
 			}
 			started, running, stop = c.ID, true, cancel
 			mu.Unlock()
+			wire.Fence() // ordered after the gRPC calls before it (Init)
 			r := s.serve(cctx, c)
+			wire.Fence()
 			mu.Lock()
 			running, stop = false, nil
 			mu.Unlock()
@@ -399,8 +415,8 @@ func (s *grpcServer) serve(ctx context.Context, c *wireCall) *wireReply {
 // replies by id, so a caller that gave up does not receive the reply of the
 // call it abandoned.
 type session struct {
-	stream grpc.ClientStream
-	cancel context.CancelFunc
+	stream sessionStream
+	cancel func()
 
 	send sync.Mutex // SendMsg is not safe for concurrent use
 
@@ -422,9 +438,20 @@ func openSession(cc grpc.ClientConnInterface, points *pointPool) (*session, erro
 		cancel()
 		return nil, err
 	}
+	return startSession(st, cancel, points), nil
+}
+
+// openRawSession runs a session on the plugin's session socket; closing
+// the session closes the socket.
+func openRawSession(c net.Conn, points *pointPool) *session {
+	st := newRawStream(c)
+	return startSession(st, st.close, points)
+}
+
+func startSession(st sessionStream, cancel func(), points *pointPool) *session {
 	s := &session{stream: st, cancel: cancel, pending: map[uint64]chan *wireReply{}, gone: make(chan struct{}), points: points}
 	go s.read()
-	return s, nil
+	return s
 }
 
 func (s *session) read() {
@@ -435,8 +462,10 @@ func (s *session) read() {
 			s.dead = err
 			s.mu.Unlock()
 			close(s.gone)
+			s.cancel() // the stream's resources (its context, its socket)
 			return
 		}
+		wire.Fence() // see call
 		s.mu.Lock()
 		ch := s.pending[r.ID]
 		delete(s.pending, r.ID)
@@ -492,6 +521,10 @@ func (s *session) call(ctx context.Context, c *wireCall) (*wireReply, error) {
 		s.forget(c.ID)
 		return nil, status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
 	}
+	// With the plugin in this process (sdktest), its code and the
+	// caller's are ordered by the Fence on both ends, as gRPC's in-memory
+	// transport ordered them; between processes this costs a free mutex.
+	wire.Fence()
 	s.send.Lock()
 	err := s.stream.SendMsg(c)
 	s.send.Unlock()
@@ -537,7 +570,11 @@ func (c *grpcClient) onSession(ctx context.Context, call *wireCall) (r *wireRepl
 	}
 	s := c.sess
 	if s == nil || s.isGone() {
-		if s, err = openSession(c.cc, &c.points); err != nil {
+		// The session socket serves one session: once it has ended, the
+		// sessions after it are gRPC's.
+		if c.raw != nil {
+			s, c.raw = openRawSession(c.raw, &c.points), nil
+		} else if s, err = openSession(c.cc, &c.points); err != nil {
 			c.smu.Unlock()
 			return nil, true, err
 		}
@@ -564,5 +601,9 @@ func (c *grpcClient) closeSession() {
 	if c.sess != nil {
 		c.sess.close()
 		c.sess = nil
+	}
+	if c.raw != nil {
+		_ = c.raw.Close()
+		c.raw = nil
 	}
 }

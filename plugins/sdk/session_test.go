@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
@@ -55,65 +56,79 @@ func wait[T any](t *testing.T, ch <-chan T) T {
 	}
 }
 
+// connector connects a host to a plugin in this process.
+type connector func(testing.TB, sdk.Plugin) grpcplugin.Client
+
+// forEachSession runs test with the session on its socket and on gRPC's
+// stream (a host or plugin of an SDK without the socket).
+func forEachSession(t *testing.T, test func(*testing.T, connector)) {
+	t.Run("socket", func(t *testing.T) { test(t, sdktest.Connect) })
+	t.Run("grpc", func(t *testing.T) { test(t, sdktest.ConnectGRPCSession) })
+}
+
 // A caller that gives up cancels the call in the plugin, and its deadline
 // is the plugin's, as with a unary call.
 func TestCallCancelAndDeadlineReachThePlugin(t *testing.T) {
-	g := newGate(true)
-	c := sdktest.Connect(t, g)
-	sdktest.Init(t, c, "")
+	forEachSession(t, func(t *testing.T, connect connector) {
+		g := newGate(true)
+		c := connect(t, g)
+		sdktest.Init(t, c, "")
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	errc := make(chan error, 1)
-	go func() { _, err := c.Process(ctx, frameOf("a")); errc <- err }()
-	pctx := wait(t, g.started)
-	if d, ok := pctx.Deadline(); !ok || time.Until(d) < 50*time.Minute {
-		t.Fatalf("plugin's deadline %v (set %v), want the caller's hour", d, ok)
-	}
-	cancel()
-	if err := wait(t, errc); !errors.Is(err, context.Canceled) {
-		t.Fatalf("caller got %v, want context.Canceled", err)
-	}
-	select {
-	case <-pctx.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the plugin's call was not cancelled")
-	}
-	// The session goes on.
-	g.release <- frameOf("b")
-	f, err := c.Process(context.Background(), frameOf("b"))
-	if err != nil || len(f.Batches) != 1 || f.Batches[0].Device != "b" {
-		t.Fatalf("next call: %+v, %v", f, err)
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		errc := make(chan error, 1)
+		go func() { _, err := c.Process(ctx, frameOf("a")); errc <- err }()
+		pctx := wait(t, g.started)
+		if d, ok := pctx.Deadline(); !ok || time.Until(d) < 50*time.Minute {
+			t.Fatalf("plugin's deadline %v (set %v), want the caller's hour", d, ok)
+		}
+		cancel()
+		if err := wait(t, errc); !errors.Is(err, context.Canceled) {
+			t.Fatalf("caller got %v, want context.Canceled", err)
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(30 * time.Second):
+			t.Fatal("the plugin's call was not cancelled")
+		}
+		// The session goes on.
+		g.release <- frameOf("b")
+		f, err := c.Process(context.Background(), frameOf("b"))
+		if err != nil || len(f.Batches) != 1 || f.Batches[0].Device != "b" {
+			t.Fatalf("next call: %+v, %v", f, err)
+		}
+	})
 }
 
 // The reply of a call its caller abandoned is not taken for the reply of
 // the next call.
 func TestAbandonedReplyIsNotTheNextOne(t *testing.T) {
-	g := newGate(false) // ignores its context: the first reply comes late
-	c := sdktest.Connect(t, g)
-	sdktest.Init(t, c, "")
+	forEachSession(t, func(t *testing.T, connect connector) {
+		g := newGate(false) // ignores its context: the first reply comes late
+		c := connect(t, g)
+		sdktest.Init(t, c, "")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { _, err := c.Process(ctx, frameOf("old")); errc <- err }()
-	wait(t, g.started)
-	cancel()
-	if err := wait(t, errc); !errors.Is(err, context.Canceled) {
-		t.Fatalf("caller got %v, want context.Canceled", err)
-	}
-	type result struct {
-		f   *sdk.Frame
-		err error
-	}
-	next := make(chan result, 1)
-	go func() { f, err := c.Process(context.Background(), frameOf("new")); next <- result{f, err} }()
-	g.release <- frameOf("old") // the abandoned call's answer
-	wait(t, g.started)
-	g.release <- frameOf("new")
-	r := wait(t, next)
-	if r.err != nil || len(r.f.Batches) != 1 || r.f.Batches[0].Device != "new" {
-		t.Fatalf("next call got %+v, %v; want the frame of device new", r.f, r.err)
-	}
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { _, err := c.Process(ctx, frameOf("old")); errc <- err }()
+		wait(t, g.started)
+		cancel()
+		if err := wait(t, errc); !errors.Is(err, context.Canceled) {
+			t.Fatalf("caller got %v, want context.Canceled", err)
+		}
+		type result struct {
+			f   *sdk.Frame
+			err error
+		}
+		next := make(chan result, 1)
+		go func() { f, err := c.Process(context.Background(), frameOf("new")); next <- result{f, err} }()
+		g.release <- frameOf("old") // the abandoned call's answer
+		wait(t, g.started)
+		g.release <- frameOf("new")
+		r := wait(t, next)
+		if r.err != nil || len(r.f.Batches) != 1 || r.f.Batches[0].Device != "new" {
+			t.Fatalf("next call got %+v, %v; want the frame of device new", r.f, r.err)
+		}
+	})
 }
 
 // A plugin's error keeps its meaning across the session (ErrNotMine, a

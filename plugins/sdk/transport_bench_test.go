@@ -17,10 +17,20 @@ import (
 
 // BenchmarkProcessOverSocket is one Process call of a 1000-point frame
 // through the production transport over a real Unix socket (both ends in
-// this process): the session stream, the direct encoding, the raw-syscall
-// connection. CPU per call on both sides, without the process hop's
-// wake-ups that the bench's modbus-mqtt scenario measures.
+// this process), the session on its own socket as a plugin process serves
+// it (session-socket), and on gRPC's Session stream as with a plugin of an
+// SDK without the socket (grpc-stream): the direct encoding, the
+// raw-syscall connection. CPU per call on both sides, without the process
+// hop's wake-ups that the bench's modbus-mqtt scenario measures.
 func BenchmarkProcessOverSocket(b *testing.B) {
+	b.Run("session-socket", func(b *testing.B) {
+		c := sdktest.Connect(b, &echo{})
+		benchProcess(b, c)
+	})
+	b.Run("grpc-stream", benchProcessGRPCStream)
+}
+
+func benchProcessGRPCStream(b *testing.B) {
 	sock := filepath.Join(b.TempDir(), "p.sock")
 	lis, err := net.Listen("unix", sock)
 	if err != nil {
@@ -38,7 +48,10 @@ func BenchmarkProcessOverSocket(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cc.Close()
-	c := grpcplugin.NewClient(cc)
+	benchProcess(b, grpcplugin.NewClient(cc))
+}
+
+func benchProcess(b *testing.B, c grpcplugin.Client) {
 	if _, err := c.Init(context.Background(), sdktest.Request("")); err != nil {
 		b.Fatal(err)
 	}

@@ -43,12 +43,57 @@ func Run(t *testing.T, factory func() sdk.Plugin, fn func(t *testing.T, p sdk.Pl
 }
 
 // Connect serves impl over an in-memory gRPC connection with the production
-// options and returns the host-side client. Everything stops at test end.
+// options and returns the host-side client, with the calls of every poll
+// on a session socket beside it, as a plugin process serves them.
+// Everything stops at test end.
 func Connect(t testing.TB, impl sdk.Plugin) grpcplugin.Client {
+	t.Helper()
+	host, plugin, err := socketPair()
+	if err != nil {
+		t.Logf("sdktest: no session socket (%v): the session runs on gRPC", err)
+		return ConnectGRPCSession(t, impl)
+	}
+	c := connect(t, impl, plugin)
+	if !grpcplugin.UseSessionSocket(c, host) {
+		t.Fatal("sdktest: the plugin did not greet on its session socket")
+	}
+	return c
+}
+
+// ConnectGRPCSession is Connect without the session socket: the calls of
+// every poll travel on gRPC's Session stream, as with a host that did not
+// pass a socket.
+func ConnectGRPCSession(t testing.TB, impl sdk.Plugin) grpcplugin.Client {
+	t.Helper()
+	return connect(t, impl, nil)
+}
+
+// socketPair is a session socket pair whose child end this process keeps.
+func socketPair() (host, plugin net.Conn, err error) {
+	host, child, err := grpcplugin.SessionPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer child.Close()
+	plugin, err = net.FileConn(child)
+	if err != nil {
+		host.Close()
+		return nil, nil, err
+	}
+	return host, plugin, nil
+}
+
+func connect(t testing.TB, impl sdk.Plugin, session net.Conn) grpcplugin.Client {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpcplugin.ServerOptions()...)
-	grpcplugin.RegisterServer(srv, impl)
+	if session != nil {
+		if err := grpcplugin.RegisterServerWithSession(srv, impl, session); err != nil {
+			t.Fatalf("sdktest: session socket: %v", err)
+		}
+	} else {
+		grpcplugin.RegisterServer(srv, impl)
+	}
 	go func() { _ = srv.Serve(lis) }()
 	opts := append(grpcplugin.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -57,11 +102,15 @@ func Connect(t testing.TB, impl sdk.Plugin) grpcplugin.Client {
 	if err != nil {
 		t.Fatalf("sdktest: dial: %v", err)
 	}
+	c := grpcplugin.NewClient(cc)
 	t.Cleanup(func() {
+		if session != nil {
+			_ = session.Close() // both ends' session goroutines end
+		}
 		_ = cc.Close()
 		srv.Stop()
 	})
-	return grpcplugin.NewClient(cc)
+	return c
 }
 
 // Request builds an InitRequest for a configuration snippet written as the

@@ -10,6 +10,8 @@
 package wire
 
 import (
+	"net"
+
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
@@ -35,15 +37,16 @@ const MaxMessageBytes = 64 << 20
 // ServerOptions and DialOptions carry the message size limit; production and
 // the conformance tests use the same ones.
 //
-// The window and buffer sizes matter on the local socket: with gRPC's
-// defaults a 1000-point batch crosses in many small frames and window
-// updates, and the syscalls cost more than the encoding. The write buffer
-// is large (a poll's message in one write) but gRPC shares it (since 1.7x
-// it goes back to a pool after each flush); the read buffer is not shared,
-// and is 64 KB, which still reads a poll's ~80 KB in
-// two system calls, where 256 KB sat in every connection end's heap for
-// the one it saved (2 MB live over an isolated pipeline's six ends, which
-// the collector then doubles). A call to a
+// The window and buffer sizes: the calls of every poll travel on the
+// session socket (package sdk's rawsession.go), so gRPC carries Init,
+// writes, health, commands and streams, and a Session only for a plugin of
+// an SDK without the socket. Its buffers are gRPC's defaults (32 KB each
+// way): 256 KB of write buffer and 64 KB of read buffer, which made a
+// poll's ~80 KB cross in one or two system calls when every poll went
+// through gRPC, sat in every connection end's heap (the read buffer) or
+// in the pool behind it (the write buffer) for calls that no longer come.
+// The window stays large: a 1000-point batch of a streaming input, or a
+// fallback Session, crosses without waiting for window updates. A call to a
 // plugin is never retried by gRPC (the supervisor restarts a dead process
 // and retries itself), so the client keeps no replay buffer. The codec and the
 // buffer pool are those of pool.go: protobuf on the wire as with gRPC's
@@ -58,7 +61,8 @@ func ServerOptionsFor(tls bool) []grpc.ServerOption {
 		grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
 		grpc.ReadBufferSize(readBufferBytes), grpc.WriteBufferSize(bufferBytes),
 		grpc.ForceServerCodecV2(codec{}), experimental.BufferPool(pool),
-		grpc.NumStreamWorkers(streamWorkers)}
+		grpc.NumStreamWorkers(streamWorkers),
+		grpc.ChainUnaryInterceptor(fenceUnary), grpc.ChainStreamInterceptor(fenceStream)}
 	if !tls {
 		opts = append(opts, grpc.Creds(newQuietCreds()))
 	}
@@ -83,8 +87,8 @@ var CallCodec = grpc.ForceCodecV2(codec{})
 
 const (
 	windowBytes     = 8 << 20
-	bufferBytes     = 256 << 10
-	readBufferBytes = 64 << 10
+	bufferBytes     = 32 << 10
+	readBufferBytes = 32 << 10
 	// streamWorkers serve the calls of a plugin process from goroutines
 	// that live on, instead of a new goroutine per call whose stack grows
 	// (and is copied) again on every call: one for the Session stream,
@@ -98,6 +102,9 @@ const (
 // returns the host-side client, which grpcplugin asserts to its Client.
 var (
 	NewClient      func(cc grpc.ClientConnInterface) any
-	RegisterServer func(s *grpc.Server, impl any)
-	PluginSet      func() plugin.PluginSet
+	RegisterServer func(s *grpc.Server, impl any) any // returns the server, for ServeSession
+	// ServeSession serves the Session of server (RegisterServer's) on c,
+	// the plugin's end of a session socket that has greeted, until c ends.
+	ServeSession func(server any, c net.Conn)
+	PluginSet    func() plugin.PluginSet
 )

@@ -1,0 +1,9 @@
+package wire
+
+// SessionFDEnv names the environment variable that tells a plugin process
+// which inherited file descriptor is its session socket.
+const SessionFDEnv = "EDGEPIPE_SESSION_FD"
+
+// SessionHello is what a plugin writes on its session socket first: the
+// protocol's name and the version of its framing.
+const SessionHello = "edgepipe-session 1\n"

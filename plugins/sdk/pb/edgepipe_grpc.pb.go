@@ -63,6 +63,18 @@ type PluginClient interface {
 	// connection: one HTTP/2 stream instead of one per call (no headers,
 	// trailers, stream set-up or per-call timer). A plugin of an SDK
 	// without it answers Unimplemented, and the host uses the unary calls.
+	//
+	// The session socket: a host may pass the plugin process a connected
+	// Unix stream socket as an inherited file descriptor, named in the
+	// environment variable EDGEPIPE_SESSION_FD (a decimal number, 3 and up).
+	// A plugin that serves it writes the 19 bytes "edgepipe-session 1\n" on
+	// it before it prints go-plugin's handshake line, and then serves the
+	// Session there instead: the host writes Calls and reads Replies, each
+	// message its protobuf encoding after its length (4 bytes, big-endian,
+	// at most 64 MB), with the same semantics as on this stream. Either end
+	// closing the socket ends the session. A host that finds no greeting
+	// when the handshake line has come keeps the Session on gRPC; a plugin
+	// that ignores the descriptor loses nothing.
 	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Call, Reply], error)
 }
 
@@ -223,6 +235,18 @@ type PluginServer interface {
 	// connection: one HTTP/2 stream instead of one per call (no headers,
 	// trailers, stream set-up or per-call timer). A plugin of an SDK
 	// without it answers Unimplemented, and the host uses the unary calls.
+	//
+	// The session socket: a host may pass the plugin process a connected
+	// Unix stream socket as an inherited file descriptor, named in the
+	// environment variable EDGEPIPE_SESSION_FD (a decimal number, 3 and up).
+	// A plugin that serves it writes the 19 bytes "edgepipe-session 1\n" on
+	// it before it prints go-plugin's handshake line, and then serves the
+	// Session there instead: the host writes Calls and reads Replies, each
+	// message its protobuf encoding after its length (4 bytes, big-endian,
+	// at most 64 MB), with the same semantics as on this stream. Either end
+	// closing the socket ends the session. A host that finds no greeting
+	// when the handshake line has come keeps the Session on gRPC; a plugin
+	// that ignores the descriptor loses nothing.
 	Session(grpc.BidiStreamingServer[Call, Reply]) error
 	mustEmbedUnimplementedPluginServer()
 }

@@ -1,6 +1,7 @@
 package sdktest
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,15 +18,25 @@ import (
 // [[inputs.external]] (go-plugin, the SDK's handshake and gRPC options) and
 // returns the host-side client, to test the built binary end to end: that
 // it starts, answers the handshake of this SDK version, serves the kind it
-// claims (sdk.KindsOf after Init) and survives the wire. The plugin's log
+// claims (sdk.KindsOf after Init) and survives the wire, the calls of every
+// poll on the session socket when the plugin greets on it, as the gateway
+// passes one. The plugin's log
 // records at info level and above appear in the test's log. The process is
 // killed at test end.
 func Exec(t testing.TB, command string, args ...string) grpcplugin.Client {
 	t.Helper()
+	cmd := exec.Command(command, args...)
+	host, child, serr := grpcplugin.SessionPair()
+	if serr == nil {
+		cmd.ExtraFiles = []*os.File{child}
+		cmd.Env = []string{grpcplugin.SessionFDEnv + "=3"}
+		defer child.Close()
+		t.Cleanup(func() { host.Close() })
+	}
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  *grpcplugin.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: grpcplugin.PluginSet()},
-		Cmd:              exec.Command(command, args...),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		GRPCDialOptions:  grpcplugin.DialOptions(),
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Info,
@@ -44,6 +55,9 @@ func Exec(t testing.TB, command string, args ...string) grpcplugin.Client {
 	g, ok := raw.(grpcplugin.Client)
 	if !ok {
 		t.Fatalf("sdktest: %s: unexpected client %T", command, raw)
+	}
+	if host != nil {
+		grpcplugin.UseSessionSocket(g, host)
 	}
 	return g
 }

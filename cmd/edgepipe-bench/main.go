@@ -123,7 +123,7 @@ func main() {
 		switch strings.TrimSuffix(strings.TrimSuffix(mode, "-disk"), "-pipelined") {
 		case "in-process", "isolated":
 		default:
-			fatalf("unknown mode %q (in-process, isolated, with an optional -disk suffix)", mode)
+			fatalf("unknown mode %q (in-process, isolated, with optional -pipelined and -disk suffixes)", mode)
 		}
 	}
 	if o.telegraf != "" {

@@ -86,7 +86,7 @@ type process struct {
 	rpc      grpcplugin.Client
 	released chan struct{} // closed by kill: frees the thread that forked it
 	once     sync.Once
-	socket   bool // the Session runs on its own socket (grpcplugin.SessionPair)
+	socket   bool // the Session runs on its own socket (grpcplugin.SessionSocket)
 }
 
 // kill stops the process (go-plugin asks it to exit, then kills it) and
@@ -131,14 +131,11 @@ func start(spec Spec) (*process, error) {
 func startHere(spec Spec) (*process, error) {
 	cmd := exec.Command(spec.Command, spec.Args...)
 	dieWithParent(cmd)
-	// The Session's own socket (see grpcplugin.SessionPair); without it
-	// (a platform without socket pairs) the Session runs on gRPC.
-	sessHost, sessChild, serr := grpcplugin.SessionPair()
-	if serr == nil {
-		cmd.ExtraFiles = []*os.File{sessChild}
-		cmd.Env = []string{grpcplugin.SessionFDEnv + "=3"} // go-plugin appends the gateway's environment
-		defer sessChild.Close()                            // the child has its copy once started
-	}
+	// The Session's own socket (grpcplugin.SessionSocket); without it (a
+	// platform without socket pairs) the Session runs on gRPC.
+	sess := grpcplugin.NewSessionSocket()
+	defer sess.Close()
+	sess.Pass(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  *grpcplugin.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: grpcplugin.PluginSet()},
@@ -158,9 +155,6 @@ func startHere(spec Spec) (*process, error) {
 	c := plugin.NewClient(cfg)
 	rc, err := c.Client()
 	if err != nil {
-		if sessHost != nil {
-			sessHost.Close()
-		}
 		c.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("refusing to start %s: its sha256 does not match the configured one (%s)", spec.Command, spec.SHA256)
@@ -170,16 +164,13 @@ func startHere(spec Spec) (*process, error) {
 	raw, err := rc.Dispense(grpcplugin.PluginName)
 	g, ok := raw.(grpcplugin.Client)
 	if err != nil || !ok {
-		if sessHost != nil {
-			sessHost.Close()
-		}
 		c.Kill()
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", spec.Command, err)
 		}
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
 	}
-	socket := sessHost != nil && grpcplugin.UseSessionSocket(g, sessHost)
+	socket := sess.Use(g)
 	// A built-in plugin's process runs this executable: the gateway trims
 	// its pages again once that process has done its first trim
 	// (runtimecfg.TrimAgainAfter; for another executable, a needless but

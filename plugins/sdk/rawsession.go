@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -39,18 +38,13 @@ import (
 
 // rawStream carries a Session's messages on a socket; it is the
 // sessionStream of both ends. SendMsg takes a wire.Marshaler, RecvMsg a
-// wire.Unmarshaler (the session's messages are both). One goroutine reads
-// at a time; SendMsg may be called from several.
+// wire.Unmarshaler (the session's messages are both). As sessionStream
+// says, one goroutine sends at a time and one receives.
 type rawStream struct {
 	conn net.Conn
-
-	wmu  sync.Mutex
 	wbuf []byte
-
 	rbuf []byte // rbuf[r:w]: read from the socket, not yet taken
 	r, w int
-
-	closeOnce sync.Once
 }
 
 // rawKeepBytes bounds the buffers a stream keeps between messages: a
@@ -66,9 +60,8 @@ func newRawStream(c net.Conn) *rawStream { return &rawStream{conn: c} }
 // errRawClosed is why a stream's calls fail after close.
 var errRawClosed = errors.New("plugin session closed")
 
-func (s *rawStream) close() {
-	s.closeOnce.Do(func() { _ = s.conn.Close() })
-}
+// close closes the socket; closing it again is harmless.
+func (s *rawStream) close() { _ = s.conn.Close() }
 
 // SendMsg writes m's length and encoding in one write. An error of the
 // socket is codes.Unavailable, as gRPC reports a connection that broke.
@@ -84,8 +77,6 @@ func (s *rawStream) SendMsg(m any) error {
 	if n > wire.MaxMessageBytes {
 		return status.Errorf(codes.ResourceExhausted, "session: message of %d bytes exceeds the limit of %d", n, wire.MaxMessageBytes)
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	if cap(s.wbuf) < 4+n {
 		s.wbuf = make([]byte, 0, 4+n)
 	}
@@ -182,14 +173,12 @@ func (s *grpcServer) serveRawSession(c net.Conn) {
 	_ = s.serveSession(context.Background(), st)
 }
 
-// UseSessionSocket gives the client the host's end of the plugin's
-// session socket; the Session runs on it from the next call when the
-// plugin greeted on it, and the result says whether it did. An ungreeted
-// socket is closed (the Session stays on gRPC). Call it before the first
-// call.
+// UseSessionSocket takes the host's end of the plugin's session socket
+// when the plugin greeted on it, and the Session runs on it from the next
+// call; it reports whether it took it (an ungreeted socket stays the
+// caller's, grpcplugin.SessionSocket). Call it before the first call.
 func (c *grpcClient) UseSessionSocket(host net.Conn) bool {
 	if !wire.Greeted(host) {
-		_ = host.Close()
 		return false
 	}
 	c.smu.Lock()

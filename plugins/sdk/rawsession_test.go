@@ -145,7 +145,7 @@ func TestGreetingIsSeenWithoutWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if _, err := p.Write([]byte(wire.SessionHello)); err != nil {
+	if err := wire.Greet(p); err != nil {
 		t.Fatal(err)
 	}
 	if !wire.Greeted(h) {

@@ -11,7 +11,6 @@ package grpcplugin
 
 import (
 	"fmt"
-	"net"
 	"os"
 
 	"github.com/hashicorp/go-plugin"
@@ -56,19 +55,6 @@ func RegisterServer(s *grpc.Server, impl sdk.Plugin) {
 	wire.RegisterServer(s, impl)
 }
 
-// RegisterServerWithSession serves impl on s and its Session on plugin,
-// the plugin's end of a SessionPair, as sdk.Serve does in a plugin process
-// that inherited one: it greets on plugin first, so a UseSessionSocket on
-// the host's end after this returns takes the socket.
-func RegisterServerWithSession(s *grpc.Server, impl sdk.Plugin, plugin net.Conn) error {
-	srv := wire.RegisterServer(s, impl)
-	if _, err := plugin.Write([]byte(wire.SessionHello)); err != nil {
-		return err
-	}
-	wire.ServeSession(srv, plugin)
-	return nil
-}
-
 // PluginName is the single name a plugin process serves under: Dispense
 // it from go-plugin's client and assert the result to Client.
 const PluginName = wire.PluginName
@@ -91,32 +77,6 @@ const MaxMessageBytes = wire.MaxMessageBytes
 func ServerOptions() []grpc.ServerOption { return wire.ServerOptions() }
 
 func DialOptions() []grpc.DialOption { return wire.DialOptions() }
-
-// SessionPair makes the socket pair on which a plugin process started
-// next serves its Session (the calls of every poll) instead of on gRPC:
-// pass child to the process as an inherited file and name its descriptor
-// in the environment variable sdk.SessionFDEnv (3 for the first of
-// exec.Cmd.ExtraFiles); close child in this process once the process has
-// started, and give host to UseSessionSocket once the handshake is done.
-func SessionPair() (host net.Conn, child *os.File, err error) { return wire.SessionPair() }
-
-// SessionFDEnv names the environment variable that tells a plugin process
-// which inherited file descriptor is its session socket.
-const SessionFDEnv = wire.SessionFDEnv
-
-// UseSessionSocket makes c's Session run on host, the host's end of a
-// SessionPair whose other end the plugin process inherited, when the
-// plugin greeted on it (an SDK that knows the socket); otherwise it closes
-// host and the Session stays on gRPC. It reports which. Call it after the
-// go-plugin handshake, before the first call.
-func UseSessionSocket(c Client, host net.Conn) bool {
-	u, ok := c.(interface{ UseSessionSocket(net.Conn) bool })
-	if !ok {
-		_ = host.Close()
-		return false
-	}
-	return u.UseSessionSocket(host)
-}
 
 // IsTransportError reports whether err says the plugin process could not be
 // reached (crashed, exited), as opposed to the plugin reporting a failure.

@@ -1,7 +1,6 @@
 package sdktest
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -26,13 +25,9 @@ import (
 func Exec(t testing.TB, command string, args ...string) grpcplugin.Client {
 	t.Helper()
 	cmd := exec.Command(command, args...)
-	host, child, serr := grpcplugin.SessionPair()
-	if serr == nil {
-		cmd.ExtraFiles = []*os.File{child}
-		cmd.Env = []string{grpcplugin.SessionFDEnv + "=3"}
-		defer child.Close()
-		t.Cleanup(func() { host.Close() })
-	}
+	sess := grpcplugin.NewSessionSocket()
+	defer sess.Close()
+	sess.Pass(cmd)
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  *grpcplugin.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: grpcplugin.PluginSet()},
@@ -56,9 +51,7 @@ func Exec(t testing.TB, command string, args ...string) grpcplugin.Client {
 	if !ok {
 		t.Fatalf("sdktest: %s: unexpected client %T", command, raw)
 	}
-	if host != nil {
-		grpcplugin.UseSessionSocket(g, host)
-	}
+	sess.Use(g)
 	return g
 }
 

@@ -48,13 +48,12 @@ func Run(t *testing.T, factory func() sdk.Plugin, fn func(t *testing.T, p sdk.Pl
 // Everything stops at test end.
 func Connect(t testing.TB, impl sdk.Plugin) grpcplugin.Client {
 	t.Helper()
-	host, plugin, err := socketPair()
-	if err != nil {
-		t.Logf("sdktest: no session socket (%v): the session runs on gRPC", err)
-		return ConnectGRPCSession(t, impl)
+	sess := grpcplugin.NewSessionSocket()
+	if sess == nil {
+		t.Log("sdktest: no session socket here: the session runs on gRPC")
 	}
-	c := connect(t, impl, plugin)
-	if !grpcplugin.UseSessionSocket(c, host) {
+	c := connect(t, impl, sess)
+	if sess != nil && !sess.Use(c) {
 		t.Fatal("sdktest: the plugin did not greet on its session socket")
 	}
 	return c
@@ -68,31 +67,12 @@ func ConnectGRPCSession(t testing.TB, impl sdk.Plugin) grpcplugin.Client {
 	return connect(t, impl, nil)
 }
 
-// socketPair is a session socket pair whose child end this process keeps.
-func socketPair() (host, plugin net.Conn, err error) {
-	host, child, err := grpcplugin.SessionPair()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer child.Close()
-	plugin, err = net.FileConn(child)
-	if err != nil {
-		host.Close()
-		return nil, nil, err
-	}
-	return host, plugin, nil
-}
-
-func connect(t testing.TB, impl sdk.Plugin, session net.Conn) grpcplugin.Client {
+func connect(t testing.TB, impl sdk.Plugin, sess *grpcplugin.SessionSocket) grpcplugin.Client {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpcplugin.ServerOptions()...)
-	if session != nil {
-		if err := grpcplugin.RegisterServerWithSession(srv, impl, session); err != nil {
-			t.Fatalf("sdktest: session socket: %v", err)
-		}
-	} else {
-		grpcplugin.RegisterServer(srv, impl)
+	if err := sess.Serve(srv, impl); err != nil {
+		t.Fatalf("sdktest: session socket: %v", err)
 	}
 	go func() { _ = srv.Serve(lis) }()
 	opts := append(grpcplugin.DialOptions(),
@@ -102,15 +82,12 @@ func connect(t testing.TB, impl sdk.Plugin, session net.Conn) grpcplugin.Client 
 	if err != nil {
 		t.Fatalf("sdktest: dial: %v", err)
 	}
-	c := grpcplugin.NewClient(cc)
 	t.Cleanup(func() {
-		if session != nil {
-			_ = session.Close() // both ends' session goroutines end
-		}
+		sess.Close()
 		_ = cc.Close()
 		srv.Stop()
 	})
-	return c
+	return grpcplugin.NewClient(cc)
 }
 
 // Request builds an InitRequest for a configuration snippet written as the

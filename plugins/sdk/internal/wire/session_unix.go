@@ -32,7 +32,7 @@ func InheritedSession() net.Conn {
 	if err != nil {
 		return nil
 	}
-	if _, err := c.Write([]byte(SessionHello)); err != nil {
+	if err := Greet(c); err != nil {
 		_ = c.Close()
 		return nil
 	}
@@ -68,8 +68,8 @@ func SessionPair() (host net.Conn, child *os.File, err error) {
 }
 
 // Greeted reports whether the plugin at the other end of host has written
-// SessionHello, looking without waiting (see the top of this file for why
-// that is enough), and consumes it.
+// SessionHello, looking without waiting (package sdk's rawsession.go says
+// why that is enough), and consumes it.
 func Greeted(host net.Conn) bool {
 	sc, ok := host.(syscall.Conn)
 	if !ok {

@@ -151,6 +151,27 @@ func (s *stats) add(f func(s *stats)) {
 	s.mu.Unlock()
 }
 
+// request counts one request that has its outcome, err (s.mu held).
+func (s *stats) request(err error) {
+	s.requests++
+	if err != nil {
+		s.requestErrors++
+		s.lastErr = err.Error()
+		if slaveSilent(err) && !isException(err) {
+			s.timeouts++
+		}
+	}
+}
+
+// afterError closes the connection when err leaves its byte stream
+// untrustworthy (see confused).
+func (m *Modbus) afterError(err error) {
+	if err != nil && m.confused(err) {
+		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
+		m.closeConn()
+	}
+}
+
 var (
 	_ sdk.Input          = (*Modbus)(nil)
 	_ sdk.Writer         = (*Modbus)(nil)
@@ -621,20 +642,8 @@ func (m *Modbus) do(ctx context.Context, unit uint8, fn func(c busClient) error)
 	_ = m.client.SetUnitId(unit)
 	err := fn(m.client)
 	m.lastReq = time.Now()
-	m.stats.add(func(s *stats) {
-		s.requests++
-		if err != nil {
-			s.requestErrors++
-			s.lastErr = err.Error()
-			if slaveSilent(err) && !isException(err) {
-				s.timeouts++
-			}
-		}
-	})
-	if err != nil && m.confused(err) {
-		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
-		m.closeConn()
-	}
+	m.stats.add(func(s *stats) { s.request(err) })
+	m.afterError(err)
 	return err
 }
 
@@ -653,24 +662,12 @@ func (m *Modbus) doPipelined(ctx context.Context, unit uint8, reads []pipeRead) 
 	m.lastReq = time.Now()
 	m.stats.add(func(s *stats) {
 		for i := range reads {
-			rd := &reads[i]
-			if !rd.done {
-				continue
-			}
-			s.requests++
-			if rd.err != nil {
-				s.requestErrors++
-				s.lastErr = rd.err.Error()
-				if slaveSilent(rd.err) && !isException(rd.err) {
-					s.timeouts++
-				}
+			if reads[i].done {
+				s.request(reads[i].err)
 			}
 		}
 	})
-	if err != nil && m.confused(err) {
-		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
-		m.closeConn()
-	}
+	m.afterError(err)
 }
 
 // confused tells whether after err the byte stream can no longer be

@@ -67,12 +67,16 @@ func (c *wireCall) SizeWire() (int, error) {
 	s := protowire.SizeTag(callID) + protowire.SizeVarint(c.ID)
 	switch {
 	case c.Gather != nil:
-		b, err := proto.Marshal(c.Gather)
-		if err != nil {
-			return 0, err
+		// Once a call: call checks the size before the stream (or the
+		// codec) asks again.
+		if c.gather == nil {
+			b, err := proto.Marshal(c.Gather)
+			if err != nil {
+				return 0, err
+			}
+			c.gather = b
 		}
-		c.gather = b
-		s += sizeBytesField(callGather, len(b))
+		s += sizeBytesField(callGather, len(c.gather))
 	case c.Process != nil:
 		n, err := c.Process.SizeWire()
 		if err != nil {

@@ -67,8 +67,9 @@ func (c *wireCall) SizeWire() (int, error) {
 	s := protowire.SizeTag(callID) + protowire.SizeVarint(c.ID)
 	switch {
 	case c.Gather != nil:
-		// Once a call: call checks the size before the stream (or the
-		// codec) asks again.
+		// Encoded once per call: session.call asks for the size to
+		// check it against the limit, then the stream (or gRPC's codec)
+		// asks again before AppendWire writes c.gather.
 		if c.gather == nil {
 			b, err := proto.Marshal(c.Gather)
 			if err != nil {

@@ -163,15 +163,6 @@ func (s *stats) request(err error) {
 	}
 }
 
-// afterError closes the connection when err leaves its byte stream
-// untrustworthy (see confused).
-func (m *Modbus) afterError(err error) {
-	if err != nil && m.confused(err) {
-		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
-		m.closeConn()
-	}
-}
-
 var (
 	_ sdk.Input          = (*Modbus)(nil)
 	_ sdk.Writer         = (*Modbus)(nil)
@@ -668,6 +659,15 @@ func (m *Modbus) doPipelined(ctx context.Context, unit uint8, reads []pipeRead) 
 		}
 	})
 	m.afterError(err)
+}
+
+// afterError closes the connection when err leaves its byte stream
+// untrustworthy (see confused).
+func (m *Modbus) afterError(err error) {
+	if err != nil && m.confused(err) {
+		slog.Debug("modbus: closing the connection after an error", "url", m.set.url, "error", err)
+		m.closeConn()
+	}
 }
 
 // confused tells whether after err the byte stream can no longer be

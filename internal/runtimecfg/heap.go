@@ -46,7 +46,8 @@ const (
 	gcEvery = 2 * time.Second
 	// minHeadroom is the least the heap may grow over what is live before
 	// the next collection: a process that hardly allocates must not
-	// collect on every small burst (a reload, a console request).
+	// collect on every small burst (a reload, a console request). It is
+	// also the least the runtime allows (sweepMinHeapDistance).
 	minHeadroom = 1 << 20
 	// minPercent bounds GOGC from below.
 	minPercent = 10
@@ -63,26 +64,48 @@ var pacerMetrics = []string{
 	"/gc/scan/globals:bytes", //
 }
 
+// runtimeHeapMinimum is the runtime's heap minimum at GOGC=100
+// (defaultHeapMinimum in runtime/mgcpacer.go): the runtime never sets a
+// heap goal below it, scaled by GOGC/100, whatever is live.
+// TestRuntimeHeapGoalHasTheMinimumWeAssume checks this model.
+const runtimeHeapMinimum = 4 << 20
+
 // percentFor is the GOGC that makes the next collection come after
 // headroom bytes of allocation, for a heap of live bytes and a scan base
 // (stacks and globals) of base bytes: the runtime's goal is
-// live + (live+base)*GOGC/100.
+// max(live + (live+base)*GOGC/100, runtimeHeapMinimum*GOGC/100).
+//
+// The second term decides for the small heaps of plugin processes: with
+// ~1.2 MB live and 1 MB of headroom wanted, GOGC=67 gives a 2.7 MB floor
+// and the goal came out 0.6–1 MB over what the allocation rate asked
+// for, in each of three processes of an isolated pipeline. So where the
+// floor would be above live+headroom, GOGC is chosen to put the floor
+// there instead.
 func percentFor(rate float64, live, base uint64) int {
-	headroom := rate * gcEvery.Seconds()
-	if headroom < minHeadroom {
-		headroom = minHeadroom
-	}
+	headroom := max(rate*gcEvery.Seconds(), minHeadroom)
 	scan := float64(live + base)
 	if scan <= 0 {
 		return maxPercent
 	}
-	p := int(100 * headroom / scan)
-	return min(max(p, minPercent), maxPercent)
+	p := 100 * headroom / scan
+	if target := float64(live) + headroom; runtimeHeapMinimum*p/100 > target {
+		p = 100 * target / runtimeHeapMinimum
+	}
+	return min(max(int(p), minPercent), maxPercent)
 }
 
 // observe is called after a collection: it reads the runtime's figures and
-// sets GOGC for the next cycle.
+// sets GOGC for the next cycle. At the first collection it sees, the
+// allocation rate is not known yet and is taken as nil (the least
+// headroom): a process that allocates slowly would otherwise keep Go's
+// default goal, at least 4 MB, until its second collection, which for an
+// isolated template processor (16 KB a second) came minutes later; one
+// that allocates fast gets a collection early, after which its rate is
+// known.
 func (h *heapPacer) observe() {
+	if h.stopped.Load() {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	metrics.Read(h.samples)
@@ -90,14 +113,18 @@ func (h *heapPacer) observe() {
 	live := h.samples[1].Value.Uint64()
 	base := h.samples[2].Value.Uint64() + h.samples[3].Value.Uint64()
 	now := h.now()
+	rate := 0.0
 	if !h.lastAt.IsZero() {
-		if dt := now.Sub(h.lastAt).Seconds(); dt > 0 && alloc >= h.lastAlloc {
-			rate := float64(alloc-h.lastAlloc) / dt
-			if p := percentFor(rate, live, base); p != h.percent {
-				h.set(p)
-				h.percent = p
-			}
+		dt := now.Sub(h.lastAt).Seconds()
+		if dt <= 0 || alloc < h.lastAlloc {
+			h.lastAlloc, h.lastAt = alloc, now
+			return
 		}
+		rate = float64(alloc-h.lastAlloc) / dt
+	}
+	if p := percentFor(rate, live, base); p != h.percent {
+		h.set(p)
+		h.percent = p
 	}
 	h.lastAlloc, h.lastAt = alloc, now
 }

@@ -25,7 +25,10 @@ import (
 // stallConn. Incoming messages are bounded all the same: paho's websocket
 // connection reads the MQTT stream from the frames as they arrive (it does
 // not hold a whole message), so limitConn cuts a huge PUBLISH there too.
-func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho.OpenConnectionFunc {
+//
+// Outermost, refConn puts back the payloads Publish handed paho by
+// reference (see payloadRefs).
+func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn), refs *payloadRefs) paho.OpenConnectionFunc {
 	return func(u *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 		if wsSchemes[u.Scheme] {
 			var cfg *tls.Config
@@ -37,7 +40,7 @@ func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho
 				return nil, err
 			}
 			onOpen(c)
-			return withLimit(c, maxPayload), nil
+			return withRefs(withLimit(c, maxPayload), refs), nil
 		}
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 		raw, err := d.Dial("tcp", u.Host)
@@ -48,7 +51,7 @@ func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho
 		c := withStallTimeout(socket(raw), tc, timeout)
 		if !tlsSchemes[u.Scheme] {
 			onOpen(raw)
-			return withLimit(buffered(c), maxPayload), nil
+			return withRefs(withLimit(buffered(c), maxPayload), refs), nil
 		}
 		cfg := opts.TLSConfig
 		if cfg == nil {
@@ -62,7 +65,7 @@ func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn)) paho
 			return nil, err
 		}
 		onOpen(raw)
-		return withLimit(buffered(tlsc), maxPayload), nil
+		return withRefs(withLimit(buffered(tlsc), maxPayload), refs), nil
 	}
 }
 

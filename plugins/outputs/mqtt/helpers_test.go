@@ -94,6 +94,24 @@ func messages(n int, topic string) []sdk.Message {
 	return out
 }
 
+// withLarge puts payloads that go to paho by reference (from 1 KB to
+// 300 KB, each of its own bytes) among msgs, in order.
+func withLarge(msgs []sdk.Message) []sdk.Message {
+	var out []sdk.Message
+	for i, m := range msgs {
+		out = append(out, m)
+		if i%5 == 0 {
+			size := []int{1 << 10, 60 << 10, 300 << 10, 5 << 10}[i/5%4]
+			p := make([]byte, size)
+			for j := range p {
+				p[j] = byte(i + j*7)
+			}
+			out = append(out, sdk.Message{Topic: m.Topic, Payload: p, QoS: m.QoS})
+		}
+	}
+	return out
+}
+
 func publish(t testing.TB, p sdk.Plugin, msgs []sdk.Message) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

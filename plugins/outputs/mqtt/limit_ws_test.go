@@ -62,7 +62,7 @@ func TestWebSocketConnectionIsLimited(t *testing.T) {
 				opts.SetTLSConfig(&tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
 			}
 			var opened net.Conn
-			c, err := openConn(10*time.Second, 64<<10, func(c net.Conn) { opened = c })(u, *opts)
+			c, err := openConn(10*time.Second, 64<<10, func(c net.Conn) { opened = c }, newPayloadRefs())(u, *opts)
 			if err != nil {
 				t.Fatal(err)
 			}

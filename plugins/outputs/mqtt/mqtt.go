@@ -61,7 +61,8 @@ var (
 //
 // Why that holds: Publish returns nil only once every message was
 // confirmed, each in order: a QoS 0 message once paho's writer wrote it
-// (paho copies the payload into its own packet buffer there), a QoS 1 or
+// (a large payload goes to paho by reference, which the connection drops
+// as it writes the packet: payloadRefs), a QoS 1 or
 // 2 one once the server acknowledged it, which it can only do after that
 // write; the goroutine handing messages to paho has handed over the last
 // one by then. paho keeps nothing after (noStore, a clean session, a new
@@ -158,6 +159,8 @@ type conn struct {
 
 	netMu sync.Mutex
 	net   net.Conn // the socket under paho, for abort
+
+	refs *payloadRefs // payloads handed to paho by reference
 }
 
 func (c *conn) markLost(err error) {
@@ -360,7 +363,7 @@ func (o *Output) connectRound() (*conn, string) {
 // dial makes one connection attempt to one server.
 func (o *Output) dial(u *url.URL) (*conn, error) {
 	s := o.set
-	c := &conn{server: u.String(), lost: make(chan struct{})}
+	c := &conn{server: u.String(), lost: make(chan struct{}), refs: newPayloadRefs()}
 	opts := paho.NewClientOptions().
 		AddBroker(u.String()).
 		SetClientID(s.clientID).
@@ -387,7 +390,7 @@ func (o *Output) dial(u *url.URL) (*conn, error) {
 		// socket fails a write only when the link stalls (stallConn).
 		SetWriteTimeout(0).
 		SetOrderMatters(true).
-		SetCustomOpenConnectionFn(openConn(s.connectTimeout, o.maxCommand, c.setNet)).
+		SetCustomOpenConnectionFn(openConn(s.connectTimeout, o.maxCommand, c.setNet, c.refs)).
 		SetBinaryWill(s.statusTopic, offlinePayload, 1, true).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.markLost(err) }).
 		SetDefaultPublishHandler(o.onMessage)
@@ -614,7 +617,7 @@ func (o *Output) Publish(ctx context.Context, msgs []sdk.Message) error {
 				p := bytes.Clone(m.Payload)
 				o.lastStatus.Store(&p)
 			}
-			sent <- c.cl.Publish(topic, min(m.QoS, o.set.qos), m.Retain, m.Payload)
+			sent <- c.cl.Publish(topic, min(m.QoS, o.set.qos), m.Retain, c.refs.stub(m.Payload))
 		}
 	}()
 	confirmed, published := 0, 0

@@ -57,11 +57,11 @@ func TestPublishInOrderQoS1AndQoS0(t *testing.T) {
 			sub := b.subscribe(topic)
 			o := start(t, fmt.Sprintf("servers = [%q]\nqos = %d\nclient_id = \"GW-Q%d\"\n", b.url, qos, qos))
 			waitHealth(t, o, 10*time.Second, "connected", connected)
-			msgs := messages(1000, topic)
+			msgs := withLarge(messages(1000, topic))
 			publish(t, o, msgs)
-			checkInOrder(t, sub.WaitCount(t, 1000, 10*time.Second), msgs)
-			if h, _ := o.Health(context.Background()); h.Counters["published"] != 1000 {
-				t.Errorf("qos %d: published counter %d, want 1000", qos, h.Counters["published"])
+			checkInOrder(t, sub.WaitCount(t, len(msgs), 10*time.Second), msgs)
+			if h, _ := o.Health(context.Background()); h.Counters["published"] != uint64(len(msgs)) {
+				t.Errorf("qos %d: published counter %d, want %d", qos, h.Counters["published"], len(msgs))
 			}
 		}
 	})
@@ -108,9 +108,9 @@ func TestTLSWithTestCA(t *testing.T) {
 			sub := b.subscribe(base + "/data")
 			o := start(t, fmt.Sprintf("servers = [%q]\ntls_ca = %q\n", b.url, ca.CertFile))
 			waitHealth(t, o, 10*time.Second, "connected over TLS", connected)
-			msgs := messages(20, base+"/data")
+			msgs := withLarge(messages(20, base+"/data"))
 			publish(t, o, msgs)
-			checkInOrder(t, sub.WaitCount(t, 20, 10*time.Second), msgs)
+			checkInOrder(t, sub.WaitCount(t, len(msgs), 10*time.Second), msgs)
 
 			// Without the CA the chain does not verify: refused.
 			o2 := start(t, fmt.Sprintf("servers = [%q]\nclient_id = \"GW-NOCA\"\nmax_reconnect_interval = \"100ms\"\n", b.url))

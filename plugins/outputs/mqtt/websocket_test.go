@@ -23,9 +23,9 @@ func TestMQTTOverWebSocket(t *testing.T) {
 		}
 		o := start(t, fmt.Sprintf("servers = [%q]\n", m.WebSocketURL()))
 		waitHealth(t, o, 10*time.Second, "connected over WebSocket", connected)
-		msgs := messages(50, base+"/data")
+		msgs := withLarge(messages(50, base+"/data"))
 		publish(t, o, msgs)
-		checkInOrder(t, sub.WaitCount(t, 50, 10*time.Second), msgs)
+		checkInOrder(t, sub.WaitCount(t, len(msgs), 10*time.Second), msgs)
 	})
 	t.Run("wss", func(t *testing.T) {
 		ca := testbroker.NewCA(t, "ws-ca")
@@ -36,9 +36,9 @@ func TestMQTTOverWebSocket(t *testing.T) {
 		}
 		o := start(t, fmt.Sprintf("servers = [%q]\ntls_ca = %q\n", m.WebSocketURL(), ca.CertFile))
 		waitHealth(t, o, 10*time.Second, "connected over WebSocket in TLS", connected)
-		msgs := messages(50, base+"/data")
+		msgs := withLarge(messages(50, base+"/data"))
 		publish(t, o, msgs)
-		checkInOrder(t, sub.WaitCount(t, 50, 10*time.Second), msgs)
+		checkInOrder(t, sub.WaitCount(t, len(msgs), 10*time.Second), msgs)
 
 		o2 := start(t, fmt.Sprintf("servers = [%q]\nclient_id = \"GW-NOCA\"\nmax_reconnect_interval = \"100ms\"\n", m.WebSocketURL()))
 		// The counter moves during the first round, the reason at its end:

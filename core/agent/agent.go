@@ -85,6 +85,7 @@ type Agent struct {
 	outMu sync.RWMutex
 
 	frames  chan inputFrame
+	returns frameReturns // processor frames to give back (settle.go)
 	cancel  context.CancelFunc
 	inputWG sync.WaitGroup
 	procWG  sync.WaitGroup
@@ -437,16 +438,20 @@ func (a *Agent) processLoop() {
 		a.busySince.Store(time.Now().UnixNano())
 		ctx, cancel := context.WithTimeout(a.procCtx, processTimeout)
 		a.procMu.Lock()
-		msgs, rendered, err := a.process(ctx, it.f, 0)
+		out, rendered, err := a.processFrame(ctx, it.f, 0)
+		back := a.returnable(out)
 		a.procMu.Unlock()
 		cancel()
-		if err == nil {
-			a.deliver(msgs, rendered)
+		if err == nil && out != nil {
+			a.deliver(out.Messages, rendered)
+			if back != nil {
+				a.hold(back, out)
+			}
 		}
 		// The processors have run and the queues hold the messages:
-		// nothing refers to the input's points any more. A processor's
-		// frame is never given back (sdk.FrameReleaser): its payloads
-		// are in the queues until delivered.
+		// nothing refers to the input's points any more. The last
+		// processor's frame goes back once its messages are delivered,
+		// where that is safe (settle.go).
 		if r, ok := it.in.impl.(sdk.FrameReleaser); ok {
 			r.ReleaseFrame(it.f)
 		}
@@ -467,10 +472,20 @@ func (a *Agent) processLoop() {
 // shown to the Observer as they appear, before a later processor (the
 // template) renders them away.
 func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk.Message, rendered int, err error) {
+	out, rendered, err := a.processFrame(ctx, f, from)
+	if out == nil {
+		return nil, rendered, err
+	}
+	return out.Messages, rendered, err
+}
+
+// processFrame is process, returning the frame the chain ended with (nil
+// when it ended empty or failed).
+func (a *Agent) processFrame(ctx context.Context, f *sdk.Frame, from int) (out *sdk.Frame, rendered int, err error) {
 	a.observeAlarms(f.Alarms)
 	for _, p := range a.processors[from:] {
 		points, messages, alarms := f.NumPoints(), len(f.Messages), len(f.Alarms)
-		out, err := p.impl.(sdk.Processor).Process(ctx, f)
+		next, err := p.impl.(sdk.Processor).Process(ctx, f)
 		if perr := p.persist(); perr != nil {
 			p.log.Warn("saving plugin state failed", "err", perr)
 		}
@@ -480,7 +495,7 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk
 			p.log.Warn("process failed, frame dropped", "err", err, "points", f.NumPoints())
 			return nil, 0, err
 		}
-		f = out
+		f = next
 		if f != nil && len(f.Alarms) > alarms {
 			a.observeAlarms(f.Alarms[alarms:])
 		}
@@ -499,7 +514,7 @@ func (a *Agent) process(ctx context.Context, f *sdk.Frame, from int) (msgs []sdk
 			return nil, rendered, nil
 		}
 	}
-	return f.Messages, rendered, nil
+	return f, rendered, nil
 }
 
 // deliver hands messages to every output's queue; points is how many

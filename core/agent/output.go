@@ -331,6 +331,7 @@ func (r *outputRunner) run(wg *sync.WaitGroup) {
 			if aerr := r.q.Ack(n); aerr != nil {
 				r.in.log.Error("acknowledging queue", "err", aerr)
 			}
+			r.a.settle() // processor frames whose messages left (settle.go)
 			r.in.published.Add(uint64(n))
 			retry.Reset() // the link moves: retry the rest soon
 		}

@@ -20,6 +20,31 @@ type Memory struct {
 	// consumer holds a Peek, so that its Ack skips them.
 	inflightDropped int
 	ready           chan struct{}
+	// pushed counts the messages ever pushed, removed those that left
+	// (acknowledged or dropped), settled what removed was when the
+	// consumer last called Ack or Peek: see Settled.
+	pushed, removed, settled uint64
+}
+
+// Memory copies no payload: its messages are the producer's memory until
+// they leave. Tracker is how a producer that reuses that memory learns
+// when they have (the agent, for an isolated processor's payloads).
+var _ Tracker = (*Memory)(nil)
+
+// Tracker is a queue that keeps its messages' memory (Memory) and says
+// when it no longer refers to them.
+type Tracker interface {
+	Queue
+	// Pushed is how many messages were ever pushed: the messages of a
+	// Push are those up to its value after the Push.
+	Pushed() uint64
+	// Settled is how many of the oldest messages ever pushed neither the
+	// queue nor its consumer refers to any more: they left the queue
+	// (acknowledged, or dropped for the limit) before the consumer's last
+	// Ack or Peek, by which it is done with what it peeked before. A
+	// message dropped while the consumer may still be publishing it from
+	// its last Peek is not settled until then.
+	Settled() uint64
 }
 
 // NewMemory returns a queue holding at most limit bytes (0: no limit).
@@ -48,6 +73,7 @@ func (q *Memory) Push(msgs []sdk.Message) error {
 		}
 		*q.at(q.n) = m
 		q.n++
+		q.pushed++
 		q.bytes += MessageSize(&m)
 	}
 	for q.limit > 0 && q.bytes > q.limit && q.n > 1 {
@@ -56,6 +82,7 @@ func (q *Memory) Push(msgs []sdk.Message) error {
 		*old = sdk.Message{}
 		q.head = (q.head + 1) % len(q.msgs)
 		q.n--
+		q.removed++
 		q.dropped++
 		q.inflightDropped++
 	}
@@ -71,6 +98,7 @@ func (q *Memory) Peek(max int) ([]sdk.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inflightDropped = 0
+	q.settled = q.removed
 	n := min(max, q.n)
 	out := make([]sdk.Message, n)
 	for i := range out {
@@ -90,8 +118,22 @@ func (q *Memory) Ack(n int) error {
 		*m = sdk.Message{}
 		q.head = (q.head + 1) % len(q.msgs)
 		q.n--
+		q.removed++
 	}
+	q.settled = q.removed
 	return nil
+}
+
+func (q *Memory) Pushed() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pushed
+}
+
+func (q *Memory) Settled() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.settled
 }
 
 func (q *Memory) Ready() <-chan struct{} { return q.ready }

@@ -417,7 +417,7 @@ func (w *wireFrame) SizeWire() (int, error)     { return w.enc.size, w.err }
 func (w *wireFrame) AppendWire(b []byte) []byte { return w.enc.append(b) }
 
 func (w *wireFrame) UnmarshalWire(b []byte) error {
-	f, err := decodeFrameWith(b, w.points)
+	f, err := decodeFrameWith(b, w.points, nil)
 	w.F, w.decoded = f, w.decoded[:0]
 	if w.points != nil && err == nil {
 		for i := range f.Batches {
@@ -447,9 +447,14 @@ type wireFrameResponse struct {
 	// points, when set, lends the decoded batches' points slices (the
 	// host's end, see pointPool).
 	points *pointPool
-	enc    frameWire
-	state  [][]byte
-	size   int
+	// payloads is the buffer, from points, that the decoded messages'
+	// payloads are parts of (the host's end; nil: none, or allocated one
+	// by one). The caller may give it back (pointPool.putArena) once no
+	// message refers to it: grpcClient.Process lends it with the frame.
+	payloads []byte
+	enc      frameWire
+	state    [][]byte
+	size     int
 }
 
 func newWireFrameResponse(f *Frame, state []*pb.StateChange) (*wireFrameResponse, error) {
@@ -506,7 +511,11 @@ func (w *wireFrameResponse) fast(b []byte) error {
 			if w.F != nil {
 				return errMerge
 			}
-			f, err := decodeFrameWith(fd.b, w.points)
+			var arena *[]byte
+			if w.points != nil {
+				arena = &w.payloads
+			}
+			f, err := decodeFrameWith(fd.b, w.points, arena)
 			if err != nil {
 				return err
 			}
@@ -671,7 +680,11 @@ func nextField(b []byte, f *wireField) (rest []byte, ok bool) {
 // decodeFrameWith reads a pb.Frame body, taking the batches' points
 // slices and column strings from points (nil: allocated). It falls back
 // to the generated code for whatever its fast path does not take.
-func decodeFrameWith(b []byte, points *pointPool) (*Frame, error) {
+//
+// With arena set, the messages' payloads are decoded into *arena, taken
+// from points at the first message, with room for every payload that
+// follows (they are parts of b).
+func decodeFrameWith(b []byte, points *pointPool, arena *[]byte) (*Frame, error) {
 	f := &Frame{}
 	orig := b
 	var fd wireField
@@ -691,7 +704,10 @@ func decodeFrameWith(b []byte, points *pointPool) (*Frame, error) {
 			}
 			f.Batches = append(f.Batches, bt)
 		case frameMessages:
-			m, ok := decodeMessage(v, nil, nil)
+			if arena != nil && cap(*arena) == 0 {
+				*arena = points.arena(len(v) + len(b))
+			}
+			m, ok := decodeMessage(v, arena, nil)
 			if !ok {
 				return slowFrame(orig)
 			}

@@ -454,9 +454,17 @@ type grpcClient struct {
 	noSession bool     // the plugin has no Session: unary calls
 	raw       net.Conn // the session socket, until the session opens on it
 
-	points pointPool   // points slices of released frames, for the next
-	lendMu sync.Mutex  // guards lent
-	lent   []lentFrame // frames Gather returned, not yet released
+	points   pointPool      // points slices and payload buffers of released frames, for the next
+	lendMu   sync.Mutex     // guards lent and lentMsgs
+	lent     []lentFrame    // frames Gather returned, not yet released
+	lentMsgs []lentPayloads // frames Process returned, not yet released
+}
+
+// lentPayloads is a frame Process returned and the buffer its messages'
+// payloads were decoded into.
+type lentPayloads struct {
+	f     *Frame
+	arena []byte
 }
 
 // lentFrame is a frame Gather returned and the points slices it was
@@ -474,10 +482,21 @@ var _ FrameReleaser = (*grpcClient)(nil)
 
 // ReleaseFrame takes back the points slices of a frame Gather returned
 // (sdk.FrameReleaser): the next frame decoded on this connection reuses
-// them, as an in-process input reuses its own.
+// them, as an in-process input reuses its own. Given a frame Process
+// returned, it takes back the buffer of its messages' payloads, which the
+// next reply's payloads are decoded into: the core gives such a frame back
+// only once no queue and no output refers to its messages (see the
+// agent's settle).
 func (c *grpcClient) ReleaseFrame(f *Frame) {
 	c.lendMu.Lock()
 	defer c.lendMu.Unlock()
+	for i, l := range c.lentMsgs {
+		if l.f == f {
+			c.points.putArena(l.arena)
+			c.lentMsgs = slices.Delete(c.lentMsgs, i, i+1)
+			return
+		}
+	}
 	for i, l := range c.lent {
 		if l.f != f {
 			continue
@@ -505,6 +524,18 @@ func (c *grpcClient) lend(f *Frame) {
 		c.lent = append(c.lent[:0], c.lent[1:]...) // the oldest was never given back
 	}
 	c.lent = append(c.lent, lentFrame{f, pts})
+}
+
+// lendPayloads remembers the payload buffer of a frame Process returns,
+// the last maxLent of them: a core that does not give them back costs
+// nothing more, their buffers are the collector's.
+func (c *grpcClient) lendPayloads(f *Frame, arena []byte) {
+	c.lendMu.Lock()
+	defer c.lendMu.Unlock()
+	if len(c.lentMsgs) >= maxLent {
+		c.lentMsgs = slices.Delete(c.lentMsgs, 0, 1)
+	}
+	c.lentMsgs = append(c.lentMsgs, lentPayloads{f, arena})
 }
 
 // newGRPCClient wraps a connection to a plugin server.
@@ -632,7 +663,11 @@ func (c *grpcClient) Stream(ctx context.Context, emit func(*Frame)) error {
 func (c *grpcClient) Process(ctx context.Context, f *Frame) (*Frame, error) {
 	req := newWireFrame(f)
 	if r, ok, err := c.onSession(ctx, &wireCall{Process: req}); ok {
-		return c.frameReply(r, err)
+		out, err := c.frameReply(r, err)
+		if err == nil && r.Frame != nil && len(out.Messages) > 0 && cap(r.Frame.payloads) > 0 {
+			c.lendPayloads(out, r.Frame.payloads)
+		}
+		return out, err
 	}
 	var resp wireFrameResponse
 	err := c.cc.Invoke(ctx, pb.Plugin_Process_FullMethodName, req, &resp, callOpts...)

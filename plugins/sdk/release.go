@@ -35,11 +35,15 @@ package sdk
 //     returned frame too (a frame changed in place) and is the SDK's to
 //     reuse. A processor that does not implement FrameReleaser is given
 //     frames of its own every call, which it may keep.
-//   - In the gateway's process the core never gives a processor's frame
-//     back: the messages it rendered go to the outputs' queues, which keep
-//     their payloads until delivered. The frame a processor is given there
-//     is the input's, which the input reuses after the chain, as for every
-//     processor.
+//   - In the gateway's process the core never gives an in-process
+//     processor's frame back: the messages it rendered go to the outputs'
+//     queues, which keep their payloads until delivered. The frame a
+//     processor is given there is the input's, which the input reuses
+//     after the chain, as for every processor. (An isolated processor's
+//     frames are given back to the gateway's end of its connection, which
+//     decodes the payloads of later replies into their memory, once their
+//     messages have left every queue and output; the plugin's process sees
+//     nothing of that: core/agent/settle.go.)
 //
 // Outputs. An output returns no frames, so its ReleaseFrame is never
 // called; implementing FrameReleaser is the output's promise that once

@@ -255,6 +255,7 @@ func (a *Agent) stopPipeline() {
 	// Processors' requests still being served: nothing can add one now
 	// (the processing and command goroutines have ended).
 	a.sideWG.Wait()
+	a.forgetHeld()
 	a.cancel = nil
 }
 

@@ -122,6 +122,17 @@ func (a *Agent) settle() {
 	}
 }
 
+// forgetHeld drops the frames waiting, never to give them back: when the
+// pipeline stops, a reload may hand their messages, still queued, to an
+// output that is no longer isolated, and what was safe when they were
+// held is not any more.
+func (a *Agent) forgetHeld() {
+	a.returns.mu.Lock()
+	defer a.returns.mu.Unlock()
+	clear(a.returns.pending)
+	a.returns.pending = a.returns.pending[:0]
+}
+
 func (h *heldFrame) settled() bool {
 	for _, m := range h.marks {
 		if m.q.Settled() < m.at {

@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/edgepipe/edgepipe/core/config"
+	"github.com/edgepipe/edgepipe/core/queue"
 	"github.com/edgepipe/edgepipe/internal/testbroker"
 	_ "github.com/edgepipe/edgepipe/plugins/inputs/synthetic"
 	_ "github.com/edgepipe/edgepipe/plugins/outputs/mqtt"
 	_ "github.com/edgepipe/edgepipe/plugins/processors/template"
+	"github.com/edgepipe/edgepipe/plugins/sdk"
 )
 
 // With the template and the MQTT output isolated and a memory queue, the
@@ -94,4 +96,50 @@ buffer = "memory"
 		t.Fatalf("%d distinct polls arrived, want at least 40", polls)
 	}
 	t.Logf("%d polls arrived intact, %d frames given back", polls, returned())
+}
+
+// releaseLog records the frames given back to it.
+type releaseLog struct{ got []*sdk.Frame }
+
+func (r *releaseLog) ReleaseFrame(f *sdk.Frame) { r.got = append(r.got, f) }
+
+// Held frames go back in order once every memory queue has settled past
+// them, and never after the pipeline stopped (forgetHeld): a reload may
+// give their queued messages to an output that is not isolated.
+func TestHeldFramesGoBackInOrderAndAreForgottenOnStop(t *testing.T) {
+	q1, q2 := queue.NewMemory(0), queue.NewMemory(0)
+	a := &Agent{outputs: []*outputRunner{{q: q1}, {q: q2}}}
+	r := &releaseLog{}
+	msgs := []sdk.Message{{Topic: "t", Payload: []byte("x")}}
+	var frames []*sdk.Frame
+	for range 3 {
+		f := &sdk.Frame{Messages: msgs}
+		_ = q1.Push(msgs)
+		_ = q2.Push(msgs)
+		a.hold(r, f)
+		frames = append(frames, f)
+	}
+	ack := func(q *queue.Memory, n int) {
+		if _, err := q.Peek(n); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Ack(n); err != nil {
+			t.Fatal(err)
+		}
+		a.settle()
+	}
+	ack(q1, 2)
+	if len(r.got) != 0 {
+		t.Fatalf("%d frames given back with one queue still holding their messages", len(r.got))
+	}
+	ack(q2, 1)
+	if len(r.got) != 1 || r.got[0] != frames[0] {
+		t.Fatalf("given back %v, want the first frame alone", r.got)
+	}
+	a.forgetHeld()
+	ack(q2, 2)
+	ack(q1, 1)
+	if len(r.got) != 1 {
+		t.Fatalf("%d frames given back after they were forgotten", len(r.got)-1)
+	}
 }

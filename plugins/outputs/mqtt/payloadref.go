@@ -150,7 +150,14 @@ type refConn struct {
 	refs *payloadRefs
 }
 
-func withRefs(c net.Conn, refs *payloadRefs) net.Conn { return &refConn{Conn: c, refs: refs} }
+// withRefs wraps c for refs; without refs (nothing goes by reference) c
+// is written as it is.
+func withRefs(c net.Conn, refs *payloadRefs) net.Conn {
+	if refs == nil {
+		return c
+	}
+	return &refConn{Conn: c, refs: refs}
+}
 
 func (c *refConn) Write(p []byte) (int, error) {
 	c.refs.wmu.Lock()

@@ -90,9 +90,7 @@ func (a *Agent) hold(r sdk.FrameReleaser, f *sdk.Frame) {
 	}
 	a.returns.mu.Lock()
 	if len(a.returns.pending) >= maxHeldFrames {
-		rest := copy(a.returns.pending, a.returns.pending[1:])
-		a.returns.pending[rest] = heldFrame{}
-		a.returns.pending = a.returns.pending[:rest]
+		a.returns.drop(1)
 	}
 	a.returns.pending = append(a.returns.pending, h)
 	a.returns.mu.Unlock()
@@ -113,13 +111,9 @@ func (a *Agent) settle() {
 		}
 		h.to.ReleaseFrame(h.f)
 		n++
-		a.returns.returned++
 	}
-	if n > 0 {
-		rest := copy(a.returns.pending, a.returns.pending[n:])
-		clear(a.returns.pending[rest:])
-		a.returns.pending = a.returns.pending[:rest]
-	}
+	a.returns.returned += n
+	a.returns.drop(n)
 }
 
 // forgetHeld drops the frames waiting, never to give them back: when the
@@ -129,8 +123,15 @@ func (a *Agent) settle() {
 func (a *Agent) forgetHeld() {
 	a.returns.mu.Lock()
 	defer a.returns.mu.Unlock()
-	clear(a.returns.pending)
-	a.returns.pending = a.returns.pending[:0]
+	a.returns.drop(len(a.returns.pending))
+}
+
+// drop removes the n oldest held frames (r.mu held), clearing the slots
+// they leave so that their frames are not kept alive.
+func (r *frameReturns) drop(n int) {
+	rest := copy(r.pending, r.pending[n:])
+	clear(r.pending[rest:])
+	r.pending = r.pending[:rest]
 }
 
 func (h *heldFrame) settled() bool {

@@ -20,10 +20,10 @@ type Memory struct {
 	// consumer holds a Peek, so that its Ack skips them.
 	inflightDropped int
 	ready           chan struct{}
-	// pushed counts the messages ever pushed, removed those that left
-	// (acknowledged or dropped), settled what removed was when the
+	// pushed counts the messages ever pushed (pushed-n of them have left,
+	// acknowledged or dropped), settled how many had left when the
 	// consumer last called Ack or Peek: see Settled.
-	pushed, removed, settled uint64
+	pushed, settled uint64
 }
 
 // Memory copies no payload: its messages are the producer's memory until
@@ -82,7 +82,6 @@ func (q *Memory) Push(msgs []sdk.Message) error {
 		*old = sdk.Message{}
 		q.head = (q.head + 1) % len(q.msgs)
 		q.n--
-		q.removed++
 		q.dropped++
 		q.inflightDropped++
 	}
@@ -98,7 +97,7 @@ func (q *Memory) Peek(max int) ([]sdk.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inflightDropped = 0
-	q.settled = q.removed
+	q.settled = q.pushed - uint64(q.n)
 	n := min(max, q.n)
 	out := make([]sdk.Message, n)
 	for i := range out {
@@ -118,9 +117,8 @@ func (q *Memory) Ack(n int) error {
 		*m = sdk.Message{}
 		q.head = (q.head + 1) % len(q.msgs)
 		q.n--
-		q.removed++
 	}
-	q.settled = q.removed
+	q.settled = q.pushed - uint64(q.n)
 	return nil
 }
 

@@ -113,20 +113,20 @@ func (h *heapPacer) observe() {
 	live := h.samples[1].Value.Uint64()
 	base := h.samples[2].Value.Uint64() + h.samples[3].Value.Uint64()
 	now := h.now()
+	prevAlloc, prevAt := h.lastAlloc, h.lastAt
+	h.lastAlloc, h.lastAt = alloc, now
 	rate := 0.0
-	if !h.lastAt.IsZero() {
-		dt := now.Sub(h.lastAt).Seconds()
-		if dt <= 0 || alloc < h.lastAlloc {
-			h.lastAlloc, h.lastAt = alloc, now
+	if !prevAt.IsZero() {
+		dt := now.Sub(prevAt).Seconds()
+		if dt <= 0 || alloc < prevAlloc {
 			return
 		}
-		rate = float64(alloc-h.lastAlloc) / dt
+		rate = float64(alloc-prevAlloc) / dt
 	}
 	if p := percentFor(rate, live, base); p != h.percent {
 		h.set(p)
 		h.percent = p
 	}
-	h.lastAlloc, h.lastAt = alloc, now
 }
 
 // paceHeap starts the pacer; see heapPacer.

@@ -30,43 +30,54 @@ import (
 // reference (see payloadRefs).
 func openConn(timeout time.Duration, maxPayload int, onOpen func(net.Conn), refs *payloadRefs) paho.OpenConnectionFunc {
 	return func(u *url.URL, opts paho.ClientOptions) (net.Conn, error) {
-		if wsSchemes[u.Scheme] {
-			var cfg *tls.Config
-			if u.Scheme == "wss" {
-				cfg = opts.TLSConfig
-			}
-			c, err := paho.NewWebsocket(u.String(), cfg, timeout, nil, nil)
-			if err != nil {
-				return nil, err
-			}
-			onOpen(c)
-			return withRefs(withLimit(c, maxPayload), refs), nil
-		}
-		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-		raw, err := d.Dial("tcp", u.Host)
+		c, err := dialServer(u, opts, timeout, onOpen)
 		if err != nil {
 			return nil, err
 		}
-		tc, _ := raw.(*net.TCPConn)
-		c := withStallTimeout(socket(raw), tc, timeout)
-		if !tlsSchemes[u.Scheme] {
-			onOpen(raw)
-			return withRefs(withLimit(buffered(c), maxPayload), refs), nil
+		return withRefs(withLimit(c, maxPayload), refs), nil
+	}
+}
+
+// dialServer opens the stream to u that paho's packets travel on, under
+// openConn's layers: the WebSocket connection, or the tuned socket read
+// through a buffer, in TLS for a secure scheme.
+func dialServer(u *url.URL, opts paho.ClientOptions, timeout time.Duration, onOpen func(net.Conn)) (net.Conn, error) {
+	if wsSchemes[u.Scheme] {
+		var cfg *tls.Config
+		if u.Scheme == "wss" {
+			cfg = opts.TLSConfig
 		}
-		cfg := opts.TLSConfig
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
-		}
-		tlsc := tls.Client(c, cfg)
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := tlsc.HandshakeContext(ctx); err != nil {
-			raw.Close()
+		c, err := paho.NewWebsocket(u.String(), cfg, timeout, nil, nil)
+		if err != nil {
 			return nil, err
 		}
-		onOpen(raw)
-		return withRefs(withLimit(buffered(tlsc), maxPayload), refs), nil
+		onOpen(c)
+		return c, nil
 	}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	raw, err := d.Dial("tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	tc, _ := raw.(*net.TCPConn)
+	c := withStallTimeout(socket(raw), tc, timeout)
+	if !tlsSchemes[u.Scheme] {
+		onOpen(raw)
+		return buffered(c), nil
+	}
+	cfg := opts.TLSConfig
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	}
+	tlsc := tls.Client(c, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tlsc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	onOpen(raw)
+	return buffered(tlsc), nil
 }
 
 // socket tunes the broker's socket. TCP_QUICKACK is re-armed after every

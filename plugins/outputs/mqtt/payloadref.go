@@ -39,9 +39,9 @@ const stubLen = 16
 const maxKeptPacket = 1 << 20
 
 // payloadRefs are the payloads of one connection handed to paho as
-// stubs and not yet written. Publish registers them (stub), paho's writer
-// takes them back (take); on a connection that fails, what is left goes
-// with it. Safe for concurrent use.
+// stubs and not yet written. Publish registers them (stub), refConn takes
+// them back as paho writes their packets (resolve); on a connection that
+// fails, what is left goes with it. Safe for concurrent use.
 type payloadRefs struct {
 	nonce [8]byte
 
@@ -75,13 +75,6 @@ func (r *payloadRefs) stub(payload []byte) []byte {
 	copy(s, r.nonce[:])
 	binary.BigEndian.PutUint64(s[len(r.nonce):], id)
 	return s
-}
-
-// pending is how many stubs are registered and not yet written.
-func (r *payloadRefs) pending() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.m)
 }
 
 var (

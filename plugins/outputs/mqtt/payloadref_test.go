@@ -68,7 +68,7 @@ func TestRefConnWritesPahosPacketWithThePayload(t *testing.T) {
 			t.Errorf("write %d: %d bytes differ from paho's %d-byte packet", i, len(cc.got[i]), len(want[i]))
 		}
 	}
-	if n := refs.pending(); n != 0 {
+	if n := len(refs.m); n != 0 {
 		t.Errorf("%d payloads still registered after their packets were written", n)
 	}
 }

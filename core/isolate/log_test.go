@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
+	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
 	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
@@ -22,6 +23,8 @@ func (chatty) Init(context.Context, *sdk.InitRequest) (*sdk.InitResponse, error)
 	slog.Debug("chatty: debug detail", "n", 1)
 	slog.Info("chatty: connected", "n", 2)
 	slog.Warn("chatty: device does not answer", "device", "plc1", "n", 3)
+	// Longer than the host's line buffer for a built-in plugin.
+	slog.Warn("chatty: garbled answer", "device", "plc2", "answer", strings.Repeat("0x55 ", 4000))
 	slog.Error("chatty: giving up", "n", 4)
 	return &sdk.InitResponse{}, nil
 }
@@ -76,6 +79,7 @@ func TestIsolatedPluginLogsReachTheGatewayAtTheirLevel(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})).With("plugin", "inputs.testchatty#plc")
 	spec := selfSpec(t, "inputs.testchatty")
 	spec.Logger = log
+	spec.LogLineBytes = grpcplugin.LogLineBytes // as BuiltinSpec
 	s, err := Start(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +100,7 @@ func TestIsolatedPluginLogsReachTheGatewayAtTheirLevel(t *testing.T) {
 	for msg, level := range map[string]string{
 		"chatty: connected":              "INFO",
 		"chatty: device does not answer": "WARN",
+		"chatty: garbled answer":         "WARN",
 		"chatty: giving up":              "ERROR",
 	} {
 		r := find(recs, msg)
@@ -108,6 +113,9 @@ func TestIsolatedPluginLogsReachTheGatewayAtTheirLevel(t *testing.T) {
 	}
 	if w := find(recs, "chatty: device does not answer"); w["device"] != "plc1" || w["n"] != 3.0 {
 		t.Errorf("the warning lost its attributes: %v", w)
+	}
+	if g := find(recs, "chatty: garbled answer"); g["device"] != "plc2" || g["log_truncated"] == nil {
+		t.Errorf("the long warning arrived without its device or the note that it was cut: %.300v", g)
 	}
 	if find(recs, "chatty: debug detail") != nil {
 		t.Errorf("a debug record passed a gateway logging at info")

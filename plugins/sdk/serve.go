@@ -51,9 +51,10 @@ func Serve(factory func() Plugin) {
 // @timestamp has exactly the layout go-plugin parses (microseconds, zone
 // offset). A line go-plugin cannot parse is not an error there: it is
 // logged verbatim at debug level, so every record of the plugin would
-// vanish at the gateway's usual info level.
+// vanish at the gateway's usual info level; for the same reason no line
+// is longer than wire.LogLineBytes (lineLimitWriter).
 func newPluginLogHandler(w io.Writer) slog.Handler {
-	return slog.NewJSONHandler(w, &slog.HandlerOptions{
+	return slog.NewJSONHandler(newLineLimitWriter(w), &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) > 0 {

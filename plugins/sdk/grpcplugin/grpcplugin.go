@@ -71,6 +71,11 @@ func PluginSet() plugin.PluginSet { return wire.PluginSet() }
 // camera picture of several MB and a poll of thousands of points.
 const MaxMessageBytes = wire.MaxMessageBytes
 
+// LogLineBytes is the longest line, its newline included, that a plugin
+// of this SDK writes to its stderr: the host may read such a plugin's log
+// with a buffer this size (wire.LogLineBytes).
+const LogLineBytes = wire.LogLineBytes
+
 // ServerOptions and DialOptions carry the message size limit and the
 // window sizes that Serve uses; production and the conformance tests use
 // the same ones.

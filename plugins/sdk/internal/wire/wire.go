@@ -34,6 +34,15 @@ var Handshake = plugin.HandshakeConfig{
 // camera picture of several MB and a poll of thousands of points.
 const MaxMessageBytes = 64 << 20
 
+// LogLineBytes bounds one line a plugin of this SDK writes to its stderr,
+// its newline included: the SDK's log handler cuts a longer record down
+// (package sdk, loglimit.go), so the host reads a built-in plugin's log
+// with a buffer of this size (go-plugin's PluginLogBufferSize) instead of
+// go-plugin's 64 KB, which it holds for as long as the plugin runs: 180 KB
+// of the isolated gateway's heap over three plugins. A line longer than
+// the host's buffer would reach its log in pieces at debug level.
+const LogLineBytes = 4 << 10
+
 // ServerOptions and DialOptions carry the message size limit; production and
 // the conformance tests use the same ones.
 //

@@ -36,9 +36,10 @@ const ServeArg = "__plugin"
 // started as one; call it first thing in main and in TestMain.
 func MaybeServe() {
 	if len(os.Args) >= 3 && os.Args[1] == ServeArg && grpcplugin.IsPluginProcess() {
+		// Before the gateway can know this process: it trims the tree's
+		// pages at one moment (runtimecfg.TrimAgainAfter).
+		runtimecfg.TrimOnSignal()
 		runtimecfg.Apply() // the gateway's settings, see there
-		// Once the other plugin processes have trimmed too.
-		runtimecfg.TrimAgainAfter(2 * runtimecfg.StartupGrace)
 		go watchParent(os.Getppid(), time.Second)
 		if err := grpcplugin.ServeBuiltin(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -75,6 +76,9 @@ type Spec struct {
 	// instead of go-plugin's 64 KB, which it holds while the process runs.
 	// 0: go-plugin's.
 	LogLineBytes int
+	// builtin: the process runs this executable's MaybeServe, so it trims
+	// with the gateway (runtimecfg.AddTrimPeer).
+	builtin bool
 }
 
 // BuiltinSpec re-executes the running binary to serve a built-in plugin.
@@ -84,7 +88,7 @@ func BuiltinSpec(id, fullName string, log *slog.Logger) (Spec, error) {
 		return Spec{}, fmt.Errorf("find own executable to isolate %s: %w", fullName, err)
 	}
 	return Spec{Name: id, Command: exe, Args: []string{ServeArg, fullName}, Logger: log,
-		LogLineBytes: grpcplugin.LogLineBytes}, nil
+		LogLineBytes: grpcplugin.LogLineBytes, builtin: true}, nil
 }
 
 // process is one running plugin process.
@@ -93,12 +97,16 @@ type process struct {
 	rpc      grpcplugin.Client
 	released chan struct{} // closed by kill: frees the thread that forked it
 	once     sync.Once
-	socket   bool // the Session runs on its own socket (grpcplugin.SessionSocket)
+	socket   bool        // the Session runs on its own socket (grpcplugin.SessionSocket)
+	peer     *os.Process // a runtimecfg trim peer, or nil
 }
 
 // kill stops the process (go-plugin asks it to exit, then kills it) and
 // releases the OS thread it was forked from.
 func (p *process) kill() {
+	if p.peer != nil {
+		runtimecfg.RemoveTrimPeer(p.peer)
+	}
 	p.client.Kill()
 	p.once.Do(func() { close(p.released) })
 }
@@ -180,12 +188,18 @@ func startHere(spec Spec) (*process, error) {
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", spec.Command, raw)
 	}
 	socket := sess.Use(g)
-	// A built-in plugin's process runs this executable: the gateway trims
-	// its pages again once that process has done its first trim
-	// (runtimecfg.TrimAgainAfter; for another executable, a needless but
-	// harmless pass).
+	p := &process{client: c, rpc: g, released: make(chan struct{}), socket: socket}
+	// A built-in plugin's process runs this executable: once it has done
+	// its first trim, it and the gateway (and the other plugin processes)
+	// trim again together (runtimecfg.TrimAgainAfter). Another
+	// executable's process is never signalled; the gateway's pass is then
+	// a needless but harmless one.
+	if spec.builtin && cmd.Process != nil {
+		p.peer = cmd.Process
+		runtimecfg.AddTrimPeer(p.peer)
+	}
 	runtimecfg.TrimAgainAfter(runtimecfg.StartupGrace + time.Second)
-	return &process{client: c, rpc: g, released: make(chan struct{}), socket: socket}, nil
+	return p, nil
 }
 
 // ErrDown is returned by calls made while the plugin process is being

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,26 @@ func TrimStartup() error {
 	}
 	return evictUnmapped()
 }
+
+// trimSignal is how the gateway asks a plugin process of its executable to
+// trim with it (TrimAgainAfter). A plugin process that has not called
+// TrimOnSignal would die of it: only processes that did are peers.
+const trimSignal = syscall.SIGUSR2
+
+// TrimOnSignal makes this process trim (TrimStartup) whenever it receives
+// trimSignal from the gateway that started it (AddTrimPeer there). Call it
+// before the process can be reached, first thing in a plugin process.
+func TrimOnSignal() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, trimSignal)
+	go func() {
+		for range c {
+			_ = TrimStartup()
+		}
+	}()
+}
+
+func signalTrim(p *os.Process) error { return p.Signal(trimSignal) }
 
 // evictUnmapped drops the executable's pages that no process maps from the
 // page cache.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -40,13 +41,18 @@ func TrimStartup() error {
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
 		return err
 	}
-	smaps, err := os.ReadFile("/proc/self/smaps")
+	// Read as it is parsed, not whole: every process of the tree trims at
+	// once, and a trim that leaves ~100 KB of garbage (the file and its
+	// fields) grows a small heap that no collection returns soon.
+	smaps, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return err
 	}
 	exe, _ := os.Readlink("/proc/self/exe")
 	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
-	for _, r := range trimRanges(smaps, dev, st.Ino, exe) {
+	ranges := trimRanges(smaps, dev, st.Ino, exe)
+	smaps.Close()
+	for _, r := range ranges {
 		// Addresses from /proc, not Go pointers: the raw system call.
 		if _, _, e := unix.Syscall(unix.SYS_MADVISE, r.lo, r.hi-r.lo, unix.MADV_DONTNEED); e != 0 {
 			return fmt.Errorf("madvise %x-%x: %w", r.lo, r.hi, e)
@@ -120,7 +126,7 @@ type span struct{ lo, hi uintptr }
 // those of the file dev:ino or named exe (on overlayfs, a container's root,
 // the mappings show the underlying file's device and inode), not writable,
 // private, with no anonymous page.
-func trimRanges(smaps []byte, dev string, ino uint64, exe string) []span {
+func trimRanges(smaps io.Reader, dev string, ino uint64, exe string) []span {
 	var out []span
 	var cur span
 	ok := false // the current mapping qualifies so far
@@ -130,27 +136,38 @@ func trimRanges(smaps []byte, dev string, ino uint64, exe string) []span {
 		}
 		ok = false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	sc := bufio.NewScanner(smaps)
 	for sc.Scan() {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			// A mapping's header: lo-hi perms offset dev inode [path].
-			flush()
-			lo, hi, found := strings.Cut(f[0], "-")
-			l, err1 := strconv.ParseUint(lo, 16, 64)
-			h, err2 := strconv.ParseUint(hi, 16, 64)
-			i, err3 := strconv.ParseUint(f[4], 10, 64)
-			perms := f[1]
-			same := f[3] == dev && i == ino && i != 0 ||
-				exe != "" && len(f) >= 6 && strings.Join(f[5:], " ") == exe
-			ok = found && err1 == nil && err2 == nil && err3 == nil && h > l &&
-				len(perms) == 4 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p' && same
-			cur = span{uintptr(l), uintptr(h)}
+		line := sc.Bytes()
+		if len(line) == 0 {
 			continue
 		}
-		if ok && len(f) >= 2 && f[0] == "Anonymous:" && f[1] != "0" {
-			ok = false
+		// A mapping's header starts with its address in lower-case hex;
+		// its fields ("Rss:", "Anonymous:") with an upper-case name.
+		if c := line[0]; c >= '0' && c <= '9' || c >= 'a' && c <= 'f' {
+			f := strings.Fields(string(line))
+			if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+				// lo-hi perms offset dev inode [path].
+				flush()
+				lo, hi, found := strings.Cut(f[0], "-")
+				l, err1 := strconv.ParseUint(lo, 16, 64)
+				h, err2 := strconv.ParseUint(hi, 16, 64)
+				i, err3 := strconv.ParseUint(f[4], 10, 64)
+				perms := f[1]
+				same := f[3] == dev && i == ino && i != 0 ||
+					exe != "" && len(f) >= 6 && strings.Join(f[5:], " ") == exe
+				ok = found && err1 == nil && err2 == nil && err3 == nil && h > l &&
+					len(perms) == 4 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p' && same
+				cur = span{uintptr(l), uintptr(h)}
+			}
+			continue
+		}
+		if ok {
+			if v, found := bytes.CutPrefix(line, []byte("Anonymous:")); found {
+				if n := bytes.TrimSpace(v); len(n) > 0 && !bytes.HasPrefix(n, []byte("0 ")) && !bytes.Equal(n, []byte("0")) {
+					ok = false
+				}
+			}
 		}
 	}
 	flush()

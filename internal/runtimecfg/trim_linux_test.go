@@ -44,7 +44,7 @@ Anonymous:             0 kB
 // data, not another file, not the same inode on another device, not a
 // shared mapping.
 func TestTrimRangesPicksOnlyCleanReadOnlyExecutableMappings(t *testing.T) {
-	got := trimRanges([]byte(smapsFixture), "fd:01", 4242, "")
+	got := trimRanges(strings.NewReader(smapsFixture), "fd:01", 4242, "")
 	want := []span{{0x400000, 0xd56000}, {0xd56000, 0x17e9000}}
 	if len(got) != len(want) {
 		t.Fatalf("got %x, want %x", got, want)
@@ -54,15 +54,15 @@ func TestTrimRangesPicksOnlyCleanReadOnlyExecutableMappings(t *testing.T) {
 			t.Errorf("range %d: got %x, want %x", i, got[i], want[i])
 		}
 	}
-	if r := trimRanges([]byte(smapsFixture), "fd:01", 0, ""); len(r) != 0 {
+	if r := trimRanges(strings.NewReader(smapsFixture), "fd:01", 0, ""); len(r) != 0 {
 		t.Errorf("inode 0 (anonymous mappings) must never qualify: %x", r)
 	}
 	// On overlayfs the mappings name the file but not stat's device and
 	// inode: the path decides, with the same rules.
-	if r := trimRanges([]byte(smapsFixture), "00:2a", 77, "/usr/bin/edgepipe"); len(r) != 2 || r[0] != want[0] || r[1] != want[1] {
+	if r := trimRanges(strings.NewReader(smapsFixture), "00:2a", 77, "/usr/bin/edgepipe"); len(r) != 2 || r[0] != want[0] || r[1] != want[1] {
 		t.Errorf("by path: got %x, want %x", r, want)
 	}
-	if r := trimRanges([]byte(smapsFixture), "00:2a", 77, ""); len(r) != 0 {
+	if r := trimRanges(strings.NewReader(smapsFixture), "00:2a", 77, ""); len(r) != 0 {
 		t.Errorf("neither device and inode nor path match: %x", r)
 	}
 }
@@ -72,7 +72,7 @@ func FuzzTrimRanges(f *testing.F) {
 	f.Add([]byte("0-1 r-xp 0 fd:01 1\n"), "fd:01", uint64(1), "")
 	f.Add([]byte("ffffffffffffffff-0 r--p"), "", uint64(0), "x")
 	f.Fuzz(func(t *testing.T, b []byte, dev string, ino uint64, exe string) {
-		for _, r := range trimRanges(b, dev, ino, exe) {
+		for _, r := range trimRanges(bytes.NewReader(b), dev, ino, exe) {
 			if r.hi <= r.lo {
 				t.Fatalf("empty or inverted range %x", r)
 			}
@@ -171,7 +171,7 @@ func TestTrimStartupEvictsUnusedPagesAndReadsAheadNoMore(t *testing.T) {
 	}
 	exe, _ := os.Readlink("/proc/self/exe")
 	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
-	ranges := trimRanges(smaps, dev, st.Ino, exe)
+	ranges := trimRanges(bytes.NewReader(smaps), dev, st.Ino, exe)
 	if len(ranges) == 0 {
 		t.Skip("no read-only mapping of the executable found in /proc/self/smaps")
 	}

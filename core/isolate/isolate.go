@@ -70,14 +70,11 @@ type Spec struct {
 	Args    []string //
 	SHA256  string   // hex; refuse to start a binary that does not match
 	Logger  *slog.Logger
-	// LogLineBytes: the longest line the plugin writes to its stderr, its
-	// newline included, when it promises one (a built-in plugin:
-	// grpcplugin.LogLineBytes); the host's line buffer is this size
-	// instead of go-plugin's 64 KB, which it holds while the process runs.
-	// 0: go-plugin's.
-	LogLineBytes int
-	// builtin: the process runs this executable's MaybeServe, so it trims
-	// with the gateway (runtimecfg.AddTrimPeer).
+	// builtin: the process runs this executable's MaybeServe, so its log
+	// lines are at most grpcplugin.LogLineBytes (the host reads them
+	// through a buffer that size instead of go-plugin's 64 KB, held while
+	// the process runs) and it trims with the gateway
+	// (runtimecfg.AddTrimPeer).
 	builtin bool
 }
 
@@ -87,8 +84,7 @@ func BuiltinSpec(id, fullName string, log *slog.Logger) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("find own executable to isolate %s: %w", fullName, err)
 	}
-	return Spec{Name: id, Command: exe, Args: []string{ServeArg, fullName}, Logger: log,
-		LogLineBytes: grpcplugin.LogLineBytes, builtin: true}, nil
+	return Spec{Name: id, Command: exe, Args: []string{ServeArg, fullName}, Logger: log, builtin: true}, nil
 }
 
 // process is one running plugin process.
@@ -159,8 +155,9 @@ func startHere(spec Spec) (*process, error) {
 		GRPCDialOptions:  grpcplugin.DialOptions(),
 		Logger:           newHCLogger(spec.Logger),
 		StartTimeout:     20 * time.Second,
-		// 0 is go-plugin's default.
-		PluginLogBufferSize: spec.LogLineBytes,
+	}
+	if spec.builtin {
+		cfg.PluginLogBufferSize = grpcplugin.LogLineBytes
 	}
 	if spec.SHA256 != "" {
 		sum, err := hex.DecodeString(spec.SHA256)

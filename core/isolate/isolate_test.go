@@ -42,6 +42,21 @@ func selfSpec(t *testing.T, name string) Spec {
 	return Spec{Name: "test", Command: exe, Args: []string{ServeArg, name}}
 }
 
+// startInit starts spec's plugin process and initialises it with config;
+// the process ends with the test.
+func startInit(t *testing.T, spec Spec, config string) *Supervised {
+	t.Helper()
+	s, err := Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	if _, err := s.Init(context.Background(), sdktest.Request(config)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestOlderProtocolIsRefusedNamingBothVersions(t *testing.T) {
 	t.Setenv("EDGEPIPE_TEST_PROTOCOL", "0")
 	_, err := Start(selfSpec(t, "inputs.synthetic"))
@@ -51,14 +66,7 @@ func TestOlderProtocolIsRefusedNamingBothVersions(t *testing.T) {
 }
 
 func TestSupervisedPluginServesCalls(t *testing.T) {
-	s, err := Start(selfSpec(t, "inputs.synthetic"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	if _, err := s.Init(context.Background(), sdktest.Request("points = 2\n")); err != nil {
-		t.Fatal(err)
-	}
+	s := startInit(t, selfSpec(t, "inputs.synthetic"), "points = 2\n")
 	if !s.Caps().Write || s.Caps().Stream {
 		t.Fatalf("caps %+v", s.Caps())
 	}

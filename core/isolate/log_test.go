@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk"
-	"github.com/edgepipe/edgepipe/plugins/sdk/grpcplugin"
-	"github.com/edgepipe/edgepipe/plugins/sdk/sdktest"
 )
 
 // chatty logs one record per level when initialised, as a plugin's own
@@ -79,15 +77,8 @@ func TestIsolatedPluginLogsReachTheGatewayAtTheirLevel(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})).With("plugin", "inputs.testchatty#plc")
 	spec := selfSpec(t, "inputs.testchatty")
 	spec.Logger = log
-	spec.LogLineBytes = grpcplugin.LogLineBytes // as BuiltinSpec
-	s, err := Start(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	if _, err := s.Init(context.Background(), sdktest.Request("")); err != nil {
-		t.Fatal(err)
-	}
+	spec.builtin = true // as BuiltinSpec: the host's 4 KB line buffer
+	startInit(t, spec, "")
 	// The records cross the plugin's stderr asynchronously: wait for the last.
 	deadline := time.Now().Add(20 * time.Second)
 	for find(buf.records(t), "chatty: giving up") == nil {

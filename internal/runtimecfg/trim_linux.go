@@ -162,11 +162,9 @@ func trimRanges(smaps io.Reader, dev string, ino uint64, exe string) []span {
 			}
 			continue
 		}
-		if ok {
-			if v, found := bytes.CutPrefix(line, []byte("Anonymous:")); found {
-				if n := bytes.TrimSpace(v); len(n) > 0 && !bytes.HasPrefix(n, []byte("0 ")) && !bytes.Equal(n, []byte("0")) {
-					ok = false
-				}
+		if v, found := bytes.CutPrefix(line, []byte("Anonymous:")); ok && found {
+			if f := bytes.Fields(v); len(f) > 0 && string(f[0]) != "0" {
+				ok = false
 			}
 		}
 	}

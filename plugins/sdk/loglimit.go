@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/edgepipe/edgepipe/plugins/sdk/internal/wire"
@@ -24,24 +23,14 @@ import (
 // promise that no line is longer.
 //
 // It relies on what log/slog's JSON handler does: one Write per record,
-// the whole line with its newline.
-type lineLimitWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	max int
-}
+// the whole line with its newline, under the handler's own lock.
+type lineLimitWriter struct{ w io.Writer }
 
-func newLineLimitWriter(w io.Writer) *lineLimitWriter {
-	return &lineLimitWriter{w: w, max: wire.LogLineBytes}
-}
-
-func (l *lineLimitWriter) Write(p []byte) (int, error) {
-	if len(p) <= l.max {
+func (l lineLimitWriter) Write(p []byte) (int, error) {
+	if len(p) <= wire.LogLineBytes {
 		return l.w.Write(p)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.w.Write(cutLogLine(p, l.max)); err != nil {
+	if _, err := l.w.Write(cutLogLine(p, wire.LogLineBytes)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

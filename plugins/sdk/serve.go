@@ -54,7 +54,7 @@ func Serve(factory func() Plugin) {
 // vanish at the gateway's usual info level; for the same reason no line
 // is longer than wire.LogLineBytes (lineLimitWriter).
 func newPluginLogHandler(w io.Writer) slog.Handler {
-	return slog.NewJSONHandler(newLineLimitWriter(w), &slog.HandlerOptions{
+	return slog.NewJSONHandler(lineLimitWriter{w}, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) > 0 {

@@ -25,6 +25,19 @@ import (
 // allocates little gets a small heap and still collects rarely, one that
 // allocates a lot keeps Go's default.
 //
+// GOGC alone cannot put a goal less than 1 MB over what is live: the
+// runtime keeps that much between collections for its sweeper
+// (sweepMinHeapDistance), so every process of an isolated pipeline, each
+// allocating 16-50 KB a second, held live + 1 MB once its first minutes
+// had filled it (~5 MB of anon PSS each, 22 MB for the four after two
+// minutes against 20 MB at 45 s, README "## Performance"). Under a memory
+// limit the runtime drops that floor and aims at the limit less what is
+// not heap objects (stacks, runtime metadata, free slots in spans) less
+// 1 MB; so where the headroom wanted is below 1 MB the pacer also sets a
+// memory limit that puts the goal there (limitFor), and lifts it again
+// when the headroom grows past 1 MB. A limit someone chose (GOMEMLIMIT,
+// the cgroup's share, see memoryLimitShare) is never exceeded.
+//
 // The figures the pacer reads are the runtime's own (runtime/metrics) and
 // it runs as a cleanup (runtime.AddCleanup) of an object each cycle leaves
 // unreachable, once a cycle: no timer, no wake-up of its own.
@@ -34,7 +47,10 @@ type heapPacer struct {
 	lastAlloc uint64
 	lastAt    time.Time
 	percent   int
-	set       func(int) int // debug.SetGCPercent
+	limit     int64             // the memory limit in force
+	ceiling   int64             // the limit chosen before the pacer (math.MaxInt64: none)
+	set       func(int) int     // debug.SetGCPercent
+	setLimit  func(int64) int64 // debug.SetMemoryLimit; nil: GOGC alone
 	now       func() time.Time
 	stopped   atomic.Bool // a test's pacer ends with its test
 }
@@ -46,9 +62,17 @@ const (
 	gcEvery = 2 * time.Second
 	// minHeadroom is the least the heap may grow over what is live before
 	// the next collection: a process that hardly allocates must not
-	// collect on every small burst (a reload, a console request). It is
-	// also the least the runtime allows (sweepMinHeapDistance).
-	minHeadroom = 1 << 20
+	// collect on every small burst (a reload, a console request), and at
+	// 16 KB a second (an isolated template processor) 256 KB is a
+	// collection every 16 s.
+	minHeadroom = 256 << 10
+	// sweepDistance is the least headroom the runtime keeps under GOGC
+	// (sweepMinHeapDistance in runtime/mgcpacer.go); below it the pacer
+	// sets a memory limit. limitSlack is what the runtime takes off a
+	// memory limit's goal for small heaps (memoryLimitMinHeapGoalHeadroom).
+	// TestRuntimeHeapGoalHasTheMinimumWeAssume checks both.
+	sweepDistance = 1 << 20
+	limitSlack    = 1 << 20
 	// minPercent bounds GOGC from below.
 	minPercent = 10
 	// maxPercent is Go's default, which the pacer never exceeds: it only
@@ -58,10 +82,13 @@ const (
 
 // pacerMetrics are the runtime figures the pacer reads, in this order.
 var pacerMetrics = []string{
-	"/gc/heap/allocs:bytes",  // cumulative
-	"/gc/heap/live:bytes",    // marked live by the last cycle
-	"/gc/scan/stack:bytes",   // GOGC's base besides the live heap
-	"/gc/scan/globals:bytes", //
+	"/gc/heap/allocs:bytes",               // cumulative
+	"/gc/heap/live:bytes",                 // marked live by the last cycle
+	"/gc/scan/stack:bytes",                // GOGC's base besides the live heap
+	"/gc/scan/globals:bytes",              //
+	"/memory/classes/total:bytes",         // mapped, released included
+	"/memory/classes/heap/released:bytes", // returned to the system
+	"/memory/classes/heap/free:bytes",     // free pages not returned
 }
 
 // runtimeHeapMinimum is the runtime's heap minimum at GOGC=100
@@ -81,8 +108,12 @@ const runtimeHeapMinimum = 4 << 20
 // for, in each of three processes of an isolated pipeline. So where the
 // floor would be above live+headroom, GOGC is chosen to put the floor
 // there instead.
+//
+// Below the runtime's sweep distance the memory limit sets the goal (see
+// limitHeadroom), so GOGC asks for no less than that distance: a GOGC goal
+// under the limit's would bring the distance back.
 func percentFor(rate float64, live, base uint64) int {
-	headroom := max(rate*gcEvery.Seconds(), minHeadroom)
+	headroom := max(rate*gcEvery.Seconds(), sweepDistance)
 	scan := float64(live + base)
 	if scan <= 0 {
 		return maxPercent
@@ -92,6 +123,46 @@ func percentFor(rate float64, live, base uint64) int {
 		p = 100 * target / runtimeHeapMinimum
 	}
 	return min(max(int(p), minPercent), maxPercent)
+}
+
+// limitHeadroom is the headroom the memory limit is to leave (see
+// heapPacer): what the allocation rate asks for, at least minHeadroom and
+// a tenth of the scanned heap (a large heap that hardly allocates keeps
+// GOGC's goal: each of its collections costs in proportion to its size);
+// 0 when that is the sweep distance or more, where GOGC alone sets the
+// goal.
+func limitHeadroom(rate float64, live, base uint64) uint64 {
+	h := max(rate*gcEvery.Seconds(), minHeadroom, float64(live+base)*minPercent/100)
+	if h >= sweepDistance {
+		return 0
+	}
+	return uint64(h)
+}
+
+// limitFor is the memory limit under which the runtime's goal is live +
+// headroom, for a process that has ready bytes mapped and not released,
+// free bytes of them in free pages. The runtime's reckoning
+// (memoryLimitHeapGoal in runtime/mgcpacer.go): the goal is the limit,
+// less what is mapped and not heap objects, less what is mapped over the
+// limit, less max(1 MB, 3 %). Two cautions:
+//   - what is not heap objects is taken as ready - free - live, not from
+//     the objects not swept yet: the sweep turns dead objects into free
+//     slots or free pages, so the runtime's figure only comes out lower
+//     and its goal higher than live + headroom, never at the live heap,
+//     where it would collect without end;
+//   - the limit is never below what is mapped: free pages the collection
+//     has just made count as mapped until they are returned, and a limit
+//     under them would take them off the goal too. A process with more
+//     free pages than the headroom keeps its memory for this cycle (its
+//     goal is live + the free pages - 1 MB); the scavenger returns what
+//     stays unused.
+func limitFor(ready, free, live, headroom uint64) int64 {
+	goal := live + headroom
+	if ready < free+live {
+		return int64(ready) // the figures crossed a collection: no change
+	}
+	want := (ready - free - live) + goal + max(limitSlack, goal*3/97)
+	return int64(max(ready, want))
 }
 
 // observe is called after a collection: it reads the runtime's figures and
@@ -127,11 +198,25 @@ func (h *heapPacer) observe() {
 		h.set(p)
 		h.percent = p
 	}
+	if h.setLimit == nil {
+		return
+	}
+	limit := h.ceiling
+	if headroom := limitHeadroom(rate, live, base); headroom > 0 {
+		total, released := h.samples[4].Value.Uint64(), h.samples[5].Value.Uint64()
+		limit = min(limit, limitFor(total-released, h.samples[6].Value.Uint64(), live, headroom))
+	}
+	if limit != h.limit {
+		h.setLimit(limit)
+		h.limit = limit
+	}
 }
 
 // paceHeap starts the pacer; see heapPacer.
 func paceHeap() {
-	h := &heapPacer{percent: maxPercent, set: debug.SetGCPercent, now: time.Now}
+	limit := debug.SetMemoryLimit(-1) // GOMEMLIMIT or Apply's share, if any
+	h := &heapPacer{percent: maxPercent, set: debug.SetGCPercent,
+		limit: limit, ceiling: limit, setLimit: debug.SetMemoryLimit, now: time.Now}
 	for _, n := range pacerMetrics {
 		h.samples = append(h.samples, metrics.Sample{Name: n})
 	}

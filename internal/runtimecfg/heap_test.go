@@ -185,8 +185,8 @@ func TestLimitHeadroom(t *testing.T) {
 	}{
 		{"idle small process", 0, 1200 << 10, 300 << 10, minHeadroom},
 		{"16 KB/s", 16 << 10, 1200 << 10, 300 << 10, minHeadroom},
-		{"200 KB/s: 400 KB", 200 << 10, 2 * mb, mb / 2, 400 << 10},
-		{"GOGC's: the sweep distance", 600 << 10, 2 * mb, 0, 0},
+		{"100 KB/s: 500 KB", 100 << 10, 2 * mb, mb / 2, 500 << 10},
+		{"GOGC's: the sweep distance", 210 << 10, 2 * mb, 0, 0},
 		{"a large heap keeps GOGC's goal", 0, 40 * mb, mb, 0},
 	} {
 		if got := limitHeadroom(c.rate, c.live, c.base); got != c.want {

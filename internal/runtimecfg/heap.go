@@ -75,7 +75,8 @@ const (
 	// (sweepMinHeapDistance in runtime/mgcpacer.go); below it the pacer
 	// sets a memory limit. limitSlack is what the runtime takes off a
 	// memory limit's goal for small heaps (memoryLimitMinHeapGoalHeadroom).
-	// TestRuntimeHeapGoalHasTheMinimumWeAssume checks both.
+	// TestRuntimeHeapGoalHasTheMinimumWeAssume checks the first,
+	// TestRuntimeHeapGoalUnderAMemoryLimitHasNoSweepDistance the second.
 	sweepDistance = 1 << 20
 	limitSlack    = 1 << 20
 	// minPercent bounds GOGC from below.
@@ -85,7 +86,8 @@ const (
 	maxPercent = 100
 )
 
-// pacerMetrics are the runtime figures the pacer reads, in this order.
+// pacerMetrics are the runtime figures the pacer reads, in this order
+// (figuresOf names them).
 var pacerMetrics = []string{
 	"/gc/heap/allocs:bytes",               // cumulative
 	"/gc/heap/live:bytes",                 // marked live by the last cycle
@@ -94,6 +96,29 @@ var pacerMetrics = []string{
 	"/memory/classes/total:bytes",         // mapped, released included
 	"/memory/classes/heap/released:bytes", // returned to the system
 	"/memory/classes/heap/free:bytes",     // free pages not returned
+}
+
+// pacerSamples is a buffer for metrics.Read of pacerMetrics.
+func pacerSamples() []metrics.Sample {
+	s := make([]metrics.Sample, len(pacerMetrics))
+	for i, n := range pacerMetrics {
+		s[i].Name = n
+	}
+	return s
+}
+
+// pacerFigures are a reading of pacerMetrics.
+type pacerFigures struct {
+	alloc uint64 // allocated since start
+	live  uint64 // marked live by the last cycle
+	base  uint64 // stacks and globals: GOGC's base besides the live heap
+	ready uint64 // mapped and not released
+	free  uint64 // of ready, free pages
+}
+
+func figuresOf(s []metrics.Sample) pacerFigures {
+	v := func(i int) uint64 { return s[i].Value.Uint64() }
+	return pacerFigures{alloc: v(0), live: v(1), base: v(2) + v(3), ready: v(4) - v(5), free: v(6)}
 }
 
 // runtimeHeapMinimum is the runtime's heap minimum at GOGC=100
@@ -164,7 +189,9 @@ func limitHeadroom(rate float64, live, base uint64) uint64 {
 func limitFor(ready, free, live, headroom uint64) int64 {
 	goal := live + headroom
 	if ready < free+live {
-		return int64(ready) // the figures crossed a collection: no change
+		// The figures crossed a collection: what is mapped, the least
+		// limit allowed.
+		return int64(ready)
 	}
 	want := (ready - free - live) + goal + max(limitSlack, goal*3/97)
 	return int64(max(ready, want))
@@ -185,9 +212,8 @@ func (h *heapPacer) observe() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	metrics.Read(h.samples)
-	alloc := h.samples[0].Value.Uint64()
-	live := h.samples[1].Value.Uint64()
-	base := h.samples[2].Value.Uint64() + h.samples[3].Value.Uint64()
+	f := figuresOf(h.samples)
+	alloc, live, base := f.alloc, f.live, f.base
 	now := h.now()
 	prevAlloc, prevAt := h.lastAlloc, h.lastAt
 	h.lastAlloc, h.lastAt = alloc, now
@@ -208,8 +234,7 @@ func (h *heapPacer) observe() {
 	}
 	limit := h.ceiling
 	if headroom := limitHeadroom(rate, live, base); headroom > 0 {
-		total, released := h.samples[4].Value.Uint64(), h.samples[5].Value.Uint64()
-		limit = min(limit, limitFor(total-released, h.samples[6].Value.Uint64(), live, headroom))
+		limit = min(limit, limitFor(f.ready, f.free, live, headroom))
 	}
 	if limit != h.limit {
 		h.setLimit(limit)
@@ -221,10 +246,8 @@ func (h *heapPacer) observe() {
 func paceHeap() {
 	limit := debug.SetMemoryLimit(-1) // GOMEMLIMIT or Apply's share, if any
 	h := &heapPacer{percent: maxPercent, set: debug.SetGCPercent,
-		limit: limit, ceiling: limit, setLimit: debug.SetMemoryLimit, now: time.Now}
-	for _, n := range pacerMetrics {
-		h.samples = append(h.samples, metrics.Sample{Name: n})
-	}
+		limit: limit, ceiling: limit, setLimit: debug.SetMemoryLimit, now: time.Now,
+		samples: pacerSamples()}
 	h.arm()
 }
 

@@ -84,14 +84,11 @@ func TestRuntimeHeapGoalUnderAMemoryLimitHasNoSweepDistance(t *testing.T) {
 	const headroom = 256 << 10
 	for try := 0; ; try++ {
 		debug.FreeOSMemory() // a collection, and no free pages left mapped
-		s := make([]metrics.Sample, 0, len(pacerMetrics))
-		for _, n := range pacerMetrics {
-			s = append(s, metrics.Sample{Name: n})
-		}
+		s := pacerSamples()
 		metrics.Read(s)
-		live := s[1].Value.Uint64()
-		ready, free := s[4].Value.Uint64()-s[5].Value.Uint64(), s[6].Value.Uint64()
-		debug.SetMemoryLimit(limitFor(ready, free, live, headroom))
+		f := figuresOf(s)
+		live := f.live
+		debug.SetMemoryLimit(limitFor(f.ready, f.free, live, headroom))
 		g := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}}
 		metrics.Read(g)
 		debug.SetMemoryLimit(oldLimit)
@@ -117,17 +114,14 @@ func TestPacerSetsAMemoryLimitBelowTheSweepDistance(t *testing.T) {
 	var limits []int64
 	h := &heapPacer{percent: maxPercent, set: func(int) int { return 0 },
 		limit: 1 << 62, ceiling: 1 << 62, setLimit: func(l int64) int64 { limits = append(limits, l); return 0 },
-		now: time.Now}
-	for _, n := range pacerMetrics {
-		h.samples = append(h.samples, metrics.Sample{Name: n})
-	}
+		now: time.Now, samples: pacerSamples()}
 	runtime.GC()
 	h.observe() // the first: the rate is taken as nil
 	if len(limits) != 1 {
 		t.Fatalf("limits set at the first collection: %v, want one", limits)
 	}
-	live := h.samples[1].Value.Uint64()
-	ready := h.samples[4].Value.Uint64() - h.samples[5].Value.Uint64()
+	f := figuresOf(h.samples)
+	live, ready := f.live, f.ready
 	if l := uint64(limits[0]); l < ready || l > ready+minHeadroom+limitSlack {
 		t.Errorf("limit %d B for %d B mapped, %d B live: want no less than what is mapped and at most the headroom and the runtime's slack over it", l, ready, live)
 	}
@@ -144,7 +138,7 @@ func TestPacerSetsAMemoryLimitBelowTheSweepDistance(t *testing.T) {
 	h.ceiling = 1 << 62
 	h.lastAt, h.lastAlloc = time.Now().Add(-time.Second), 0
 	h.observe() // alloc since the start over a second: well over 1 MB/s in a test binary
-	if rate := h.samples[0].Value.Uint64(); rate < sweepDistance/2 {
+	if rate := figuresOf(h.samples).alloc; rate < sweepDistance/2 {
 		t.Skipf("the test binary allocated %d B: too little for the fast case", rate)
 	}
 	if got := limits[len(limits)-1]; got != h.ceiling {
@@ -202,12 +196,10 @@ func TestLimitHeadroom(t *testing.T) {
 func TestPacerSetsGOGCAtItsFirstCollection(t *testing.T) {
 	var got []int
 	h := &heapPacer{percent: maxPercent, set: func(p int) int { got = append(got, p); return 0 }, now: time.Now}
-	for _, n := range pacerMetrics {
-		h.samples = append(h.samples, metrics.Sample{Name: n})
-	}
+	h.samples = pacerSamples()
 	runtime.GC()
 	h.observe()
-	live := h.samples[1].Value.Uint64()
+	live := figuresOf(h.samples).live
 	if live >= runtimeHeapMinimum-minHeadroom {
 		t.Skipf("%d B live: the test binary's heap is too large for the least headroom to lower GOGC", live)
 	}
@@ -246,9 +238,7 @@ func TestPacerLowersGOGCForAHeapThatAllocatesLittle(t *testing.T) {
 		ballast[i] = make([]byte, 1<<20)
 	}
 	h := &heapPacer{percent: maxPercent, set: debug.SetGCPercent, now: time.Now}
-	for _, n := range pacerMetrics {
-		h.samples = append(h.samples, metrics.Sample{Name: n})
-	}
+	h.samples = pacerSamples()
 	h.arm()
 	defer h.stopped.Store(true)
 	deadline := time.Now().Add(30 * time.Second)
